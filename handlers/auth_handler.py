@@ -1,0 +1,103 @@
+"""auth-handler: the HTTP API's Lambda authorizer (payload 2.0, simple responses), verifying JWTs.
+
+It never loads boto3: the HS256 key is read through the Parameters and Secrets Lambda Extension's
+local HTTP endpoint (stdlib urllib), cached for SECRETS_MANAGER_TTL seconds. Every failure,
+including a bad event or an unreachable secret, is a deny (``isAuthorized: false``) with a
+structured log line naming the reason; the token itself is never logged.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from common import config, runtime
+from common.errors import HandlerError
+from common.logger import correlation_paths, logger
+from common.metrics import count, metrics
+from common.secrets import ExtensionSource, SecretsCache
+from common.tokens import JwtVerifier, Reason, TokenRejected, bearer_token
+
+CONFIG = config.load("auth-handler")
+SECRETS = SecretsCache(ExtensionSource(port=CONFIG.extension_port), ttl_s=CONFIG.secrets_ttl_s)
+
+#: Claims passed to the API as authorizer context, besides the principal (``sub``).
+CONTEXT_CLAIMS = ("scope", "email", "tenant", "roles", "client_id")
+
+
+def _hs256_key() -> bytes:
+    key = SECRETS.get_json(CONFIG.jwt_secret_arn).get("hs256_key")
+    if not isinstance(key, str) or not key:
+        raise TokenRejected(Reason.BAD_SIGNATURE, "the JWT secret has no hs256_key")
+    return key.encode("utf-8")
+
+
+VERIFIER = JwtVerifier(
+    algorithms=CONFIG.jwt_algorithms,
+    issuer=CONFIG.jwt_issuer,
+    audience=CONFIG.jwt_audience,
+    leeway_s=CONFIG.jwt_leeway_s,
+    max_token_bytes=CONFIG.jwt_max_token_bytes,
+    hs256_key=_hs256_key if "HS256" in CONFIG.jwt_algorithms else None,
+    rs256_public_key_pem=CONFIG.jwt_public_key,
+)
+
+DENY: dict[str, Any] = {"isAuthorized": False}
+
+
+def authorization_header(event: Any) -> Any:
+    """The Authorization value of an HTTP API authorizer event (identity source first, then headers)."""
+    if not isinstance(event, dict):
+        return None
+    sources = event.get("identitySource")
+    if isinstance(sources, list) and sources and isinstance(sources[0], str):
+        return sources[0]
+    headers = event.get("headers")
+    if isinstance(headers, dict):
+        for name, value in headers.items():
+            if isinstance(name, str) and name.lower() == "authorization":
+                return value
+    return None
+
+
+def _context_value(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, list):
+        return " ".join(str(item) for item in value if isinstance(item, (str, int)))
+    return None
+
+
+def authorize(event: Any) -> dict[str, Any]:
+    """The simple response for one authorizer event."""
+    try:
+        token = bearer_token(authorization_header(event), CONFIG.jwt_max_token_bytes)
+        claims = VERIFIER.verify(token)
+    except TokenRejected as rejected:
+        logger.info("token rejected", extra={"reason": rejected.reason.value, "route": _route(event)})
+        count("TokenRejected")
+        return DENY
+    except HandlerError as error:  # the secret is unreachable: deny, loudly
+        logger.error("cannot verify tokens", extra={"error": error.code, "detail": error.message})
+        count("AuthorizerDependencyFailure")
+        return DENY
+    context: dict[str, Any] = {"principal": claims["sub"]}
+    for name in CONTEXT_CLAIMS:
+        value = _context_value(claims.get(name))
+        if value is not None:
+            context[name] = value
+    logger.info("token accepted", extra={"principal": claims["sub"], "route": _route(event)})
+    count("TokenAccepted")
+    return {"isAuthorized": True, "context": context}
+
+
+def _route(event: Any) -> Any:
+    return event.get("routeKey") or event.get("routeArn") if isinstance(event, dict) else None
+
+
+@metrics.log_metrics(capture_cold_start_metric=True)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda entry point: allow or deny one HTTP API request."""
+    if not runtime.has_time(context, min(CONFIG.safety_margin_ms, 500)):
+        logger.warning("denying: too little time left to verify", extra={"remaining_ms": runtime.remaining_ms(context)})
+        return DENY
+    return authorize(event)

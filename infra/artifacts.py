@@ -1,0 +1,30 @@
+"""Deployment packages: each function's zip holds only its module; shared code ships as the layer.
+
+For a real deploy the layer (``handlers/common`` plus ``handlers/requirements.txt``, built for
+the target architecture) comes from ``workbook.packaging``. The offline plan never builds: it
+records the same archive layout without third-party dependencies.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi
+
+HANDLERS_DIR = Path(__file__).resolve().parent.parent / "handlers"
+
+# Set by the offline plan (Pulumi mocks): describe archives, do not build them.
+OFFLINE = False
+
+
+def function_code(module: str) -> pulumi.Archive:
+    """The function's own package: just ``<module>.py`` at the root."""
+    return pulumi.AssetArchive({f"{module}.py": pulumi.FileAsset(str(HANDLERS_DIR / f"{module}.py"))})
+
+
+def layer_code(architecture: str) -> pulumi.Archive:
+    """The shared layer: ``python/common`` and the third-party dependencies for ``architecture``."""
+    if OFFLINE:
+        return pulumi.AssetArchive({"python/common": pulumi.FileArchive(str(HANDLERS_DIR / "common"))})
+    from workbook import packaging  # builds (or reuses) the zip for this architecture
+
+    return pulumi.FileArchive(str(packaging.layer_archive_path(architecture)))

@@ -1,0 +1,212 @@
+"""Memory and CPU limits of an execution environment, as Lambda applies them.
+
+Lambda gives a function CPU in proportion to its memory: 1,769 MB is one vCPU, 10,240 MB six.
+As root with cgroup v1 mounted read-write, each environment gets its own ``cpu`` cgroup (CFS
+quota) and ``memory`` cgroup (hard limit; the kernel's OOM killer ends the environment, as on
+Lambda). Otherwise the CPU share is enforced by SIGSTOP/SIGCONT duty-cycling and memory by
+RLIMIT_AS, which is coarser: it limits address space, not resident memory.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import uuid
+from enum import Enum
+from pathlib import Path
+
+MB_PER_VCPU = 1769
+MAX_VCPUS = 6.0
+CGROUP_ROOT = Path(os.environ.get("WORKBOOK_CGROUP_ROOT", "/sys/fs/cgroup"))
+# A 20 ms CFS period keeps short invocations close to their share (Lambda's exact period is not published).
+CFS_PERIOD_US = 20_000
+DUTY_PERIOD_S = 0.020
+# Address space a CPython process maps beyond what it touches (shared libraries, arenas, thread stacks).
+RLIMIT_AS_SLACK_MB = 320
+
+
+class CpuMode(str, Enum):
+    """How the CPU share is enforced."""
+
+    CFS_QUOTA = "cgroup-v1 cpu.cfs_quota_us"
+    DUTY_CYCLE = "SIGSTOP/SIGCONT duty-cycling"
+
+
+class MemoryMode(str, Enum):
+    """How the memory limit is enforced."""
+
+    CGROUP = "cgroup-v1 memory.limit_in_bytes"
+    RLIMIT_AS = "RLIMIT_AS"
+
+
+def vcpus_for(memory_mb: int) -> float:
+    """Lambda's CPU share for a memory size, in vCPUs."""
+    return min(memory_mb / MB_PER_VCPU, MAX_VCPUS)
+
+
+def _own_cgroup(controller: str) -> str:
+    """This process's path in a cgroup v1 hierarchy (so environments nest under it)."""
+    try:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            if controller in controllers.split(","):
+                return path.lstrip("/")
+    except OSError:
+        pass
+    return ""
+
+
+def _writable_controller(controller: str, probe_file: str) -> Path | None:
+    if os.environ.get("WORKBOOK_LOCAL_LIMITS") == "fallback":
+        return None
+    base = CGROUP_ROOT / controller
+    if not (base / probe_file).exists():
+        return None
+    parent = base / _own_cgroup(controller) / "lwb"
+    probe = parent / f"probe-{uuid.uuid4().hex[:8]}"
+    try:
+        probe.mkdir(parents=True)
+        (probe / probe_file).read_text()
+        probe.rmdir()
+        return parent
+    except OSError:
+        return None
+
+
+def detect() -> tuple[CpuMode, MemoryMode]:
+    """Which enforcement this machine allows (root with cgroup v1, or the fallbacks)."""
+    return (CpuMode.CFS_QUOTA if _cpu_parent() else CpuMode.DUTY_CYCLE,
+            MemoryMode.CGROUP if _memory_parent() else MemoryMode.RLIMIT_AS)
+
+
+_parents: dict[str, Path | None] = {}
+
+
+def _cpu_parent() -> Path | None:
+    if "cpu" not in _parents:
+        _parents["cpu"] = _writable_controller("cpu", "cpu.cfs_quota_us")
+    return _parents["cpu"]
+
+
+def _memory_parent() -> Path | None:
+    if "memory" not in _parents:
+        _parents["memory"] = _writable_controller("memory", "memory.limit_in_bytes")
+    return _parents["memory"]
+
+
+class EnvironmentLimits:
+    """The limits of one execution environment; attach the process once it is spawned."""
+
+    def __init__(self, memory_mb: int, name: str) -> None:
+        self.memory_mb = memory_mb
+        self.vcpus = vcpus_for(memory_mb)
+        self.name = name
+        cpu_parent, memory_parent = _cpu_parent(), _memory_parent()
+        self.cpu_mode = CpuMode.CFS_QUOTA if cpu_parent else CpuMode.DUTY_CYCLE
+        self.memory_mode = MemoryMode.CGROUP if memory_parent else MemoryMode.RLIMIT_AS
+        self._cpu_group = cpu_parent / name if cpu_parent else None
+        self._memory_group = memory_parent / name if memory_parent else None
+        self._pid: int | None = None
+        self._duty: _DutyCycle | None = None
+
+    @property
+    def rlimit_as_bytes(self) -> int:
+        """The RLIMIT_AS the runtime sets on itself in fallback mode (0: none)."""
+        if self.memory_mode is MemoryMode.CGROUP:
+            return 0
+        return (self.memory_mb + RLIMIT_AS_SLACK_MB) * 1024 * 1024
+
+    def attach(self, pid: int) -> None:
+        """Put a freshly spawned process under the limits; INIT runs with an unthrottled CPU."""
+        self._pid = pid
+        if self._memory_group is not None:
+            self._memory_group.mkdir(exist_ok=True)
+            limit = str(self.memory_mb * 1024 * 1024)
+            (self._memory_group / "memory.limit_in_bytes").write_text(limit)
+            try:
+                (self._memory_group / "memory.memsw.limit_in_bytes").write_text(limit)
+            except OSError:
+                pass  # no swap accounting on this kernel
+            (self._memory_group / "memory.swappiness").write_text("0")
+            (self._memory_group / "cgroup.procs").write_text(str(pid))
+        if self._cpu_group is not None:
+            self._cpu_group.mkdir(exist_ok=True)
+            (self._cpu_group / "cpu.cfs_period_us").write_text(str(CFS_PERIOD_US))
+            (self._cpu_group / "cpu.cfs_quota_us").write_text("-1")
+            (self._cpu_group / "cgroup.procs").write_text(str(pid))
+
+    def throttle(self) -> None:
+        """Apply the CPU share (after INIT; Lambda boosts the init phase)."""
+        if self._cpu_group is not None:
+            quota_us = max(int(CFS_PERIOD_US * self.vcpus), 1000)
+            (self._cpu_group / "cpu.cfs_quota_us").write_text(str(quota_us))
+
+    def begin_invocation(self) -> None:
+        if self.cpu_mode is CpuMode.DUTY_CYCLE and self.vcpus < 1.0 and self._pid:
+            self._duty = _DutyCycle(self._pid, self.vcpus)
+            self._duty.start()
+
+    def end_invocation(self) -> None:
+        if self._duty is not None:
+            self._duty.stop()
+            self._duty = None
+
+    def out_of_memory(self) -> bool:
+        """Whether the kernel's OOM killer acted in this environment's memory cgroup."""
+        if self._memory_group is None:
+            return False
+        try:
+            for line in (self._memory_group / "memory.oom_control").read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill" and int(value) > 0:
+                    return True
+            return int((self._memory_group / "memory.failcnt").read_text()) > 0 and \
+                int((self._memory_group / "memory.max_usage_in_bytes").read_text()) >= self.memory_mb * 1024 * 1024
+        except (OSError, ValueError):
+            return False
+
+    def release(self) -> None:
+        """Remove the cgroups (the process must be gone)."""
+        self.end_invocation()
+        for group in (self._cpu_group, self._memory_group):
+            if group is None:
+                continue
+            for _ in range(50):
+                try:
+                    group.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.01)  # the killed process is still leaving the group
+
+
+class _DutyCycle(threading.Thread):
+    """Runs a process for ``share`` of each period and stops it for the rest."""
+
+    def __init__(self, pid: int, share: float) -> None:
+        super().__init__(daemon=True, name=f"duty-{pid}")
+        self.pid, self.share = pid, share
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        on_s, off_s = DUTY_PERIOD_S * self.share, DUTY_PERIOD_S * (1 - self.share)
+        try:
+            while not self._stopped.is_set():
+                os.kill(self.pid, signal.SIGCONT)
+                if self._stopped.wait(on_s):
+                    break
+                os.kill(self.pid, signal.SIGSTOP)
+                self._stopped.wait(off_s)
+        except ProcessLookupError:
+            return
+        finally:
+            try:
+                os.kill(self.pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self.join()
