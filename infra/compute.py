@@ -428,6 +428,7 @@ def _pipeline(settings: Settings, functions: dict[str, LambdaFunction],
         invoke_resources += [fn.arn, fn.arn.apply(lambda arn: f"{arn}:*")]
     policy = aws.iam.RolePolicy(
         "pipeline-policy",
+        name="data-pipeline-least-privilege",
         role=role.id,
         policy=iam.document([
             iam.statement("InvokeSteps", ["lambda:InvokeFunction"], invoke_resources),

@@ -54,22 +54,22 @@ def build(settings: Settings) -> dict[str, pulumi.Output[Any]]:
         description="PostgreSQL: from the Lambda security group only", tags=tags)
     aws.vpc.SecurityGroupIngressRule("endpoints-from-lambda", security_group_id=endpoints_sg.id,
                                      referenced_security_group_id=lambda_sg.id, ip_protocol="tcp",
-                                     from_port=443, to_port=443)
+                                     from_port=443, to_port=443, tags=tags)
     aws.vpc.SecurityGroupIngressRule("db-from-lambda", security_group_id=db_sg.id,
                                      referenced_security_group_id=lambda_sg.id, ip_protocol="tcp",
-                                     from_port=POSTGRES_PORT, to_port=POSTGRES_PORT)
+                                     from_port=POSTGRES_PORT, to_port=POSTGRES_PORT, tags=tags)
     aws.vpc.SecurityGroupEgressRule("lambda-to-endpoints", security_group_id=lambda_sg.id,
                                     referenced_security_group_id=endpoints_sg.id, ip_protocol="tcp",
-                                    from_port=443, to_port=443)
+                                    from_port=443, to_port=443, tags=tags)
     aws.vpc.SecurityGroupEgressRule("lambda-to-db", security_group_id=lambda_sg.id,
                                     referenced_security_group_id=db_sg.id, ip_protocol="tcp",
-                                    from_port=POSTGRES_PORT, to_port=POSTGRES_PORT)
+                                    from_port=POSTGRES_PORT, to_port=POSTGRES_PORT, tags=tags)
     s3_endpoint = aws.ec2.VpcEndpoint(
         "s3-endpoint", vpc_id=vpc.id, service_name=f"com.amazonaws.{region}.s3", vpc_endpoint_type="Gateway",
         route_table_ids=[route_table.id], tags=tags)
     aws.vpc.SecurityGroupEgressRule("lambda-to-s3", security_group_id=lambda_sg.id,
                                     prefix_list_id=s3_endpoint.prefix_list_id, ip_protocol="tcp",
-                                    from_port=443, to_port=443)
+                                    from_port=443, to_port=443, tags=tags)
     for service in INTERFACE_ENDPOINTS:
         aws.ec2.VpcEndpoint(
             f"{service}-endpoint", vpc_id=vpc.id, service_name=f"com.amazonaws.{region}.{service}",

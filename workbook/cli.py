@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     except ParamsError as exc:
         print(f"workbook: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `workbook plan ... | head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("workbook: interrupted", file=sys.stderr)
         return 130

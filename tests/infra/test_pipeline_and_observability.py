@@ -1,0 +1,144 @@
+"""Step Functions pipeline, concurrency, alarms and the dashboard."""
+from __future__ import annotations
+
+import json
+
+from infra import specs
+from tests.infra.conftest import ALARM, FUNCTION, by_name, compute
+
+
+def definition(plan, settings):
+    machine = by_name(plan, "aws:sfn/stateMachine:StateMachine")[settings.name("data-pipeline")]
+    return machine["inputs"], json.loads(machine["inputs"]["definition"])
+
+
+def test_pipeline_runs_file_then_data_then_notification(plan, settings):
+    _, body = definition(plan, settings)
+    states = body["States"]
+    assert body["StartAt"] == "ProcessFile"
+    assert states["ProcessFile"]["Next"] == "ProcessData"
+    assert states["ProcessData"]["Next"] == "Notify"
+    assert settings.function_name("file-processor") in states["ProcessFile"]["Parameters"]["FunctionName"]
+    assert settings.function_name("data-processor") in states["ProcessData"]["Parameters"]["FunctionName"]
+    assert states["Notify"]["Resource"] == "arn:aws:states:::sns:publish"
+
+
+def test_pipeline_retries_lambda_service_errors_with_backoff_and_jitter(plan, settings):
+    _, body = definition(plan, settings)
+    r = settings.params.pipeline_retry
+    for state in ("ProcessFile", "ProcessData"):
+        retry = body["States"][state]["Retry"][0]
+        assert "Lambda.ServiceException" in retry["ErrorEquals"]
+        assert "Lambda.TooManyRequestsException" in retry["ErrorEquals"]
+        assert (retry["IntervalSeconds"], retry["BackoffRate"], retry["MaxAttempts"], retry["JitterStrategy"]) == \
+            (r.interval_s, r.backoff_rate, r.max_attempts, r.jitter)
+
+
+def test_pipeline_catches_to_a_failure_notification(plan, settings):
+    _, body = definition(plan, settings)
+    for state in ("ProcessFile", "ProcessData"):
+        assert body["States"][state]["Catch"][0]["Next"] == "NotifyFailure"
+    assert body["States"]["NotifyFailure"]["Next"] == "Failed"
+    assert body["States"]["Failed"]["Type"] == "Fail"
+
+
+def test_pipeline_logging_and_tracing_enabled(plan, settings):
+    inputs, _ = definition(plan, settings)
+    assert inputs["tracingConfiguration"] == {"enabled": True}
+    assert inputs["loggingConfiguration"]["level"] in ("ERROR", "ALL")
+    assert inputs["loggingConfiguration"]["logDestination"].endswith(":*")
+    assert inputs["loggingConfiguration"]["includeExecutionData"] is False
+
+
+def test_reserved_concurrency_per_environment(plan, settings):
+    fns = by_name(plan, FUNCTION)
+    for key in specs.FUNCTION_KEYS:
+        reserved = fns[settings.function_name(key)]["inputs"]["reservedConcurrentExecutions"]
+        expected = settings.function(key).reserved_concurrency
+        assert reserved == (expected if expected is not None else -1)
+    critical = [s.key for s in specs.FUNCTIONS if s.critical]
+    assert all(settings.function(k).reserved_concurrency for k in critical)
+
+
+def test_dev_concurrency_is_lower_than_prod():
+    from infra import config
+
+    dev, prod = config.load("dev"), config.load("prod")
+    for key in ("api-processor", "data-processor", "auth-handler"):
+        assert dev.function(key).reserved_concurrency < prod.function(key).reserved_concurrency
+
+
+def test_prod_provisioned_concurrency_on_live_alias_with_target_tracking(env, plan, settings):
+    aliases = compute(plan, "aws:lambda/alias:Alias")
+    configs = compute(plan, "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig")
+    targets = compute(plan, "aws:appautoscaling/target:Target")
+    policies = compute(plan, "aws:appautoscaling/policy:Policy")
+    provisioned = [k for k in specs.FUNCTION_KEYS if settings.function(k).provisioned_concurrency]
+    if env != "prod":
+        assert not (aliases or configs or targets or policies or provisioned)
+        return
+    assert provisioned
+    assert {a["inputs"]["name"] for a in aliases} == {"live"}
+    assert len(aliases) == len(configs) == len(targets) == len(policies) == len(provisioned)
+    for config in configs:
+        assert config["inputs"]["qualifier"] == "live"
+    for target in targets:
+        t = target["inputs"]
+        assert t["scalableDimension"] == "lambda:function:ProvisionedConcurrency"
+        assert t["resourceId"].endswith(":live")
+        key = t["resourceId"].split(":")[1].removeprefix(settings.prefix + "-")
+        pc = settings.function(key).provisioned_concurrency
+        assert (t["minCapacity"], t["maxCapacity"]) == (pc.min_capacity, pc.max_capacity)
+    for policy in policies:
+        config = policy["inputs"]["targetTrackingScalingPolicyConfiguration"]
+        assert policy["inputs"]["policyType"] == "TargetTrackingScaling"
+        assert config["predefinedMetricSpecification"]["predefinedMetricType"] == "LambdaProvisionedConcurrencyUtilization"
+
+
+def alarms(plan):
+    return by_name(plan, ALARM)
+
+
+def test_every_function_alarms_on_error_rate_throttles_and_p99(plan, settings):
+    found = alarms(plan)
+    a = settings.params.alarms
+    for key in specs.FUNCTION_KEYS:
+        rate = found[settings.name(f"{key}-error-rate")]["inputs"]
+        expression = [q for q in rate["metricQueries"] if q.get("expression")][0]
+        assert "errors" in expression["expression"] and "invocations" in expression["expression"]
+        assert rate["threshold"] == a.error_rate_pct
+        assert found[settings.name(f"{key}-throttles")]["inputs"]["metricName"] == "Throttles"
+        p99 = found[settings.name(f"{key}-duration-p99")]["inputs"]
+        assert p99["extendedStatistic"] == "p99"
+        assert p99["threshold"] == settings.function(key).timeout_s * 1000 * a.duration_p99_pct_of_timeout / 100
+
+
+def test_dlq_depth_and_oldest_message_alarms(plan, settings):
+    found = alarms(plan)
+    for queue in ("task", "notification"):
+        depth = found[settings.name(f"{queue}-dlq-depth")]["inputs"]
+        assert depth["threshold"] == 0 and depth["comparisonOperator"] == "GreaterThanThreshold"
+        assert depth["dimensions"] == {"QueueName": settings.name(f"{queue}-dlq")}
+        age = found[settings.name(f"{queue}-oldest-age")]["inputs"]
+        assert age["metricName"] == "ApproximateAgeOfOldestMessage"
+    for key in ("file-processor", "scheduler"):
+        assert settings.name(f"{key}-failures-depth") in found
+    assert settings.name("events-dlq-depth") in found
+
+
+def test_alarm_actions_go_to_the_alarms_topic(plan, settings):
+    topic = plan.outputs["alarmsTopicArn"]
+    for name, alarm in alarms(plan).items():
+        assert alarm["inputs"]["alarmActions"] == [topic], name
+
+
+def test_dashboard_has_the_per_function_widgets(plan, settings):
+    dashboards = compute(plan, "aws:cloudwatch/dashboard:Dashboard")
+    assert len(dashboards) == 1
+    body = json.loads(dashboards[0]["inputs"]["dashboardBody"])
+    titles = {w["properties"]["title"] for w in body["widgets"]}
+    for title in ("Invocations", "Errors", "Throttles", "Concurrent executions", "Duration p50", "Duration p90",
+                  "Duration p99", "Cold starts (Powertools ColdStart)"):
+        assert title in titles
+    invocations = [w for w in body["widgets"] if w["properties"]["title"] == "Invocations"][0]
+    assert {m[3] for m in invocations["properties"]["metrics"]} == {settings.function_name(k) for k in specs.FUNCTION_KEYS}
