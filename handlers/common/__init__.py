@@ -13,10 +13,11 @@ Submodules, one per concern:
     secrets       Secrets Manager reads with a TTL cache (boto3 or the Lambda extension)
     aws           boto3 clients, created once per execution environment
     db            the PostgreSQL connection (pg8000) and the schema migrations
+    events        checks of incoming event shapes and JSON message bodies
     httpclient    outbound HTTP with timeouts, backoff with full jitter and a circuit breaker
     runtime       the remaining-time guard shared by every handler
     tokens        JWT verification for the auth handler (stdlib; cryptography only for RS256)
 """
 __all__ = [
-    "aws", "config", "db", "errors", "httpclient", "logger", "metrics", "runtime", "secrets", "tokens", "tracer",
+    "aws", "config", "db", "errors", "events", "httpclient", "logger", "metrics", "runtime", "secrets", "tokens", "tracer",
 ]

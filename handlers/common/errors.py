@@ -79,6 +79,13 @@ class NotFound(InputError):
     code = "not_found"
 
 
+class Conflict(InputError):
+    """The request conflicts with the resource's current state (e.g. a stale version)."""
+
+    status_code = 409
+    code = "conflict"
+
+
 class Unauthorized(InputError):
     """The caller's credentials were rejected."""
 
@@ -146,7 +153,7 @@ def to_http(error: BaseException) -> tuple[int, dict[str, Any]]:
 
 
 __all__ = [
-    "AwsServiceError", "CircuitOpenError", "ConfigError", "DatabaseUnavailable", "DependencyError",
+    "AwsServiceError", "CircuitOpenError", "ConfigError", "Conflict", "DatabaseUnavailable", "DependencyError",
     "HandlerError", "InputError", "InvalidEvent", "NotFound", "OutOfTime", "PayloadTooLarge",
     "SecretUnavailable", "Unauthorized", "UnsupportedMedia", "UpstreamError", "UpstreamRejected",
     "ValidationError", "to_http",

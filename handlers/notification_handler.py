@@ -1,0 +1,141 @@
+"""notification-handler: delivers SNS notifications to the external webhook, through a circuit breaker.
+
+Two event shapes:
+
+* SQS batches from the notification queue, whose bodies are SNS envelopes (or raw messages when
+  raw delivery is on): failures are reported per record (``batchItemFailures``), so each failed
+  notification is retried and finally dead-lettered; nothing is dropped silently.
+* direct SNS events (one record): a failure raises, so Lambda's asynchronous retry and DLQ apply.
+
+The webhook URL and token come from the API keys secret (cached). Delivery uses
+:class:`common.httpclient.HttpClient`: per-attempt timeout, backoff with full jitter, and a
+breaker kept across warm invocations; while it is open every record fails fast without a call.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from common import config, events, httpclient, runtime
+from common.errors import CircuitOpenError, HandlerError, InvalidEvent, SecretUnavailable, ValidationError
+from common.logger import logger
+from common.metrics import count, metrics
+from common.secrets import default_cache
+from common.tracer import tracer
+
+CONFIG = config.load("notification-handler")
+MAX_MESSAGE_BYTES = 256 * 1024
+BREAKER = httpclient.breaker("webhook", failure_threshold=5, reset_timeout_s=30.0)
+CLIENT = httpclient.HttpClient(BREAKER, timeout_s=3.0, max_attempts=3,
+                               backoff=httpclient.Backoff(base_s=0.2, cap_s=2.0))
+
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+def webhook_settings() -> tuple[str, str]:
+    """(url, token) from the API keys secret."""
+    secret = default_cache().get_json(CONFIG.api_keys_secret_arn)
+    url, token = secret.get("webhook_url"), secret.get("webhook_token")
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        raise SecretUnavailable("the API keys secret has no valid webhook_url")
+    return url, token if isinstance(token, str) else ""
+
+
+def notification_from_envelope(envelope: Any, fallback_id: str) -> dict[str, Any]:
+    """The webhook payload for an SNS envelope (SQS body or the ``Sns`` field of an SNS record)."""
+    if not isinstance(envelope, dict):
+        raise ValidationError("SNS envelope must be a JSON object")
+    if "Type" in envelope or "TopicArn" in envelope:
+        if envelope.get("Type") not in ("Notification", None):
+            raise ValidationError(f"unsupported SNS message type {str(envelope.get('Type'))[:40]!r}")
+        message = envelope.get("Message")
+        if not isinstance(message, str):
+            raise ValidationError("SNS envelope has no Message string")
+        message_id = envelope.get("MessageId") if isinstance(envelope.get("MessageId"), str) else fallback_id
+        body: Any = message
+        try:
+            body = events.decode_json_text(message, "SNS Message", MAX_MESSAGE_BYTES)
+        except ValidationError as error:
+            if "UTF-8" in error.message:
+                raise
+            body = message  # plain-text notifications are forwarded as text
+        return {"id": message_id, "topic": envelope.get("TopicArn"), "subject": envelope.get("Subject"),
+                "timestamp": envelope.get("Timestamp"), "message": body}
+    # raw message delivery: the SQS body is the published message itself
+    return {"id": fallback_id, "topic": None, "subject": None, "timestamp": None, "message": envelope}
+
+
+def deliver(notification: dict[str, Any], context: Any) -> None:
+    """POST one notification to the webhook, or raise (CircuitOpenError fails fast)."""
+    runtime.ensure_time(context, CONFIG.safety_margin_ms, "the webhook call")
+    if BREAKER.state is httpclient.BreakerState.OPEN:
+        raise CircuitOpenError("webhook circuit is open; failing fast", retry_after_s=round(BREAKER.retry_after_s(), 3))
+    url, token = webhook_settings()
+    headers = {"Idempotency-Key": str(notification["id"])}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+
+    def time_left_s() -> float:
+        return (runtime.remaining_ms(context) - CONFIG.safety_margin_ms) / 1000.0
+
+    started = time.perf_counter()
+    CLIENT.post_json(url, notification, headers=headers, time_left_s=time_left_s)
+    metrics.add_metric(name="WebhookLatency", unit="Milliseconds", value=(time.perf_counter() - started) * 1000)
+
+
+def _handle(notification_source: Any, message_id: str, context: Any) -> None:
+    try:
+        deliver(notification_from_envelope(notification_source, message_id), context)
+    except HandlerError as error:
+        logger.warning("notification not delivered", extra={"message_id": message_id, "error": error.code,
+                                                            "detail": error.message, "breaker": BREAKER.state.value})
+        count("CircuitOpenFailFast" if isinstance(error, CircuitOpenError) else "DeliveryFailed")
+        raise
+    count("NotificationDelivered")
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord, lambda_context: Any = None) -> None:
+    """One SQS record whose body is an SNS envelope (or a raw message)."""
+    try:
+        envelope = events.decode_json_text(record.raw_event.get("body"), "SQS body", MAX_MESSAGE_BYTES)
+    except HandlerError as error:
+        logger.warning("notification not delivered", extra={"message_id": record.message_id, "error": error.code,
+                                                            "detail": error.message})
+        count("DeliveryFailed")
+        raise
+    _handle(envelope, record.message_id, lambda_context)
+
+
+def _handle_sns(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    delivered = 0
+    for record in event["Records"]:
+        sns = record.get("Sns")
+        message_id = sns.get("MessageId") if isinstance(sns, dict) and isinstance(sns.get("MessageId"), str) else "?"
+        _handle(sns, message_id, context)  # raises: the async invoke is retried, then dead-lettered
+        delivered += 1
+    return {"delivered": delivered}
+
+
+@metrics.log_metrics(capture_cold_start_metric=True)
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda entry point for SQS batches of SNS envelopes and for direct SNS events."""
+    try:
+        batch = events.records(event, ("aws:sqs", "aws:sns"))
+        kinds = {record.get("eventSource") or record.get("EventSource") for record in batch}
+        if len(kinds) != 1:
+            raise InvalidEvent("event mixes SQS and SNS records")
+        if kinds == {"aws:sqs"} and not all(isinstance(record.get("messageId"), str) for record in batch):
+            raise InvalidEvent("an SQS record has no messageId")
+    except HandlerError as error:
+        logger.error("invalid event", extra={"error": error.code, "detail": error.message})
+        count("InvalidEvent")
+        raise
+    if kinds == {"aws:sns"}:
+        return _handle_sns(event, context)
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
