@@ -560,5 +560,18 @@ def from_pulumi_config() -> Settings:
     cfg = pulumi.Config("workbook")
     raw = cfg.get_object("params")
     if raw is not None:
-        return from_mapping(raw, source=f"stack config workbook:params ({pulumi.get_stack()})")
-    return load(cfg.get("env") or pulumi.get_stack())
+        settings = from_mapping(raw, source=f"stack config workbook:params ({pulumi.get_stack()})")
+    else:
+        settings = load(cfg.get("env") or pulumi.get_stack())
+    provider_region = pulumi.Config("aws").get("region")
+    if provider_region and provider_region != settings.params.aws_region:
+        raise ParamsError(
+            f"{settings.source}: field 'aws_region' is {settings.params.aws_region!r} but the stack's aws:region "
+            f"is {provider_region!r}; run `pulumi config set aws:region {settings.params.aws_region}`"
+        )
+    if not provider_region:
+        raise ParamsError(
+            f"stack {pulumi.get_stack()!r} has no aws:region; run "
+            f"`pulumi config set aws:region {settings.params.aws_region}` (from {settings.source})"
+        )
+    return settings
