@@ -26,6 +26,7 @@ run: bootstrap
 	$(BIN)/workbook run --env $(ENV)
 
 test: bootstrap
+	@scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
