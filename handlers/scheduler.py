@@ -2,8 +2,8 @@
 
 Each round claims up to 10 due rows (``FOR UPDATE SKIP LOCKED``, so overlapping runs never take
 the same row), sends them with one SendMessageBatch, retries the failed entries with backoff and
-full jitter, and marks each row ``enqueued`` or back to ``pending`` (attempt counted, error kept;
-after MAX_ATTEMPTS it becomes ``failed``). Claims older than CLAIM_TIMEOUT are taken again, so a
+full jitter, and marks each row ``enqueued`` or back to ``pending``, due again after an
+exponential delay (attempt counted, error kept; after MAX_ATTEMPTS it becomes ``failed``). Claims older than CLAIM_TIMEOUT are taken again, so a
 run that died mid-round loses nothing. The run stops when no due work remains, when
 SAFETY_MARGIN_MS of the timeout is left, or after MAX_ROUNDS, and leaves the rest for the next run.
 A summary of the run goes to the notifications topic.
@@ -103,7 +103,9 @@ def record_outcome(sent: dict[int, str], failed: dict[int, str]) -> None:
             connection.run("UPDATE due_work SET status = 'enqueued', enqueued_at = now(), message_id = :m, "
                            "attempts = attempts + 1, last_error = NULL WHERE id = :id", id=row_id, m=message_id)
         for row_id, error in failed.items():
+            # Due again later (30 s, 60 s, 120 s...), so this run does not spin on it.
             connection.run("UPDATE due_work SET attempts = attempts + 1, last_error = :e, claimed_at = NULL, "
+                           "due_at = now() + make_interval(secs => least(3600, 30 * power(2, attempts))), "
                            "status = CASE WHEN attempts + 1 >= :max THEN 'failed' ELSE 'pending' END WHERE id = :id",
                            id=row_id, e=error, max=MAX_ATTEMPTS)
 

@@ -211,3 +211,64 @@ class LogCapture:
     def records(self, message: str | None = None) -> list[dict[str, Any]]:
         lines = [json.loads(line) for line in self.text.splitlines() if line.startswith("{")]
         return [line for line in lines if message is None or line.get("message") == message]
+
+
+class WebhookServer:
+    """A local HTTP endpoint that succeeds, fails, rejects or hangs on cue, and records what it got.
+
+    ``script`` is a list of behaviours consumed one per request ("ok", "fail", "reject",
+    "hang"); when it is empty, ``default`` applies. ``hang_s`` is how long "hang" stalls.
+    """
+
+    def __init__(self, default: str = "ok", hang_s: float = 2.0):
+        self.default = default
+        self.script: list[str] = []
+        self.hang_s = hang_s
+        self.received: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._release = threading.Event()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                with server._lock:
+                    behaviour = server.script.pop(0) if server.script else server.default
+                    server.received.append({"headers": {k.lower(): v for k, v in self.headers.items()},
+                                            "body": body, "behaviour": behaviour, "path": self.path})
+                if behaviour == "hang":
+                    server._release.wait(server.hang_s)
+                status = {"ok": 200, "fail": 503, "reject": 400, "hang": 200}[behaviour]
+                payload = json.dumps({"status": status}).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except OSError:
+                    pass  # the client gave up (timeout)
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/notify"
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @property
+    def calls(self) -> int:
+        return len(self.received)
+
+    def __enter__(self) -> "WebhookServer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self._release.set()
+        self.server.shutdown()
+        self.server.server_close()
