@@ -1,0 +1,88 @@
+"""What every notebook opens first: the environment, the time range, the functions, and where AWS is.
+
+``open(env, since, functions)`` validates params, points boto3 at the local endpoint for
+``--env local`` (starting the local environment when none is running), and fixes the time range
+once, so every cell of a notebook analyses the same window.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from infra import config, specs
+
+
+@dataclass
+class Session:
+    """One notebook's view of an environment over a time range."""
+
+    settings: config.Settings
+    start: pd.Timestamp
+    end: pd.Timestamp
+    functions: list[str]
+    local: bool
+    run_folder: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def env(self) -> str:
+        return self.settings.env
+
+    @property
+    def region(self) -> str:
+        return self.settings.params.aws_region
+
+    def function_name(self, key: str) -> str:
+        return self.settings.function_name(key)
+
+    @property
+    def where(self) -> str:
+        """A phrase for prose: where the data comes from."""
+        if self.local:
+            return "the local environment (moto's server and the Lambda sandbox on this machine)"
+        return f"AWS account in {self.region}"
+
+    def describe(self) -> str:
+        window = f"{self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M} UTC"
+        return (f"Environment **{self.env}** ({self.where}); functions: {', '.join(self.functions)}; "
+                f"window {window}.")
+
+
+def open(env: str, since: str = "24h", functions: Sequence[str] | None = None, run_folder: str | Path | None = None,
+         start_local: bool = True, end: Any = None) -> Session:  # noqa: A001 - reads like the verb it is
+    """Validate params, activate the local endpoint for ``local``, and fix the time range."""
+    from workbook.report import parse_since
+
+    settings = config.load(env)
+    keys = list(functions or specs.FUNCTION_KEYS)
+    unknown = [k for k in keys if k not in specs.FUNCTION_KEYS]
+    if unknown:
+        raise ValueError(f"unknown function {unknown[0]!r}; known: {', '.join(specs.FUNCTION_KEYS)}")
+    end_ts = pd.Timestamp(end, tz="UTC") if end is not None else pd.Timestamp.now(tz="UTC")
+    if end_ts.tzinfo is None:
+        end_ts = end_ts.tz_localize("UTC")
+    start_ts = end_ts - pd.Timedelta(seconds=parse_since(since))
+    local = env == "local"
+    if local:
+        from workbook.local import manager
+
+        manager.activate(start_if_needed=start_local, env=env)
+    return Session(settings=settings, start=start_ts, end=end_ts, functions=keys, local=local,
+                   run_folder=Path(run_folder) if run_folder else None)
+
+
+def say(markdown: str) -> None:
+    """Show a sentence of prose: Markdown in a notebook, plain text elsewhere."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+
+        if get_ipython() is not None:
+            display(Markdown(markdown))
+            return
+    except ImportError:
+        pass
+    print(markdown)
