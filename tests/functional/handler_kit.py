@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import threading
+import time
 import urllib.parse
 import uuid
 from dataclasses import dataclass, field
@@ -72,9 +73,11 @@ class LambdaContext:
     remaining_ms: int = 30_000
     log_group_name: str = "/aws/lambda/lwb-test-function"
     log_stream_name: str = "2026/11/27/[$LATEST]0123456789abcdef"
+    started_at: float = field(default_factory=time.monotonic)
 
     def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
+        """``remaining_ms`` at creation, counting down with the wall clock as Lambda's does."""
+        return max(0, self.remaining_ms - int((time.monotonic() - self.started_at) * 1000))
 
 
 def load_event(name: str) -> dict[str, Any]:
