@@ -430,20 +430,28 @@ def load_reports(
 
 
 def load_reports_filter(
-    function_names: Sequence[str], start: Any, end: Any, *, region: str | None = None, client: Any = None
+    function_names: Sequence[str], start: Any, end: Any, *, region: str | None = None, client: Any = None,
+    page_size: int | None = None,
 ) -> pd.DataFrame:
-    """REPORT rows through FilterLogEvents with a REPORT filter pattern, following nextToken."""
+    """REPORT rows through FilterLogEvents with a REPORT filter pattern, following nextToken.
+
+    ``df.attrs["calls"]`` counts the FilterLogEvents calls made.
+    """
     start_ms, end_ms = _epoch_ms(start), _epoch_ms(end)
     _check_range(start_ms, end_ms)
     client = client or aws.client("logs", region)
     events: list[dict] = []
+    calls = 0
     for name in function_names:
         group = log_group_name(name)
         kwargs = dict(logGroupName=group, startTime=start_ms, endTime=end_ms, filterPattern=REPORT_FILTER_PATTERN)
+        if page_size:
+            kwargs["limit"] = int(page_size)
         token = None
         while True:
             if token:
                 kwargs["nextToken"] = token
+            calls += 1
             try:
                 page = client.filter_log_events(**kwargs)
             except client.exceptions.ResourceNotFoundException:
@@ -459,7 +467,7 @@ def load_reports_filter(
                 break
             token = new_token
     df = parse_reports(events)
-    df.attrs["source"] = "filter_log_events"
+    df.attrs.update(source="filter_log_events", calls=calls)
     return df
 
 
