@@ -30,6 +30,7 @@ class PlatformSettings:
     endpoint_url: str | None = None
     region: str = "us-east-1"
     extension_port: int | None = None
+    owner: str = "sandbox"          # put on every runtime's command line, so a stop can find strays
     access_key_id: str = "testing"
     secret_access_key: str = "testing"
 
@@ -111,7 +112,8 @@ class ExecutionEnvironment:
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-u", RUNTIME_SCRIPT, str(control_in_r), str(control_out_w),
-                 str(self.limits.rlimit_as_bytes), os.pathsep.join(self.config.code_paths)],
+                 str(self.limits.rlimit_as_bytes), os.pathsep.join(self.config.code_paths),
+                 f"--owner={self.platform.owner}"],
                 pass_fds=(control_in_r, control_out_w), stdin=subprocess.DEVNULL, stdout=output_w,
                 stderr=output_w, env=self.environment_variables(),
                 cwd=self.config.code_paths[0] if self.config.code_paths else None, start_new_session=True,

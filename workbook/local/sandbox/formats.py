@@ -56,7 +56,8 @@ class Report:
             parts.append(f"Init Duration: {self.init_duration_ms:.2f} ms")
         if self.status is Status.TIMEOUT:
             parts.append("Status: timeout")
-        elif self.status is Status.ERROR and self.error_type:
+        elif self.status is Status.ERROR and self.error_type and self.error_type.startswith(("Runtime.", "Sandbox.")):
+            # A platform-level failure; a handler's own exception leaves no Status in text REPORTs.
             parts.append("Status: error")
             parts.append(f"Error Type: {self.error_type}")
         line = "\t".join(parts) + "\t"

@@ -18,9 +18,16 @@ from pathlib import Path
 
 MB_PER_VCPU = 1769
 MAX_VCPUS = 6.0
+# Lambda reserves a function's CPU share; a shared machine does not. A high cpu.shares weight on
+# the sandbox's cgroups lets an environment get its share even when other processes compete
+# (the CFS quota still caps it at its share, so it never takes more).
+SANDBOX_CPU_SHARES = 16_384
 CGROUP_ROOT = Path(os.environ.get("WORKBOOK_CGROUP_ROOT", "/sys/fs/cgroup"))
-# A 20 ms CFS period keeps short invocations close to their share (Lambda's exact period is not published).
-CFS_PERIOD_US = 20_000
+# A 50 ms CFS period. Shorter periods lose accuracy at small shares: the quota is handed to
+# CPUs in slices (sched_cfs_bandwidth_slice_us, 5 ms by default), and 128 MB of 50 ms is 3.6 ms.
+# Longer periods make short invocations lumpy (a whole period's quota at once, then nothing).
+# Lambda's own period is not published.
+CFS_PERIOD_US = 50_000
 DUTY_PERIOD_S = 0.020
 # Address space a CPython process maps beyond what it touches (shared libraries, arenas, thread stacks).
 RLIMIT_AS_SLACK_MB = 320
@@ -69,6 +76,8 @@ def _writable_controller(controller: str, probe_file: str) -> Path | None:
         probe.mkdir(parents=True)
         (probe / probe_file).read_text()
         probe.rmdir()
+        if controller == "cpu":
+            (parent / "cpu.shares").write_text(str(SANDBOX_CPU_SHARES))
         return parent
     except OSError:
         return None
@@ -133,6 +142,7 @@ class EnvironmentLimits:
         if self._cpu_group is not None:
             self._cpu_group.mkdir(exist_ok=True)
             (self._cpu_group / "cpu.cfs_period_us").write_text(str(CFS_PERIOD_US))
+            (self._cpu_group / "cpu.shares").write_text(str(max(int(SANDBOX_CPU_SHARES * min(self.vcpus, 1.0)), 2)))
             (self._cpu_group / "cpu.cfs_quota_us").write_text("-1")
             (self._cpu_group / "cgroup.procs").write_text(str(pid))
 

@@ -103,7 +103,9 @@ def _configure_logging() -> None:
 
 
 def _error(exc: BaseException, request_id: str | None = None) -> dict:
-    stack = traceback.format_tb(exc.__traceback__)
+    # The runtime's own frame is not the function's business (Lambda strips its bootstrap too).
+    tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+    stack = traceback.format_tb(tb)
     return {"errorMessage": str(exc), "errorType": type(exc).__name__, "requestId": request_id or "",
             "stackTrace": stack}
 

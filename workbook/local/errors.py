@@ -1,0 +1,26 @@
+"""The local environment's exceptions: one root, one family per concern."""
+from __future__ import annotations
+
+
+class LocalError(Exception):
+    """Something in the embedded default failed; the message says what to do."""
+
+
+class NotRunningError(LocalError):
+    """No local environment is running (start one with ``workbook local start``)."""
+
+
+class AlreadyRunningError(LocalError):
+    """A local environment is already running; stop it first or use it."""
+
+
+class ServiceStartError(LocalError):
+    """moto, PostgreSQL or the sandbox engine did not come up."""
+
+
+class ProvisioningError(LocalError):
+    """The plan could not be turned into local resources."""
+
+
+class InvocationError(LocalError):
+    """An invocation could not be made (not a function error: those are results)."""

@@ -1,0 +1,13 @@
+"""A Lambda-faithful sandbox: fresh interpreters per execution environment, under Lambda's limits."""
+from workbook.local.sandbox.base import Sandbox, UnknownFunctionError
+from workbook.local.sandbox.environment import ExecutionEnvironment, PlatformSettings
+from workbook.local.sandbox.formats import LogFormat, Report, Status
+from workbook.local.sandbox.limits import CpuMode, MemoryMode, detect, vcpus_for
+from workbook.local.sandbox.telemetry import Telemetry
+from workbook.local.sandbox.types import FunctionConfig, InvocationOutcome, InvocationType
+
+__all__ = [
+    "CpuMode", "ExecutionEnvironment", "FunctionConfig", "InvocationOutcome", "InvocationType", "LogFormat",
+    "MemoryMode", "PlatformSettings", "Report", "Sandbox", "Status", "Telemetry", "UnknownFunctionError",
+    "detect", "vcpus_for",
+]

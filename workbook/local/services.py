@@ -1,0 +1,213 @@
+"""The processes of the local environment: moto's server and the embedded PostgreSQL.
+
+Each runs in its own session (process group), so ``stop`` ends it with everything it started.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from workbook.local.errors import ServiceStartError
+
+LOOPBACK = "127.0.0.1"
+DATABASE_NAME = "workbook"
+DATABASE_USER = "postgres"
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+def spawn(command: list[str], log_path: Path, env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen:
+    """Start a process in a session of its own, its output appended to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                env=env, start_new_session=True, close_fds=True, **kwargs)
+
+
+def alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is not alive
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def stop_group(pid: int | None, first_signal: int = signal.SIGTERM, grace_s: float = 5.0) -> None:
+    """Signal a process group, wait, then kill whatever is left of it."""
+    if not pid:
+        return
+    for sig in (first_signal, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            return
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            if not alive(pid) and not _group_alive(pid):
+                return
+            time.sleep(0.05)
+
+
+def _group_alive(pgid: int) -> bool:
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().split(")")[-1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
+def wait_until(check, timeout_s: float, what: str, log_path: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
+            last_error = exc
+        time.sleep(0.1)
+    tail = ""
+    if log_path and log_path.exists():
+        tail = "\n" + "\n".join(log_path.read_text(errors="replace").splitlines()[-20:])
+    raise ServiceStartError(f"{what} did not come up within {timeout_s:.0f} s ({last_error}); see {log_path}{tail}")
+
+
+# -- moto ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MotoServer:
+    pid: int
+    port: int
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+
+def start_moto(folder: Path) -> MotoServer:
+    """moto's server on a free loopback port, in its own process."""
+    port = free_port()
+    log_path = folder / "moto.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    process = spawn([sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)], log_path, env=env)
+    server = MotoServer(process.pid, port)
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise ServiceStartError(f"moto's server exited with status {process.returncode}")
+        with urllib.request.urlopen(f"{server.endpoint_url}/moto-api/data.json", timeout=1) as response:
+            return response.status == 200
+
+    wait_until(ready, 30, "moto's server", log_path)
+    return server
+
+
+# -- PostgreSQL -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Database:
+    pid: int
+    port: int
+    password: str
+    data_dir: str
+
+    def secret(self) -> dict:
+        """The DB secret's JSON, in the format the handlers read."""
+        return {"host": LOOPBACK, "port": self.port, "username": DATABASE_USER, "password": self.password,
+                "dbname": DATABASE_NAME, "engine": "postgres"}
+
+    def connect(self):
+        import pg8000.native  # noqa: F401 - make sure the driver is there
+        import pg8000.dbapi
+
+        return pg8000.dbapi.connect(host=LOOPBACK, port=self.port, user=DATABASE_USER, password=self.password,
+                                    database=DATABASE_NAME, timeout=10)
+
+
+def start_postgres(folder: Path) -> Database:
+    """A real PostgreSQL from the ``pgserver`` wheel, listening on a free loopback port."""
+    from pgserver._commands import POSTGRES_BIN_PATH
+
+    data_dir = folder / "postgres"
+    log_path = folder / "postgres.log"
+    user = None
+    if os.geteuid() == 0:
+        # PostgreSQL refuses to run as root; pgserver's convention is a system user of its own.
+        from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+
+        user = "pgserver"
+        entry = ensure_user_exists(user)
+        folder.mkdir(parents=True, exist_ok=True)
+        ensure_prefix_permissions(folder)
+        ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
+        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
+    if not (data_dir / "PG_VERSION").exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        if user:
+            os.chown(data_dir, entry.pw_uid, entry.pw_gid)
+        result = subprocess.run([str(POSTGRES_BIN_PATH / "initdb"), "-D", str(data_dir), "--auth=trust",
+                                 "--encoding=utf8", "-U", DATABASE_USER], capture_output=True, text=True, user=user)
+        if result.returncode != 0:
+            raise ServiceStartError(f"initdb failed in {data_dir}: {result.stderr.strip()[-500:]}")
+    (data_dir / "postmaster.pid").unlink(missing_ok=True)
+    port = free_port()
+    process = spawn([str(POSTGRES_BIN_PATH / "postgres"), "-D", str(data_dir), "-h", LOOPBACK, "-p", str(port),
+                     "-c", "unix_socket_directories=", "-c", "fsync=off", "-c", "max_connections=200"],
+                    log_path, user=user)
+    if user:
+        os.chown(log_path, entry.pw_uid, entry.pw_gid)
+    password = secrets.token_urlsafe(18)
+    database = Database(process.pid, port, password, str(data_dir))
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise ServiceStartError(f"postgres exited with status {process.returncode}")
+        import pg8000.dbapi
+
+        connection = pg8000.dbapi.connect(host=LOOPBACK, port=port, user=DATABASE_USER, database="postgres", timeout=2)
+        connection.autocommit = True
+        cursor = connection.cursor()
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,))
+        if not cursor.fetchall():
+            cursor.execute(f"CREATE DATABASE {DATABASE_NAME}")
+        cursor.execute(f"ALTER USER {DATABASE_USER} PASSWORD '{password}'")
+        connection.close()
+        return True
+
+    wait_until(ready, 30, "PostgreSQL", log_path)
+    return database
+
+
+def stop_postgres(pid: int | None) -> None:
+    """Fast shutdown (SIGINT), then kill what is left."""
+    stop_group(pid, signal.SIGINT, grace_s=10.0)
