@@ -222,6 +222,13 @@ def resolve_backend(settings: Settings) -> Backend:
     raise BackendError(f"{where} is not a backend URL Pulumi understands; use {forms}")
 
 
+class _Secret(str):
+    """A string whose repr is masked: LocalWorkspace's repr prints its env_vars, and tracebacks print locals."""
+
+    def __repr__(self) -> str:
+        return repr(SECRET_MASK)
+
+
 def _passphrase_env(settings: Settings, backend: Backend) -> tuple[dict[str, str], str | None]:
     """The variables that give the CLI the passphrase, and the passphrase (to scrub from output).
 
@@ -234,6 +241,7 @@ def _passphrase_env(settings: Settings, backend: Backend) -> tuple[dict[str, str
     name = params.passphrase_env
     value = os.environ.get(name)
     if value is not None:
+        value = _Secret(value)
         return {"PULUMI_CONFIG_PASSPHRASE": value}, value
     passphrase_file = os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
     if name == "PULUMI_CONFIG_PASSPHRASE" and passphrase_file:
@@ -407,6 +415,31 @@ def _program(kind: StackKind) -> Callable[[], None]:
     return program
 
 
+# Provider plugins the programs need, by Python package: installing the version that matches the SDK
+# up front makes the first run fail early and clearly when it cannot be downloaded.
+PROVIDER_PLUGINS = {"aws": "pulumi_aws", "random": "pulumi_random"}
+
+
+def _install_plugins(stack: "auto.Stack") -> None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    workspace = getattr(stack, "workspace", None)
+    if workspace is None:
+        return
+    for plugin, package in PROVIDER_PLUGINS.items():
+        try:
+            wanted = version(package)
+        except PackageNotFoundError:
+            continue
+        try:
+            workspace.install_plugin(plugin, f"v{wanted}")
+        except Exception as exc:  # noqa: BLE001 - translated here
+            raise DeployError(
+                f"cannot install the Pulumi {plugin} provider plugin v{wanted} (it matches the installed {package}): "
+                f"{_error_lines(_result_part(exc, 'stderr') or str(exc))}. Check the network, or install it by hand: "
+                f"`pulumi plugin install resource {plugin} {wanted}`.") from None
+
+
 @dataclass
 class _Opened:
     stack: "auto.Stack"
@@ -445,6 +478,7 @@ def _open(target: StackTarget, operation: str, *, create: bool, configure: bool)
                        program=_program(target.kind), opts=options)
         if derived is not None:
             _apply_config(stack, derived)
+            _install_plugins(stack)
     except Exception as exc:  # noqa: BLE001 - translated at the boundary
         raise translate_error(exc, target, operation, secrets) from None
     return _Opened(stack, secrets)
@@ -954,16 +988,13 @@ def check_destroy_allowed(env: str | Settings, stack: str | None = None, confirm
     settings = chosen[0].settings
     if settings.env != PROD_ENV:
         return
+    if chosen[0].organization is None:
+        raise ProdSafetyError(
+            f"destroy in prod needs the stack's fully qualified name, and with Pulumi Cloud "
+            f"({chosen[0].backend.url}) that includes your organization: set PULUMI_ORG to it and run again.")
     expected = [t.fully_qualified_name for t in chosen]
     given = [part.strip() for part in (confirm_destroy or "").split(",") if part.strip()]
-    if not chosen[0].backend.self_managed and chosen[0].organization is None:
-        # Pulumi Cloud without PULUMI_ORG: the organization cannot be known offline; match the rest.
-        suffixes = [name.split("/", 1)[1] for name in expected]
-        ok = len(given) == len(expected) and all(g.count("/") == 2 and g.split("/", 1)[1] == s
-                                                 for g, s in zip(given, suffixes))
-    else:
-        ok = given == expected
-    if not ok:
+    if given != expected:
         wanted = ",".join(expected)
         got = f"got {confirm_destroy!r}" if confirm_destroy else "none was given"
         raise ProdSafetyError(

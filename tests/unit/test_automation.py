@@ -13,6 +13,7 @@ import shutil
 import sys
 import textwrap
 import threading
+from importlib import metadata
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -353,6 +354,18 @@ def test_prod_destroy_needs_the_fully_qualified_name_before_any_workspace(fake_a
         automation.destroy(fake_auto.settings("prod"), confirm_destroy=confirm, echo=None)
     assert "organization/lwb-compute/prod" in str(caught.value)
     assert fake_auto.opened == []
+
+
+def test_prod_destroy_on_pulumi_cloud_needs_the_organization(fake_auto, monkeypatch):
+    monkeypatch.delenv("PULUMI_ORG", raising=False)
+    settings = settings_for("prod", url="https://api.pulumi.com", secrets_provider="default")
+    with pytest.raises(automation.ProdSafetyError, match="PULUMI_ORG"):
+        automation.destroy(settings, confirm_destroy="acme/lwb-compute/prod", echo=None)
+
+    monkeypatch.setenv("PULUMI_ORG", "acme")
+    automation.destroy(settings, confirm_destroy="acme/lwb-compute/prod", echo=None)
+    assert fake_auto.opened[-1].stack_name == "acme/lwb-compute/prod"
+    assert fake_auto.opened[-1].opts.secrets_provider is None      # Pulumi Cloud's own secrets manager
 
 
 def test_prod_destroy_guard_comes_before_the_cli_check(no_cli):
@@ -776,6 +789,8 @@ if args[:2] == ["stack", "output"]:
     if "--show-secrets" not in args:
         outputs = {k: ("[secret]" if k == "dbPassword" else v) for k, v in outputs.items()}
     print(json.dumps(outputs)); sys.exit(0)
+if args[:3] == ["plugin", "install", "resource"]:
+    sys.exit(0)
 if args[:2] == ["stack", "history"]:
     print(json.dumps([{"kind": "update", "startTime": "2026-11-27T03:00:00.000Z", "message": "", "environment": {},
                        "config": {}, "result": "succeeded", "endTime": "2026-11-27T03:00:01.000Z",
@@ -834,6 +849,19 @@ def test_real_automation_api_against_a_stub_cli(stub_cli):
     for path in (stub_cli.tmp / "workspaces").rglob("*"):
         if path.is_file():
             assert PASSPHRASE not in path.read_text()
+    # provider plugins pinned to the installed SDKs
+    installs = {tuple(c["args"][3:5]) for c in calls if c["args"][:3] == ["plugin", "install", "resource"]}
+    assert ("aws", f"v{metadata.version('pulumi_aws')}") in installs
+
+
+def test_passphrase_never_shows_in_a_repr(fake_auto, tmp_path):
+    automation.preview(fake_auto.settings("staging"), echo=None)
+    opts = fake_auto.opened[-1].opts
+    assert opts.env_vars["PULUMI_CONFIG_PASSPHRASE"] == PASSPHRASE          # the CLI gets the real value
+    # LocalWorkspace's repr prints its env_vars; a workspace shown in a notebook or traceback must not leak it
+    workspace = auto.LocalWorkspace(work_dir=str(tmp_path), env_vars=opts.env_vars,
+                                    pulumi_command=SimpleNamespace(version=None))
+    assert "PULUMI_CONFIG_PASSPHRASE" in repr(workspace) and PASSPHRASE not in repr(workspace)
 
 
 def test_real_automation_api_outputs_of_a_missing_stack(stub_cli):
