@@ -345,9 +345,10 @@ def local_endpoint_url() -> str:
 def _running_local_endpoint() -> str | None:
     try:
         from workbook.local import manager
-    except ImportError:   # the local environment is optional in some builds
+
+        recorded = manager.current()
+    except Exception:  # noqa: BLE001 - the local environment is optional; absent or broken means "not running"
         return None
-    recorded = manager.current()
     return (recorded or {}).get("endpoint_url") or None
 
 
@@ -461,6 +462,10 @@ def _open(target: StackTarget, operation: str, *, create: bool, configure: bool)
     if target.backend.path is not None:
         target.backend.path.mkdir(parents=True, exist_ok=True)
     env_vars = {**env_vars, "PULUMI_SKIP_UPDATE_CHECK": "true"}
+    if target.env != LOCAL_ENV:
+        # A notebook that used the local environment has AWS_ENDPOINT_URL set (workbook.local exports it);
+        # the aws provider's SDK would follow it. Blank it for the CLI so AWS envs go to AWS.
+        env_vars.update({name: "" for name in os.environ if name.startswith("AWS_ENDPOINT_URL")})
     uses_passphrase = "PULUMI_CONFIG_PASSPHRASE" in env_vars or "PULUMI_CONFIG_PASSPHRASE_FILE" in env_vars
     options = auto.LocalWorkspaceOptions(
         work_dir=str(target.work_dir),
@@ -1043,6 +1048,15 @@ class Result:
 
     def _repr_markdown_(self) -> str:   # Jupyter shows the sentence, not the dataclass
         return f"**{self.mode.value}** — {self.message}"
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-friendly: what a notebook records (sb.glue) and the next run diffs against."""
+        return {
+            "env": self.env, "operation": self.operation, "mode": self.mode.value, "message": self.message,
+            "applied": self.applied, "outputs": json.loads(json.dumps(self.outputs, default=str)),
+            "summary": self.summary.to_dict(orient="records"),
+            "resources": self.resources.to_dict(orient="records"),
+        }
 
 
 def plan_summary(plan: "Plan") -> "pd.DataFrame":

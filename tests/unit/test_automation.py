@@ -26,6 +26,7 @@ from pulumi.automation import CommandResult, EngineEvent, OutputValue
 from infra import config
 from workbook import automation, cli
 from workbook.errors import WorkbookError
+from workbook.plan import offline_plan
 
 PASSPHRASE = "correct-horse-battery-staple-4217"
 SECRET_VALUE = "db-password-that-must-never-show-9931"
@@ -217,6 +218,50 @@ def test_config_sync_removes_hand_edits_and_rebuilds_structured_keys():
     assert set(removed) == {"workbook:handEdited", "aws:endpoints"}
     assert stack.config["aws:region"] == "us-east-1"
     assert ("lwb-compute", "config set-all", True) in stack.calls   # --path for the endpoints list
+
+
+def run_program_under_mocks(settings: config.Settings, kind: automation.StackKind, derived: dict[str, str]):
+    """Run the inline program the Automation API would run, under Pulumi's mocks, with ``derived`` as config."""
+    import pulumi
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    from infra import artifacts
+    from infra.mocks import PlanMocks
+    from workbook.plan import _LOCK
+
+    foundation_outputs = offline_plan(settings.env, settings).foundation_outputs
+    stacks = {name: foundation_outputs for name in settings.params.foundation.stacks.model_dump().values()}
+    mocks = PlanMocks(settings.params.aws_region, stacks)
+    with _LOCK:
+        previous, artifacts.OFFLINE = artifacts.OFFLINE, True
+        try:
+            pulumi.runtime.set_mocks(mocks, project=f"lwb-{kind.value}", stack=settings.env, preview=False)
+            pulumi.runtime.set_all_config({k: v for k, v in derived.items() if "[" not in k})
+            _sync_await(run_pulumi_func(automation._program(kind)))
+        finally:
+            artifacts.OFFLINE = previous
+            pulumi.runtime.set_all_config({})
+    return mocks.resources
+
+
+@pytest.mark.parametrize("env", ["dev", "local"])
+def test_inline_programs_build_from_the_derived_config(env):
+    settings = config.load(env)
+    derived = automation.stack_config(settings, endpoint_url=ENDPOINT)
+    planned = automation.plan_summary(offline_plan(env, settings))
+
+    resources = run_program_under_mocks(settings, automation.StackKind.COMPUTE, derived)
+
+    expected = int(planned[planned["stack"] == "compute"]["count"].sum())
+    assert len(resources) == expected
+
+
+def test_inline_program_refuses_a_region_that_disagrees_with_params():
+    settings = config.load("dev")
+    derived = {**automation.stack_config(settings), "aws:region": "eu-west-1"}
+    with pytest.raises(config.ParamsError, match="aws_region"):
+        run_program_under_mocks(settings, automation.StackKind.COMPUTE, derived)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -425,6 +470,24 @@ def test_deploy_or_plan_falls_back_to_the_offline_plan(no_cli):
     assert set(result.summary["stack"]) == {"foundation", "compute"}
     assert result.summary["count"].sum() == len(result.resources) == len(result.plan.resources)
     assert {"taskQueueUrl", "uploadsBucketName"} <= set(result.outputs)
+
+
+def test_results_record_as_json(no_cli):
+    record = automation.deploy_or_plan("staging").to_record()
+    again = json.loads(json.dumps(record))
+    assert again["mode"] == "offline-plan" and again["resources"] and again["summary"]
+    assert set(again["resources"][0]) == {"stack", "operation", "type", "name"}
+
+
+def test_aws_envs_never_follow_a_local_endpoint_left_in_the_environment(fake_auto, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", ENDPOINT)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", ENDPOINT)
+    automation.preview(fake_auto.settings("staging"), echo=None)
+    env_vars = fake_auto.opened[-1].opts.env_vars
+    assert env_vars["AWS_ENDPOINT_URL"] == "" and env_vars["AWS_ENDPOINT_URL_S3"] == ""
+
+    automation.preview(fake_auto.settings("local"), stack="compute", echo=None)
+    assert "AWS_ENDPOINT_URL" not in fake_auto.opened[-1].opts.env_vars
 
 
 def test_deploy_or_plan_uses_the_automation_api_when_the_cli_is_there(fake_auto):
