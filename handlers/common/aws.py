@@ -19,7 +19,6 @@ from common.errors import AwsServiceError
 
 _CLIENTS: dict[str, Any] = {}
 _LOCK = threading.Lock()
-_SESSION: boto3.session.Session | None = None
 
 
 def client(service: str) -> Any:
@@ -27,11 +26,12 @@ def client(service: str) -> Any:
     found = _CLIENTS.get(service)
     if found is not None:
         return found
-    global _SESSION
     with _LOCK:
         if service not in _CLIENTS:
-            if _SESSION is None:
-                _SESSION = boto3.session.Session()
+            # boto3's default session: its loader caches service models, so a process that
+            # re-imports the handlers (the test suite, the local sandbox) loads each model once.
+            if boto3.DEFAULT_SESSION is None:
+                boto3.setup_default_session()
             options: dict[str, Any] = {
                 "connect_timeout": 3,
                 "read_timeout": 10,
@@ -39,16 +39,14 @@ def client(service: str) -> Any:
             }
             if service == "s3":
                 options["s3"] = {"addressing_style": "path"}
-            _CLIENTS[service] = _SESSION.client(service, config=Config(**options))
+            _CLIENTS[service] = boto3.DEFAULT_SESSION.client(service, config=Config(**options))
         return _CLIENTS[service]
 
 
 def reset() -> None:
     """Forget the clients (tests that move the endpoint)."""
-    global _SESSION
     with _LOCK:
         _CLIENTS.clear()
-        _SESSION = None
 
 
 def error_code(error: BaseException) -> str:

@@ -9,7 +9,7 @@ import pytest
 from handler_kit import (LambdaContext, forget_handler_modules, fresh_handler, load_event, start_postgres,
                          truncate_all)
 
-__all__ = ["aws", "context_factory", "event_factory", "handler_factory", "pg", "db_secret"]
+__all__ = ["aws", "context_factory", "event_factory", "handler_factory", "pg", "db_secret", "pytest_sessionfinish"]
 
 
 @pytest.fixture
@@ -48,12 +48,28 @@ def aws(monkeypatch: pytest.MonkeyPatch):
         yield
 
 
+_POSTGRES: dict[str, Any] = {}
+
+
 @pytest.fixture(scope="session")
 def pg(tmp_path_factory: pytest.TempPathFactory):
-    """A real PostgreSQL (pgserver) for the session; yields the RDS-style secret for common.db."""
-    server, secret = start_postgres(tmp_path_factory.mktemp("pg"))
-    yield secret
-    server.cleanup()
+    """A real PostgreSQL (pgserver) for the session; yields the RDS-style secret for common.db.
+
+    Each tier's conftest defines this fixture; one server per test process serves them all, and
+    it is stopped at the end of the session.
+    """
+    if "secret" not in _POSTGRES:
+        server, secret = start_postgres(tmp_path_factory.mktemp("pg"))
+        _POSTGRES.update(server=server, secret=secret)
+    yield _POSTGRES["secret"]
+
+
+def pytest_sessionfinish_stop_postgres() -> None:
+    """Stop the session's PostgreSQL (called from each tier's conftest at session end)."""
+    server = _POSTGRES.pop("server", None)
+    _POSTGRES.clear()
+    if server is not None:
+        server.cleanup()
 
 
 @pytest.fixture
@@ -64,3 +80,7 @@ def db_secret(pg: dict[str, Any], aws: None) -> dict[str, Any]:
     truncate_all(pg)
     boto3.client("secretsmanager", region_name="us-east-1").create_secret(Name="lwb-test/db", SecretString=json.dumps(pg))
     return pg
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    pytest_sessionfinish_stop_postgres()
