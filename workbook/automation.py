@@ -513,8 +513,11 @@ def _scrub(text: str, secrets: Sequence[str]) -> str:
 
 
 def translate_error(exc: BaseException, target: StackTarget, operation: str,
-                    secrets: Sequence[str] = ()) -> DeployError:
-    """Turn an Automation API (or OS) error into a DeployError whose message says how to recover."""
+                    secrets: Sequence[str] = (), diagnostics: Sequence[str] = ()) -> DeployError:
+    """Turn an Automation API (or OS) error into a DeployError whose message says how to recover.
+
+    ``diagnostics`` are the engine's error events of the run, the most precise account of what failed.
+    """
     from pulumi import automation as auto
 
     if isinstance(exc, DeployError):
@@ -531,9 +534,10 @@ def translate_error(exc: BaseException, target: StackTarget, operation: str,
 
     stdout = _scrub(_result_part(exc, "stdout"), secrets)
     stderr = _scrub(_result_part(exc, "stderr"), secrets)
-    both = f"{stderr}\n{stdout}"
-    low = both.lower()
-    detail = _error_lines(stderr or stdout)
+    low = f"{stderr}\n{stdout}".lower()
+    err_low = stderr.lower()
+    diagnosed = [_scrub(" ".join(d.split()), secrets) for d in diagnostics if d.strip()]
+    detail = "; ".join(diagnosed[-4:]) if diagnosed else _error_lines(f"{stdout}\n{stderr}")
     recover_lock = (
         f"If that run is still going, wait for it to finish. If it was interrupted, release the lock with "
         f"`pulumi cancel --yes --stack {fqn}` {where}, then reconcile the state with "
@@ -543,7 +547,7 @@ def translate_error(exc: BaseException, target: StackTarget, operation: str,
         holder = "; ".join(line.strip() for line in stderr.splitlines() if line.strip())[-600:] or detail
         error: DeployError = StackLockedError(
             f"{operation} of {fqn}: another update holds the stack ({holder}). {recover_lock}")
-    elif "pending operations" in low or "interrupted while" in low:
+    elif "pending operations" in err_low or "interrupted while" in err_low:
         error = PendingOperationsError(
             f"{operation} of {fqn}: an interrupted run left pending operations ({detail}). Check in AWS whether "
             f"those resources exist, then run `workbook refresh --env {target.env} --stack {target.kind.value} "
@@ -578,7 +582,7 @@ def translate_error(exc: BaseException, target: StackTarget, operation: str,
         elif "stackreference" in low or "unknown stack" in low:
             hint = (" The compute stack reads the foundation through StackReference: deploy the foundation first "
                     f"(`workbook deploy --env {target.env} --stack foundation`) or fix foundation.stacks.")
-        error = ProgramError(f"{operation} of {fqn}: the Pulumi program failed: {_error_lines(stdout or stderr)}.{hint}")
+        error = ProgramError(f"{operation} of {fqn}: the Pulumi program failed: {detail}.{hint}")
     else:
         code = _result_part(exc, "code")
         error = DeployError(
@@ -899,10 +903,7 @@ def _run_one(target: StackTarget, operation: Operation, *, echo: Echo | None, pr
             else:
                 raw_outputs = stack.outputs()
         except Exception as exc:  # noqa: BLE001 - translated at the boundary
-            error = translate_error(exc, target, operation.value, secrets)
-            if recorder.errors and not error.stdout:
-                error.stdout = _scrub("\n".join(recorder.errors), secrets)
-            raise error from None
+            raise translate_error(exc, target, operation.value, secrets, recorder.errors) from None
     if operation is not Operation.OUTPUTS:
         recorder.finish()
     summary, changes = _summary_frame(label, recorder, fallback)

@@ -66,17 +66,21 @@ class FakeStack:
     """Stands in for auto.Stack: records calls, replays engine events, returns outputs."""
 
     def __init__(self, name: str, project: str, calls: list, *, fail: dict | None = None,
-                 on_run: Any = None) -> None:
+                 on_run: Any = None, diagnostics: list | None = None) -> None:
         self.name, self.project, self.calls = name, project, calls
-        self.fail = fail or {}
+        self.fail = fail if fail is not None else {}
         self.on_run = on_run
+        self.diagnostics = diagnostics if diagnostics is not None else []
         self.config: dict[str, str] = {}
 
-    def _maybe_fail(self, operation: str) -> None:
+    def _maybe_fail(self, operation: str, on_event=None) -> None:
         self.calls.append((self.project, operation))
         if self.on_run:
             self.on_run(operation)
         if operation in self.fail:
+            for diagnostic in self.diagnostics:
+                if on_event:
+                    on_event(diagnostic)
             raise self.fail[operation]
 
     def get_all_config(self) -> dict:
@@ -99,22 +103,22 @@ class FakeStack:
                 on_event(engine_event)
 
     def preview(self, on_output=None, on_event=None, color=None):
-        self._maybe_fail("preview")
+        self._maybe_fail("preview", on_event)
         self._replay("create", on_output, on_event)
         return SimpleNamespace(change_summary={"create": 3}, stdout="", stderr="")
 
     def up(self, on_output=None, on_event=None, color=None):
-        self._maybe_fail("up")
+        self._maybe_fail("up", on_event)
         self._replay("create", on_output, on_event)
         return SimpleNamespace(summary=SimpleNamespace(resource_changes={"create": 3}), outputs=self.outputs(record=False))
 
     def refresh(self, clear_pending_creates=None, on_output=None, on_event=None, color=None):
-        self._maybe_fail("refresh")
+        self._maybe_fail("refresh", on_event)
         self._replay("same", on_output, on_event)
         return SimpleNamespace(summary=SimpleNamespace(resource_changes={"same": 3}))
 
     def destroy(self, on_output=None, on_event=None, color=None):
-        self._maybe_fail("destroy")
+        self._maybe_fail("destroy", on_event)
         self._replay("delete", on_output, on_event)
         return SimpleNamespace(summary=SimpleNamespace(resource_changes={"delete": 3}))
 
@@ -127,7 +131,7 @@ class FakeStack:
 @pytest.fixture
 def fake_auto(monkeypatch, tmp_path):
     """The CLI 'present', workspaces under tmp_path, and the Automation API's stacks replaced by FakeStack."""
-    state = SimpleNamespace(calls=[], opened=[], fail={}, on_run=None, stacks={})
+    state = SimpleNamespace(calls=[], opened=[], fail={}, on_run=None, stacks={}, diagnostics=[])
     monkeypatch.setattr(automation, "cli_path", lambda: "/opt/pulumi/bin/pulumi")
     monkeypatch.setattr(automation, "WORKSPACES_DIR", tmp_path / "workspaces")
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", PASSPHRASE)
@@ -140,7 +144,7 @@ def fake_auto(monkeypatch, tmp_path):
             key = (project_name, stack_name)
             if key not in state.stacks:
                 state.stacks[key] = FakeStack(stack_name, project_name, state.calls, fail=state.fail,
-                                              on_run=state.on_run)
+                                              on_run=state.on_run, diagnostics=state.diagnostics)
             return state.stacks[key]
         return open_stack
 
@@ -601,6 +605,17 @@ def test_other_failures_keep_the_error_lines_and_exit_code():
     assert "exit code 255" in str(error) and "InvalidParameterValue" in str(error)
 
 
+def test_engine_diagnostics_are_the_detail_of_a_failed_run(fake_auto):
+    fake_auto.diagnostics.append(event(diagnosticEvent={
+        "message": "creating SQS Queue (lwb-staging-s01-task): operation error SQS: CreateQueue, AccessDenied\n",
+        "color": "never", "severity": "error"}))
+    fake_auto.fail["up"] = command_error(auto.CommandError, "error: update failed", code=255)
+
+    with pytest.raises(automation.DeployError, match="CreateQueue, AccessDenied") as caught:
+        automation.up(fake_auto.settings("staging"), echo=None)
+    assert "exit code 255" in str(caught.value)
+
+
 def test_secrets_are_scrubbed_from_translated_errors():
     stderr = f"error: decrypting with {PASSPHRASE} failed: something"
     error = automation.translate_error(command_error(auto.CommandError, stderr), target(), "up", [PASSPHRASE])
@@ -942,6 +957,7 @@ requires_cli = pytest.mark.skipif(shutil.which("pulumi") is None, reason="Pulumi
 @requires_cli
 def test_real_cli_creates_the_stack_and_derives_its_config(monkeypatch, tmp_path):
     monkeypatch.setattr(automation, "WORKSPACES_DIR", tmp_path / "workspaces")
+    monkeypatch.setattr(automation, "_install_plugins", lambda stack: None)   # no download in this test
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", PASSPHRASE)
     settings = settings_for("dev", url=f"file://{tmp_path / 'state'}")
     target_ = automation.targets(settings)[0]
