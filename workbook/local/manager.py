@@ -65,8 +65,13 @@ def ensure_running(env: str = "local") -> dict[str, Any]:
     return activate(start_if_needed=True, env=env)
 
 
-def start(env: str = "local", plan: dict | None = None, settings=None, *, progress=None) -> dict[str, Any]:
-    """Start the local environment; returns its state. Raises AlreadyRunningError when one is up."""
+def start(env: str = "local", plan: dict | None = None, settings=None, *, progress=None,
+          code_paths: list[str] | None = None) -> dict[str, Any]:
+    """Start the local environment; returns its state. Raises AlreadyRunningError when one is up.
+
+    ``plan`` defaults to the offline plan of ``env`` and ``settings`` to ``params/<env>.yaml``;
+    ``code_paths`` (default: ``handlers/``) is where the functions' modules are found.
+    """
     say = progress or (lambda message: None)
     existing = state_file.read()
     if _running(existing):
@@ -105,7 +110,7 @@ def start(env: str = "local", plan: dict | None = None, settings=None, *, progre
         ports = {name: services.free_port() for name in ENGINE_PORTS}
         say("provisioning queues, topics, buckets, secrets and log groups")
         topology = provision(plan, settings, aws.client, database_secret=database.secret(),
-                             webhook_url=f"http://127.0.0.1:{ports['webhook']}/webhook")
+                             webhook_url=f"http://127.0.0.1:{ports['webhook']}/webhook", code_paths=code_paths)
         (folder / "topology.json").write_text(json.dumps(topology, indent=2))
         (folder / "topology.json").chmod(0o600)
         recorded["engine"] = {"ports": ports}

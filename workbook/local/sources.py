@@ -20,6 +20,7 @@ import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
+from urllib.parse import quote_plus, unquote_plus
 
 from workbook.local.sandbox import Sandbox
 from workbook.local.sandbox.types import InvocationOutcome
@@ -282,8 +283,16 @@ class S3NotificationRouter(_Worker):
             for record in body.get("Records", []):  # s3:TestEvent has none
                 function = self.route["functions"].get(record.get("s3", {}).get("configurationId"))
                 if function:
+                    _s3_key_as_aws_encodes_it(record)
                     self.async_invoker.submit(function, {"Records": [record]})
             sqs.delete_message(QueueUrl=self.route["queue_url"], ReceiptHandle=message["ReceiptHandle"])
+
+
+def _s3_key_as_aws_encodes_it(record: dict) -> None:
+    """moto encodes '/' in notification keys as %2F; S3 form-encodes the key but keeps the slashes."""
+    obj = record.get("s3", {}).get("object", {})
+    if "key" in obj:
+        obj["key"] = quote_plus(unquote_plus(obj["key"]), safe="/")
 
 
 # -- EventBridge ----------------------------------------------------------------------------------

@@ -1,0 +1,192 @@
+"""The whole stack on the embedded default: real plan, real handlers, CLI, HTTP endpoints, stop.
+
+One environment (from the offline plan of params/local.yaml) serves the module; the last test
+stops it and checks that nothing it started is left running.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from infra import config
+from workbook import aws
+from workbook.local import manager, services
+
+pytestmark = pytest.mark.timeout(240)
+REPO = Path(__file__).resolve().parents[3]
+SETTINGS = config.load("local")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    monkeypatch = pytest.MonkeyPatch()
+    state_dir = tmp_path_factory.mktemp("local-stack")
+    monkeypatch.setenv("WORKBOOK_STATE_DIR", str(state_dir))
+    for name in ("AWS_ENDPOINT_URL", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    recorded = manager.start("local")
+    try:
+        yield recorded
+    finally:
+        manager.stop()
+        monkeypatch.undo()
+        aws.reset_clients()
+
+
+def workbook(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """Run the ``workbook`` CLI in a child process against the module's environment."""
+    env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    return subprocess.run([sys.executable, "-m", "workbook.cli", *args], input=stdin, capture_output=True, text=True,
+                          env=env, cwd=REPO, timeout=120)
+
+
+def http(url: str, method: str = "GET", headers: dict | None = None, body: bytes | None = None):
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def health_event() -> dict:
+    return {"version": "2.0", "routeKey": "GET /health", "rawPath": "/health", "rawQueryString": "",
+            "headers": {"host": "localhost"}, "isBase64Encoded": False,
+            "requestContext": {"accountId": "123456789012", "apiId": "local", "domainName": "localhost",
+                               "domainPrefix": "localhost", "requestId": "r1", "routeKey": "GET /health",
+                               "stage": "$default", "time": "27/Nov/2026:00:00:00 +0000", "timeEpoch": 0,
+                               "http": {"method": "GET", "path": "/health", "protocol": "HTTP/1.1",
+                                        "sourceIp": "127.0.0.1", "userAgent": "test"}}}
+
+
+def test_status_says_which_cpu_limit_is_in_force(stack):
+    result = workbook("local", "status")
+    assert result.returncode == 0, result.stderr
+    assert "running:       yes" in result.stdout
+    assert ("cgroup-v1 cpu.cfs_quota_us" in result.stdout) or ("SIGSTOP/SIGCONT" in result.stdout)
+    again = workbook("local", "start")
+    assert again.returncode == 0 and "already running" in again.stderr
+
+
+def test_invoke_prints_the_response_and_the_report(stack, tmp_path):
+    event_file = tmp_path / "health.json"
+    event_file.write_text(json.dumps(health_event()))
+    result = workbook("local", "invoke", "api-processor", "--event", str(event_file))
+    assert result.returncode == 0, result.stderr
+    response = json.loads(result.stdout)
+    assert response["statusCode"] == 200
+    report = [line for line in result.stderr.splitlines() if line.startswith("REPORT RequestId:")]
+    assert report and "\tMemory Size: 512 MB\t" in report[0]
+    # --memory runs the same function at another size (a separate set of environments)
+    bigger = workbook("local", "invoke", "api-processor", "--event", "-", "--memory", "1024",
+                      stdin=json.dumps(health_event()))
+    assert bigger.returncode == 0 and "Memory Size: 1024 MB" in bigger.stderr
+
+
+def test_invoke_shows_function_errors_like_aws_lambda_invoke(stack):
+    result = workbook("local", "invoke", "scheduler", "--event", "-", stdin='{"not": "a schedule"}')
+    assert result.returncode == 1
+    assert "errorType" in json.loads(result.stdout)
+    assert '"FunctionError": "Unhandled"' in result.stderr
+
+
+@pytest.mark.parametrize("args, stdin, message", [
+    (("local", "invoke", "no-such-function", "--event", "-"), "{}", "unknown function 'no-such-function'"),
+    (("local", "invoke", "api-processor", "--event", "-"), "{not json", "not valid JSON at line 1, column 2"),
+    (("local", "invoke", "api-processor", "--event", "-"), "", "empty"),
+    (("local", "invoke", "api-processor", "--event", "/no/such/event.json"), None, "no such file"),
+    (("local", "invoke", "api-processor", "--event", "-", "--memory", "64"), "{}", "out of range"),
+    (("local", "traffic", "--duration", "forever"), None, "expected a number"),
+    (("local", "traffic", "--bad-share", "2"), None, "between 0 and 1"),
+])
+def test_cli_rejects_malformed_input(stack, args, stdin, message):
+    result = workbook(*args, stdin=stdin)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert message in result.stderr
+
+
+def test_cli_rejects_unknown_sub_commands_and_profiles():
+    result = workbook("local", "traffic", "--profile", "chaotic")
+    assert result.returncode == 2 and "invalid choice" in result.stderr
+    result = workbook("local", "invoke", "api-processor")
+    assert result.returncode == 2 and "--event" in result.stderr
+
+
+def test_http_api_runs_the_authorizer_with_the_secrets_extension(stack):
+    base = manager.endpoints(stack)["http_api"]
+    status, _, body = http(f"{base}/health")
+    assert status == 200, body
+    assert http(f"{base}/items")[0] == 401                                      # no identity source
+    assert http(f"{base}/items", headers={"Authorization": "Bearer x.y.z"})[0] == 403
+    import jwt
+
+    manager.activate()
+    arn = json.loads((Path(stack["state_dir"]) / "topology.json").read_text())["refs"]["jwt_secret_arn"]
+    key = json.loads(aws.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"])["hs256_key"]
+    now = int(time.time())
+    token = jwt.encode({"iss": SETTINGS.params.jwt.issuer, "aud": SETTINGS.params.jwt.audience, "sub": "tester",
+                        "iat": now, "exp": now + 600, "scope": "items:read items:write"}, key, algorithm="HS256")
+    status, _, body = http(f"{base}/items", headers={"Authorization": f"Bearer {token}"})
+    assert status == 200, body
+
+
+def test_function_url_answers_cors_preflight_and_requires_iam_auth(stack):
+    url = manager.endpoints(stack)["function_url"]
+    origin = f"https://{SETTINGS.params.deploy_domain}"
+    status, headers, _ = http(f"{url}/health", "OPTIONS", {"Origin": origin, "Access-Control-Request-Method": "GET"})
+    assert status == 200 and headers.get("Access-Control-Allow-Origin") == origin
+    assert "GET" in headers.get("Access-Control-Allow-Methods", "")
+    assert http(f"{url}/health", headers={"Origin": origin})[0] == 403
+
+
+def test_logs_and_metrics_land_on_the_local_endpoint(stack):
+    manager.activate()
+    name = SETTINGS.function_name("api-processor")
+
+    def reports() -> list[str]:
+        events = aws.client("logs").filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
+        return [e["message"] for e in events if '"platform.report"' in e["message"]]
+
+    deadline = time.monotonic() + 15
+    while not reports() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert reports()
+
+    def metric_names() -> set[str]:
+        metrics = aws.client("cloudwatch").list_metrics(Namespace="AWS/Lambda")["Metrics"]
+        return {m["MetricName"] for m in metrics
+                if {"Name": "FunctionName", "Value": name} in m.get("Dimensions", [])}
+
+    deadline = time.monotonic() + 20
+    while not {"Invocations", "Duration"} <= metric_names() and time.monotonic() < deadline:
+        time.sleep(1)
+    assert {"Invocations", "Errors", "Duration", "ConcurrentExecutions"} <= metric_names()
+
+
+def test_stop_leaves_nothing_running(stack):
+    pids = [stack["moto"]["pid"], stack["postgres"]["pid"], stack["engine"]["pid"]]
+    owner = stack["owner"]
+    assert all(services.alive(pid) for pid in pids)
+    assert manager.stop() is True
+    assert not any(services.alive(pid) for pid in pids)
+    marker = f"--owner={owner}".encode()
+    leftovers = [entry.name for entry in Path("/proc").iterdir() if entry.name.isdigit()
+                 and marker in _cmdline(entry)]
+    assert leftovers == []
+    assert manager.current() is None and manager.status()["running"] is False
+    assert workbook("local", "status").returncode == 3
+
+
+def _cmdline(entry: Path) -> bytes:
+    try:
+        return (entry / "cmdline").read_bytes()
+    except OSError:
+        return b""
