@@ -46,12 +46,12 @@ if TYPE_CHECKING:
     from workbook.plan import Plan
 
 __all__ = [
-    "BackendError", "DeployError", "DeployInterrupted", "LocalEndpointMissing", "Mode", "Operation",
+    "Backend", "BackendError", "DeployError", "DeployInterrupted", "LocalEndpointMissing", "Mode", "Operation",
     "PassphraseMissing", "PendingOperationsError", "ProdSafetyError", "ProgramError", "Progress",
-    "PulumiCliMissing", "Result", "Run", "StackChoiceError", "StackKind", "StackLockedError",
-    "StackNotFound", "StackRun", "StackTarget", "cli_available", "deploy_or_plan", "destroy", "diff_outputs",
-    "diff_resources", "mask_outputs", "outputs", "preview", "refresh", "require_cli", "resolve_backend",
-    "stack_config", "targets", "up",
+    "PulumiCliMissing", "Result", "Run", "StackChoiceError", "StackKind", "StackLockedError", "StackNotFound",
+    "StackRun", "StackTarget", "check_destroy_allowed", "cli_available", "deploy_or_plan", "destroy",
+    "diff_outputs", "diff_resources", "expected_destroy_confirmation", "mask_outputs", "outputs", "plan_summary",
+    "preview", "refresh", "require_cli", "resolve_backend", "stack_config", "targets", "translate_error", "up",
 ]
 
 INSTALL_URL = "https://www.pulumi.com/docs/install/"
