@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
@@ -59,17 +62,23 @@ def pg(tmp_path_factory: pytest.TempPathFactory):
     it is stopped at the end of the session.
     """
     if "secret" not in _POSTGRES:
-        server, secret = start_postgres(tmp_path_factory.mktemp("pg"))
-        _POSTGRES.update(server=server, secret=secret)
+        # Not under pytest's basetemp: concurrent pytest runs on the machine prune each other's
+        # numbered basetemp directories, which would pull the data directory from under PostgreSQL.
+        directory = Path(tempfile.mkdtemp(prefix="lwb-handlers-pg-"))
+        server, secret = start_postgres(directory)
+        _POSTGRES.update(server=server, secret=secret, directory=directory)
     yield _POSTGRES["secret"]
 
 
 def pytest_sessionfinish_stop_postgres() -> None:
     """Stop the session's PostgreSQL (called from each tier's conftest at session end)."""
     server = _POSTGRES.pop("server", None)
+    directory = _POSTGRES.pop("directory", None)
     _POSTGRES.clear()
     if server is not None:
         server.cleanup()
+    if directory is not None:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture
