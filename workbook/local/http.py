@@ -371,7 +371,12 @@ class Control:
             request._send(200, json.dumps(self.status()), {"Content-Type": "application/json"})
             return
         if request.command == "POST" and path == "/expire":
-            count = self.sandbox.expire_idle()
+            function = dict(parse_qsl(urlsplit(request.path).query)).get("function")
+            try:
+                count = self.sandbox.expire_idle(function)
+            except UnknownFunctionError as exc:
+                request._send(404, json.dumps({"message": str(exc)}), {"Content-Type": "application/json"})
+                return
             request._send(200, json.dumps({"expired": count}), {"Content-Type": "application/json"})
             return
         if request.command == "POST" and path == "/shutdown":

@@ -171,6 +171,20 @@ def test_logs_and_metrics_land_on_the_local_endpoint(stack):
     assert {"Invocations", "Errors", "Duration", "ConcurrentExecutions"} <= metric_names()
 
 
+def test_power_tuning_invoker_drives_the_running_environment(stack):
+    from workbook.local.tuning import SandboxInvoker
+
+    invoker = SandboxInvoker("api-processor", recorded=stack)
+    try:
+        invoker.set_memory(256)
+        first = invoker.invoke(health_event())
+        second = invoker.invoke(health_event())
+        assert first.error is None and first.init_duration_ms is not None
+        assert second.init_duration_ms is None and second.max_memory_used_mb > 0
+    finally:
+        invoker.cleanup()
+
+
 def test_stop_leaves_nothing_running(stack):
     pids = [stack["moto"]["pid"], stack["postgres"]["pid"], stack["engine"]["pid"]]
     owner = stack["owner"]

@@ -223,11 +223,12 @@ class Sandbox:
             for environment in expired:
                 environment.kill()
 
-    def expire_idle(self) -> int:
-        """End every idle environment now (the next invocations are cold); returns how many."""
+    def expire_idle(self, name: str | None = None) -> int:
+        """End idle environments now (of one function, or all); the next invocations are cold."""
+        function_name = self.function(name).function_name if name else None
         with self._lock:
-            expired = [env for pool in self._idle.values() for env in pool]
-            self._idle.clear()
+            keys = [key for key in self._idle if function_name is None or key[0] == function_name]
+            expired = [env for key in keys for env in self._idle.pop(key)]
         for environment in expired:
             environment.kill()
         return len(expired)
