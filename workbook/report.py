@@ -102,6 +102,17 @@ def prune_runs(env: str, keep: int, outputs_dir: Path | None = None) -> list[Pat
     return removed
 
 
+def previous_run_file(run_folder: str | Path | None, filename: str) -> Path | None:
+    """``filename`` from the newest earlier run of the same environment, or None."""
+    if not run_folder:
+        return None
+    folder = Path(run_folder)
+    earlier = sorted((p for p in folder.parent.iterdir()
+                      if p.is_dir() and not p.is_symlink() and p.name < folder.name and (p / filename).is_file()),
+                     key=lambda p: p.name)
+    return earlier[-1] / filename if earlier else None
+
+
 def notebook_parameters(settings: config.Settings, since: str, folder: Path,
                         functions: Sequence[str] | None = None) -> dict[str, Any]:
     """The one ``parameters`` cell's values for every notebook of a run."""

@@ -147,3 +147,14 @@ def test_schedule_cli_unknown_env(capsys):
 
     assert cli.main(["schedule", "--env", "qa", "--cron", "0 6 * * *"]) == 2
     assert "params/qa.yaml" in capsys.readouterr().err
+
+
+def test_previous_run_file(tmp_path):
+    first = report.new_run_folder("dev", tmp_path, datetime(2026, 1, 1, tzinfo=timezone.utc))
+    second = report.new_run_folder("dev", tmp_path, datetime(2026, 1, 2, tzinfo=timezone.utc))
+    third = report.new_run_folder("dev", tmp_path, datetime(2026, 1, 3, tzinfo=timezone.utc))
+    (first / "deploy.json").write_text("{}")
+    assert report.previous_run_file(third, "deploy.json") == first / "deploy.json"
+    assert report.previous_run_file(first, "deploy.json") is None
+    assert report.previous_run_file(None, "deploy.json") is None
+    assert second.exists()
