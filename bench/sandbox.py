@@ -1,0 +1,143 @@
+"""Benchmark: the local sandbox's overheads and throughput. Prints a table; asserts nothing.
+
+Three figures, each against a baseline measured in the same run:
+* warm overhead per invocation: ``Sandbox.invoke`` of a no-op handler in a warm environment,
+  against a direct in-process call of the same handler (target: at most 2 ms at p50);
+* cold-start overhead: spawn + runtime loop + import + first invocation, against a bare
+  interpreter start (``python -c pass``) of the same interpreter;
+* sustained invocations per second on this machine's cores, with N concurrent callers.
+
+    .venv/bin/python bench/sandbox.py [--warm 2000] [--cold 20] [--seconds 5] [--memory 1769]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from workbook.local.sandbox import FunctionConfig, Sandbox, detect  # noqa: E402
+
+NOOP = '''
+def handler(event, context):
+    return {"ok": True, "n": event.get("n")}
+'''
+
+
+class _Context:
+    aws_request_id = "bench"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 1000
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(int(fraction * len(ordered)), len(ordered) - 1)]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--warm", type=int, default=2000, help="warm invocations measured")
+    parser.add_argument("--cold", type=int, default=20, help="cold starts measured")
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration of each throughput run")
+    parser.add_argument("--memory", type=int, default=1769, help="memory size of the function (MB)")
+    args = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="lwb-bench-"))
+    (folder / "noop.py").write_text(NOOP)
+    config = FunctionConfig(key="noop", function_name="bench-noop", memory_mb=args.memory, timeout_s=30,
+                            handler="noop.handler", environment={}, code_paths=(str(folder),))
+    sys.path.insert(0, str(folder))
+    import noop  # noqa: E402
+
+    rows: list[tuple[str, str, str, str]] = []
+    cpu_mode, memory_mode = detect()
+
+    # 1. Warm overhead.
+    context = _Context()
+    direct = []
+    for n in range(args.warm):
+        started = time.perf_counter()
+        noop.handler({"n": n}, context)
+        direct.append((time.perf_counter() - started) * 1000)
+    with Sandbox() as sandbox:
+        sandbox.register(config)
+        sandbox.invoke("noop", {"n": -1})                       # the cold start, not measured here
+        warm, reported = [], []
+        for n in range(args.warm):
+            started = time.perf_counter()
+            outcome = sandbox.invoke("noop", {"n": n})
+            warm.append((time.perf_counter() - started) * 1000)
+            reported.append(outcome.report.duration_ms)
+    overhead_p50 = percentile(warm, 0.5) - percentile(direct, 0.5)
+    rows.append(("warm invocation, wall (p50 / p99)", f"{percentile(warm, .5):.3f} / {percentile(warm, .99):.3f} ms",
+                 f"direct call {percentile(direct, .5) * 1000:.1f} us", f"overhead {overhead_p50:.3f} ms p50 "
+                 f"({'meets' if overhead_p50 <= 2 else 'MISSES'} the 2 ms target)"))
+    rows.append(("warm invocation, REPORT Duration", f"{percentile(reported, .5):.3f} ms p50", "", ""))
+
+    # 2. Cold-start overhead: interleaved with the baseline, same interpreter, flags and environment.
+    from workbook.local.sandbox import ExecutionEnvironment, PlatformSettings
+
+    bare_environment = ExecutionEnvironment(config, PlatformSettings()).environment_variables()
+    bare, cold, init = [], [], []
+    with Sandbox() as sandbox:
+        sandbox.register(config)
+        for n in range(args.cold):
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-u", "-c", "pass"], check=True, env=bare_environment)
+            bare.append((time.perf_counter() - started) * 1000)
+            sandbox.expire_idle()
+            started = time.perf_counter()
+            outcome = sandbox.invoke("noop", {"n": n})
+            cold.append((time.perf_counter() - started) * 1000)
+            init.append(outcome.report.init_duration_ms)
+    rows.append(("cold start, wall (p50)", f"{statistics.median(cold):.1f} ms",
+                 f"bare interpreter {statistics.median(bare):.1f} ms",
+                 f"overhead {statistics.median(cold) - statistics.median(bare):.1f} ms"))
+    rows.append(("cold start, REPORT Init Duration (p50)", f"{statistics.median(init):.1f} ms", "", ""))
+
+    # 3. Sustained throughput.
+    for callers in (1, 2, 4, 8):
+        with Sandbox() as sandbox:
+            sandbox.register(config)
+            stop = threading.Event()
+            counts = [0] * callers
+
+            def call(index: int) -> None:
+                while not stop.is_set():
+                    sandbox.invoke("noop", {"n": index})
+                    counts[index] += 1
+
+            for index in range(callers):               # warm one environment per caller first
+                threading.Thread(target=lambda: sandbox.invoke("noop", {}), daemon=True).start()
+            time.sleep(1.0)
+            threads = [threading.Thread(target=call, args=(i,), daemon=True) for i in range(callers)]
+            started = time.perf_counter()
+            for thread in threads:
+                thread.start()
+            time.sleep(args.seconds)
+            stop.set()
+            for thread in threads:
+                thread.join()
+            elapsed = time.perf_counter() - started
+            rows.append((f"sustained, {callers} concurrent caller(s)", f"{sum(counts) / elapsed:,.0f} invocations/s",
+                         f"{os.cpu_count()} cores", f"{sandbox.warm_environments('noop')} environments"))
+
+    print(f"sandbox benchmark: no-op handler at {args.memory} MB; cpu limit: {cpu_mode.value}; "
+          f"memory limit: {memory_mode.value}; Python {sys.version.split()[0]}")
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
