@@ -75,7 +75,9 @@ def alarms_in_alarm(settings: config.Settings, health: pd.DataFrame) -> AlarmSta
     client = aws.client("cloudwatch", settings.params.aws_region)
     names: list[str] = []
     for page in client.get_paginator("describe_alarms").paginate(StateValue="ALARM", AlarmNamePrefix=settings.prefix):
-        names += [alarm["AlarmName"] for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", [])]
+        # Filter the state here too: some endpoints (moto) ignore StateValue next to a prefix.
+        names += [alarm["AlarmName"] for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", [])
+                  if alarm.get("StateValue") == "ALARM"]
     return AlarmState(sorted(names), "cloudwatch")
 
 
