@@ -47,9 +47,19 @@ class MemoryMode(str, Enum):
     RLIMIT_AS = "RLIMIT_AS"
 
 
+MAX_MEMORY_MB = 10_240
+
+
 def vcpus_for(memory_mb: int) -> float:
-    """Lambda's CPU share for a memory size, in vCPUs."""
-    return min(memory_mb / MB_PER_VCPU, MAX_VCPUS)
+    """Lambda's CPU share for a memory size, in vCPUs.
+
+    In proportion up to 1,769 MB (one vCPU); above, linear between that and the documented six
+    vCPUs at 10,240 MB (plain proportion would give 5.79 there).
+    """
+    if memory_mb <= MB_PER_VCPU:
+        return memory_mb / MB_PER_VCPU
+    extra = (memory_mb - MB_PER_VCPU) * (MAX_VCPUS - 1.0) / (MAX_MEMORY_MB - MB_PER_VCPU)
+    return min(1.0 + extra, MAX_VCPUS)
 
 
 def _own_cgroup(controller: str) -> str:

@@ -1,0 +1,59 @@
+"""The platform lines the sandbox writes, in Lambda's text and JSON formats."""
+from __future__ import annotations
+
+import json
+
+from workbook.local.sandbox import formats, vcpus_for
+from workbook.local.sandbox.formats import LogFormat, Report, Status
+from workbook.logs import parse_reports
+
+
+def test_text_report_is_tab_separated_with_init_duration_on_cold_starts_only():
+    cold = Report("3604209a-e9a3-11e6-939a-754dd98c7be3", 12.34, 128, 18, init_duration_ms=125.67)
+    assert cold.text() == ("REPORT RequestId: 3604209a-e9a3-11e6-939a-754dd98c7be3\tDuration: 12.34 ms\t"
+                           "Billed Duration: 13 ms\tMemory Size: 128 MB\tMax Memory Used: 18 MB\t"
+                           "Init Duration: 125.67 ms\t")
+    warm = Report("r", 0.2, 128, 18)
+    assert "Init Duration" not in warm.text() and warm.billed_duration_ms == 1
+
+
+def test_timeouts_and_platform_errors_carry_a_status_but_handler_exceptions_do_not():
+    assert Report("r", 3000.5, 128, 20, status=Status.TIMEOUT).text().endswith("\tStatus: timeout\t")
+    oom = Report("r", 10, 128, 128, status=Status.ERROR, error_type="Runtime.OutOfMemory").text()
+    assert oom.endswith("\tStatus: error\tError Type: Runtime.OutOfMemory\t")
+    handled = Report("r", 10, 128, 20, status=Status.ERROR, error_type="ValueError").text()
+    assert "Status" not in handled
+
+
+def test_json_record_has_the_platform_report_fields():
+    line = formats.report(LogFormat.JSON, Report("r1", 1.5, 256, 40, init_duration_ms=80.0))
+    record = json.loads(line)
+    assert record["type"] == "platform.report"
+    assert record["record"]["metrics"] == {"durationMs": 1.5, "billedDurationMs": 2, "memorySizeMB": 256,
+                                           "maxMemoryUsedMB": 40, "initDurationMs": 80.0}
+    assert record["record"]["status"] == "success"
+
+
+def test_the_loaders_read_what_the_sandbox_writes():
+    lines = [Report("a", 5.0, 512, 60, init_duration_ms=200.0).text(),
+             Report("b", 3000.0, 512, 60, status=Status.TIMEOUT).text(),
+             formats.report(LogFormat.JSON, Report("c", 7.0, 512, 60, status=Status.ERROR,
+                                                   error_type="Runtime.OutOfMemory"))]
+    frame = parse_reports(lines, function="f").set_index("request_id")
+    assert bool(frame.loc["a", "cold_start"]) and frame.loc["a", "init_duration_ms"] == 200.0
+    assert frame.loc["b", "status"] == "timeout"
+    assert frame.loc["c", "status"] == "out_of_memory"
+
+
+def test_start_end_and_timeout_lines():
+    assert formats.start(LogFormat.TEXT, "r") == "START RequestId: r Version: $LATEST"
+    assert formats.end(LogFormat.TEXT, "r") == "END RequestId: r"
+    assert formats.end(LogFormat.JSON, "r") is None
+    assert formats.timed_out(LogFormat.TEXT, "r", 3).endswith(" r Task timed out after 3.00 seconds")
+    assert formats.trace_header(False).startswith("Root=1-") and "Sampled=0" in formats.trace_header(False)
+
+
+def test_cpu_share_follows_memory_up_to_six_vcpus():
+    assert vcpus_for(1769) == 1.0
+    assert round(vcpus_for(128), 4) == round(128 / 1769, 4)
+    assert vcpus_for(10_240) == 6.0 and 1.0 < vcpus_for(3008) < 2.0
