@@ -288,6 +288,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.error("invalid event", extra={"error": error.code, "detail": error.message})
         count("InvalidEvent")
         raise
+    if batch:
+        # S3's request id ties the upload, this invocation and the emitted events together.
+        request_id = (batch[0].get("responseElements") or {}).get("x-amz-request-id")
+        logger.set_correlation_id(request_id if isinstance(request_id, str) else None)
     results: list[dict[str, Any]] = []
     for index, record in enumerate(batch):
         runtime.ensure_time(context, CONFIG.safety_margin_ms, f"record {index}")

@@ -120,6 +120,13 @@ def _handle_sns(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"delivered": delivered}
 
 
+def _first_message_id(record: dict[str, Any]) -> str | None:
+    """The SQS or SNS message id of a record, used as the invocation's correlation id."""
+    sns = record.get("Sns")
+    candidate = record.get("messageId") or (sns.get("MessageId") if isinstance(sns, dict) else None)
+    return candidate if isinstance(candidate, str) else None
+
+
 @metrics.log_metrics(capture_cold_start_metric=True)
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
@@ -136,6 +143,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.error("invalid event", extra={"error": error.code, "detail": error.message})
         count("InvalidEvent")
         raise
+    logger.set_correlation_id(_first_message_id(batch[0]))
     if kinds == {"aws:sns"}:
         return _handle_sns(event, context)
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
