@@ -162,6 +162,7 @@ def build(settings: Settings) -> dict[str, pulumi.Output[Any]]:
         "taskQueueArn": task_queue.arn,
         "taskDlqArn": task_queue.dlq_arn,
         "notificationQueueUrl": notification_queue.url,
+        "notificationQueueArn": notification_queue.arn,
         "notificationDlqArn": notification_queue.dlq_arn,
         "notificationsTopicArn": notifications_topic.arn,
         "alarmsTopicArn": alarms_topic.arn,

@@ -156,7 +156,7 @@ def execute(name: str, folder: Path, parameters: dict[str, Any], notebooks_dir: 
 
 def run(env: str, since: str | None = None, only: Sequence[str] | None = None, outputs_dir: Path | None = None,
         notebooks_dir: Path | None = None, functions: Sequence[str] | None = None,
-        progress: Callable[[str], None] | None = None, local_traffic: bool = True) -> RunResult:
+        progress: Callable[[str], None] | None = None, traffic_s: float | None = None) -> RunResult:
     """Run the notebooks of ``env`` in order; write the run folder; raise RunError on a failure."""
     settings = config.load(env)                       # bad params fail here, before any kernel starts
     since = since or settings.params.report.since
@@ -172,7 +172,7 @@ def run(env: str, since: str | None = None, only: Sequence[str] | None = None, o
     started_at = datetime.now(timezone.utc)
     with ExitStack() as stack:
         if env == "local":
-            _start_local(stack, settings, result, say, local_traffic)
+            _start_local(stack, settings, result, say, traffic_s)
         for index, name in enumerate(names, start=1):
             say(f"[{index}/{len(names)}] {name} ...")
             outcome = execute(name, folder, parameters, notebooks_dir)
@@ -209,25 +209,34 @@ def _selected(only: Sequence[str] | None) -> list[str]:
 
 
 def _start_local(stack: ExitStack, settings: config.Settings, result: RunResult,
-                 say: Callable[[str], None], traffic: bool) -> None:
-    """Start the local environment (stopped at the end if this run started it) and drive traffic."""
-    try:
-        from workbook.local import env as local_env
-    except ImportError:
-        say("local environment: not available in this build; notebooks fall back to the offline plan")
-        return
-    started = time.perf_counter()
-    handle = local_env.ensure_started(settings)
-    stack.callback(handle.stop_if_started_here)
-    result.phases["local start"] = time.perf_counter() - started
-    if traffic:
-        from workbook.local import traffic as local_traffic
+                 say: Callable[[str], None], traffic_s: float | None) -> None:
+    """Use the running local environment or start one (stopped at the end), then drive traffic."""
+    from workbook.local import manager, traffic
 
+    started = time.perf_counter()
+    state = manager.current()
+    if state is None:
+        say("local environment: starting (moto's server, PostgreSQL, the sandbox) ...")
+        state = manager.start(settings.env, settings=settings, progress=lambda m: say(f"  {m}"))
+        stack.callback(_stop_local, say)
+    else:
+        say(f"local environment: using the one already running ({state.get('endpoint_url')})")
+    manager.activate()
+    result.phases["local start"] = time.perf_counter() - started
+    duration_s = settings.params.local.traffic_duration_s if traffic_s is None else traffic_s
+    if duration_s > 0:
         started = time.perf_counter()
-        duration_s = settings.params.local.traffic_duration_s
-        say(f"local traffic: {duration_s:.0f} s of mixed load ...")
-        local_traffic.drive(settings, profile="mixed", duration_s=duration_s, progress=True)
+        say(f"local traffic: {duration_s:.0f} s of mixed load, with a share of bad input ...")
+        outcome = traffic.run(state, settings, profile="mixed", duration_s=duration_s, progress=sys.stderr.isatty())
+        say(traffic.format_summary(outcome))
         result.phases["traffic"] = time.perf_counter() - started
+
+
+def _stop_local(say: Callable[[str], None]) -> None:
+    from workbook.local import manager
+
+    manager.stop()
+    say("local environment: stopped")
 
 
 def _write_summary(result: RunResult, started_at: datetime) -> None:
@@ -337,13 +346,43 @@ REDACTED = "[redacted]"
 def known_secrets() -> set[str]:
     """Values that must never appear in an output: secret-looking env vars and the local env's secrets."""
     values = {v for k, v in os.environ.items() if _SECRET_ENV.search(k) and len(v) >= 8 and v != "testing"}
-    try:
-        from workbook.local import env as local_env
+    from workbook import aws
 
-        values |= set(local_env.secret_values())
-    except (ImportError, AttributeError, OSError):
-        pass
+    if aws.is_local():
+        values |= _local_secret_values()
     return {v for v in values if len(v) >= 8}
+
+
+def _local_secret_values() -> set[str]:
+    """Every secret string the local endpoint holds (whole values and their JSON fields)."""
+    from workbook import aws
+
+    client = aws.client("secretsmanager")
+    values: set[str] = set()
+    try:
+        for page in client.get_paginator("list_secrets").paginate():
+            for entry in page.get("SecretList", []):
+                secret = client.get_secret_value(SecretId=entry["ARN"]).get("SecretString") or ""
+                values.add(secret)
+                try:
+                    parsed = json.loads(secret)
+                except ValueError:
+                    continue
+                values |= set(_secret_leaves(parsed))
+    except Exception as exc:  # noqa: BLE001 - redaction must not fail a finished run; say so instead
+        print(f"workbook: could not read the local secrets for redaction: {exc}", file=sys.stderr)
+    return values
+
+
+def _secret_leaves(value: Any, key: str = "") -> Iterable[str]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _secret_leaves(v, k)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _secret_leaves(v, key)
+    elif isinstance(value, str) and not value.startswith(("http://", "https://")) and key not in ("host", "dbname", "username"):
+        yield value
 
 
 def redact_folder(folder: Path, secrets: Iterable[str]) -> list[Path]:
