@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,17 +157,21 @@ class Database:
 
 def start_postgres(folder: Path) -> Database:
     """A real PostgreSQL from the ``pgserver`` wheel, listening on a free loopback port."""
-    from pgserver._commands import POSTGRES_BIN_PATH
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # platformdirs warns about XDG_RUNTIME_DIR on import
+        from pgserver._commands import POSTGRES_BIN_PATH
 
     data_dir = folder / "postgres"
     log_path = folder / "postgres.log"
     user = None
     if os.geteuid() == 0:
         # PostgreSQL refuses to run as root; pgserver's convention is a system user of its own.
-        from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # platformdirs warns about XDG_RUNTIME_DIR on import
+            from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
 
         user = "pgserver"
-        entry = ensure_user_exists(user)
+        entry = _retry(lambda: ensure_user_exists(user), "creating the 'pgserver' system user")
         folder.mkdir(parents=True, exist_ok=True)
         ensure_prefix_permissions(folder)
         ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
@@ -206,6 +211,17 @@ def start_postgres(folder: Path) -> Database:
 
     wait_until(ready, 30, "PostgreSQL", log_path)
     return database
+
+
+def _retry(action, what: str, attempts: int = 5):
+    """Run ``action``, retrying briefly: another process may hold /etc/passwd's lock (useradd)."""
+    for attempt in range(attempts):
+        try:
+            return action()
+        except (subprocess.CalledProcessError, OSError) as exc:
+            if attempt == attempts - 1:
+                raise ServiceStartError(f"{what} failed: {exc}") from exc
+            time.sleep(0.5 * (attempt + 1))
 
 
 def stop_postgres(pid: int | None) -> None:

@@ -137,6 +137,19 @@ def test_wrong_or_empty_events_raise_a_clear_error(scheduler, event):
     assert logs.records("scheduler run failed")[0]["level"] == "ERROR"
 
 
+@pytest.mark.parametrize("detail, code", [
+    ({"blob": "x" * 300_000}, "payload_too_large"),       # oversized
+    ({"text": "\udcff"}, "invalid_event"),                # not UTF-8 (undecodable byte as a lone surrogate)
+])
+def test_oversized_or_non_utf8_scheduled_events_are_refused(scheduler, event_factory, detail, code):
+    # GIVEN a Scheduled Event whose detail is oversized or not UTF-8
+    event = event_factory("eventbridge_scheduled", detail=detail)
+    # WHEN it is handled, THEN it is refused with a clear error before any work
+    with pytest.raises(scheduler.HandlerError) as raised:
+        scheduler.handler(event, LambdaContext())
+    assert raised.value.code == code
+
+
 def test_database_outage_raises_for_retry(handler_factory, queues, event_factory):
     boto3.client("secretsmanager", region_name="us-east-1").create_secret(
         Name="lwb-test/db", SecretString=json.dumps({"host": "/nonexistent", "port": 5432, "username": "u",
