@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from common import aws, config, db, runtime
-from common.errors import HandlerError, InvalidEvent
+from common.errors import HandlerError, InvalidEvent, PayloadTooLarge
 from common.httpclient import Backoff
 from common.logger import correlation_paths, logger
 from common.metrics import count, metrics
@@ -34,10 +34,19 @@ CLAIM_TIMEOUT = "15 minutes"
 BACKOFF = Backoff(base_s=0.05, cap_s=1.0)
 
 
+MAX_EVENT_BYTES = 256 * 1024    # EventBridge's own event size limit
+
+
 def check_event(event: Any) -> None:
-    """Accept EventBridge scheduled events (and manual ``{}``-free test invocations with a source)."""
+    """Accept EventBridge Scheduled Events only (source aws.events, detail-type Scheduled Event)."""
     if not isinstance(event, dict) or not event:
         raise InvalidEvent("expected an EventBridge Scheduled Event object")
+    try:
+        size = len(json.dumps(event, ensure_ascii=False).encode("utf-8"))
+    except (TypeError, ValueError, UnicodeEncodeError):
+        raise InvalidEvent("event is not UTF-8 JSON") from None
+    if size > MAX_EVENT_BYTES:
+        raise PayloadTooLarge(f"event has {size} bytes; EventBridge events are at most {MAX_EVENT_BYTES}")
     detail_type = event.get("detail-type")
     if event.get("source") != "aws.events" or detail_type != "Scheduled Event":
         raise InvalidEvent(f"expected source 'aws.events' and detail-type 'Scheduled Event', "
