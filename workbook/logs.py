@@ -244,6 +244,24 @@ def _parse_arrow(arr, timestamps: np.ndarray | None, functions: list | None) -> 
         else:
             indices = pc.indices_nonzero(mask)
             subset = pc.take(arr, indices)
+        if not is_json_format:
+            fast = _text_fast(subset)
+            if fast is not None:
+                cols, good = fast
+                n_good = int(good.sum())
+                if n_good:
+                    keep = np.flatnonzero(good)
+                    good_indices = pa.array(keep) if indices is None else pc.take(indices, pa.array(keep))
+                    frame, _ = _finish({k: pc.take(v, pa.array(keep)) for k, v in cols.items()},
+                                       pa.array(np.ones(n_good, dtype=bool)), good_indices, n_good)
+                    frames.append(frame)
+                if n_good == count:
+                    continue
+                # The lines the fast path could not vouch for go through the regular expressions.
+                rest = pa.array(np.flatnonzero(~good))
+                subset = pc.take(subset, rest)
+                indices = rest if indices is None else pc.take(indices, rest)
+                count = len(rest)
         cols = _extract_all(subset, patterns)
         valid = pc.is_valid(cols["request_id"])
         for name in _REQUIRED[1:]:
@@ -274,6 +292,114 @@ def _parse_arrow(arr, timestamps: np.ndarray | None, functions: list | None) -> 
     df = df[list(COLUMNS)]
     df.attrs.update(total=total, malformed=malformed, ignored=ignored)
     return df
+
+
+_TEXT_LAYOUT = (  # (label after the tab, first byte offset checked, suffix) of the four fields after the id
+    ("Duration: ", " ms"),
+    ("Billed Duration: ", " ms"),
+    ("Memory Size: ", " MB"),
+    ("Max Memory Used: ", " MB"),
+)
+_REQUEST_PREFIX = b"REPORT RequestId: "
+
+
+def _text_fast(arr) -> tuple[dict, np.ndarray] | None:
+    """Parse text REPORT lines with numpy over Arrow's buffers: no regular expression per line.
+
+    The five leading fields of a REPORT line come in a fixed order, separated by tabs, so the
+    tabs locate them and the digits are read in bulk. Returns the columns (as Arrow arrays)
+    and a mask of the lines it vouches for; the others go through the regular expressions.
+    Optional fields (Init Duration, Status, Error Type, XRAY) are extracted only from lines
+    that have anything after Max Memory Used.
+    """
+    n = len(arr)
+    if n == 0 or arr.null_count or not isinstance(arr, pa.LargeStringArray):
+        return None
+    _, offsets_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64, count=n + 1, offset=arr.offset * 8)
+    data = np.frombuffer(data_buf, dtype=np.uint8)
+    starts, ends = offsets[:-1], offsets[1:]
+    size = len(data)
+    tabs = np.flatnonzero(data == 9)
+    tabs = np.concatenate([tabs, np.full(6, size + 64, dtype=tabs.dtype)])
+    first = np.searchsorted(tabs, starts)
+    t = [tabs[first + j] for j in range(5)]
+    ok = (t[3] < ends) & (t[0] - starts > len(_REQUEST_PREFIX))
+
+    def at(positions):
+        return data[np.clip(positions, 0, size - 1)]
+
+    for j, byte in ((0, ord("R")), (7, ord("R")), (16, ord(":")), (17, ord(" "))):
+        ok &= at(starts + j) == byte
+    field_end = [t[1], t[2], t[3], np.minimum(t[4], ends)]
+    numbers = []
+    for j, ((label, suffix), width) in enumerate(zip(_TEXT_LAYOUT, (12, 9, 6, 6))):
+        begin = t[j] + 1
+        ok &= (at(begin) == ord(label[0])) & (at(begin + len(label) - 2) == ord(":"))
+        end = field_end[j]
+        for offset, char in zip((3, 2, 1), suffix):
+            ok &= at(end - offset) == ord(char)
+        value, valid = _read_numbers(data, begin + len(label), end - 3, ok, width)
+        ok &= valid
+        numbers.append(value)
+    request_id = _slice_strings(data, starts + len(_REQUEST_PREFIX), t[0], ok)
+    cols = {
+        "request_id": request_id,
+        "duration_ms": pa.array(numbers[0]),
+        "billed_duration_ms": pa.array(numbers[1]),
+        "memory_size_mb": pa.array(numbers[2]),
+        "max_memory_used_mb": pa.array(numbers[3]),
+    }
+    # Optional fields: only where something follows the Max Memory Used field.
+    tail = np.flatnonzero(ok & (ends - field_end[3] > 1))
+    optional = {name: _TEXT_FIELDS[name] for name in ("init_duration_ms", "status_raw", "error_type", "xray_trace_id")}
+    if len(tail):
+        found = _extract_all(pc.take(arr, pa.array(tail)), optional)
+        where = np.full(n, -1, dtype=np.int64)
+        where[tail] = np.arange(len(tail))
+        index = pa.array(where, mask=where < 0)
+        for name, values in found.items():
+            cols[name] = pc.take(values, index)
+    else:
+        for name in optional:
+            cols[name] = pa.nulls(n, pa.string())
+    return cols, ok
+
+
+def _read_numbers(data: np.ndarray, lo: np.ndarray, hi: np.ndarray, ok: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Decimal numbers (digits with at most one dot) in data[lo:hi] per row, read in bulk."""
+    length = hi - lo
+    valid = ok & (length >= 1) & (length <= width)
+    columns = np.arange(width)
+    safe_lo = np.where(valid, lo, 0)
+    inside = columns < np.where(valid, length, 0)[:, None]
+    chars = data[np.minimum(safe_lo[:, None] + columns, len(data) - 1)]
+    is_digit = inside & (chars >= 48) & (chars <= 57)
+    is_dot = inside & (chars == 46)
+    valid &= ((is_digit | is_dot) == inside).all(axis=1) & (is_dot.sum(axis=1) <= 1) & is_digit[:, 0]
+    mantissa = np.zeros(len(lo), dtype=np.int64)
+    for j in range(width):
+        column = is_digit[:, j]
+        mantissa[column] = mantissa[column] * 10 + (chars[column, j] - 48)
+    dot = np.where(is_dot.any(axis=1), is_dot.argmax(axis=1), width)
+    decimals = (is_digit & (columns > dot[:, None])).sum(axis=1)
+    # mantissa / 10**k is the correctly rounded double of the decimal, as float() gives
+    return mantissa / np.power(10.0, decimals), valid
+
+
+def _slice_strings(data: np.ndarray, lo: np.ndarray, hi: np.ndarray, ok: np.ndarray):
+    """An Arrow string array of data[lo:hi] per row (empty where not ok), built in one gather."""
+    lengths = np.where(ok, hi - lo, 0)
+    offsets = np.zeros(len(lo) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    common = lengths[ok][:1]
+    if len(common) and ok.all() and (lengths == common[0]).all():
+        # request ids are UUIDs: one length, so a 2-D gather does it
+        values = data[lo[:, None] + np.arange(int(common[0]))]
+    else:
+        index = np.repeat(lo - offsets[:-1], lengths) + np.arange(offsets[-1])
+        values = data[index]
+    return pa.LargeStringArray.from_buffers(len(lo), pa.py_buffer(offsets), pa.py_buffer(values.tobytes()))
 
 
 def _finish(cols: dict, valid, indices, count: int) -> tuple[pd.DataFrame, int]:

@@ -53,6 +53,7 @@ __all__ = [
     "generate_payloads",
     "run_power_tuning",
     "adaptive_power_tuning",
+    "bootstrap_confidence",
     "fit_duration_model",
     "recommend_memory_from_usage",
     "recommend_architecture",
@@ -532,8 +533,37 @@ class AdaptiveRun:
     confidence: float
     invocations_used: int
     invocations: pd.DataFrame
-    recommendation: ModelRecommendation
     analysis: AnalysisResult
+    model: DurationModel | None
+    pruned: list[int]
+    rounds: int
+
+
+def _quick_choice(durations: Mapping[int, Sequence[float]], strategy: Strategy, weight: float, discard: float,
+                  base: float) -> int:
+    stats = []
+    for memory, values in durations.items():
+        average = trimmed_mean(values, discard)
+        if average:
+            stats.append({"memory_mb": memory, "average_duration_ms": average,
+                          "average_cost_usd": compute_price(base, memory, average)})
+    return _choose(stats, strategy, weight, "average_cost_usd")["memory_mb"]
+
+
+def bootstrap_confidence(durations: Mapping[int, Sequence[float]], strategy: str | Strategy = "cost",
+                         balanced_weight: float = 0.5, discard_top_bottom: float = 0.2, *, base_cost: float | None = None,
+                         resamples: int = 200, seed: int = 0) -> tuple[int, float, dict[int, float]]:
+    """The choice on ``durations``, the share of bootstrap resamples that agree, and each value's win share."""
+    strategy = Strategy(strategy)
+    base = base_cost if base_cost is not None else base_cost_per_ms()
+    arrays = {m: np.asarray(v, dtype=float) for m, v in durations.items() if len(v)}
+    choice = _quick_choice(arrays, strategy, balanced_weight, discard_top_bottom, base)
+    rng = np.random.default_rng(seed)
+    wins: dict[int, int] = {m: 0 for m in arrays}
+    for _ in range(resamples):
+        sample = {m: rng.choice(v, size=len(v), replace=True) for m, v in arrays.items()}
+        wins[_quick_choice(sample, strategy, balanced_weight, discard_top_bottom, base)] += 1
+    return choice, wins[choice] / resamples, {m: w / resamples for m, w in wins.items()}
 
 
 def adaptive_power_tuning(
@@ -547,26 +577,35 @@ def adaptive_power_tuning(
     initial_num: int = 5,
     step_num: int = 5,
     max_invocations: int = 100,
-    target_confidence: float = 0.9,
+    target_confidence: float = 0.95,
+    prune_margin: float = 0.25,
     base_cost: float | None = None,
     seed: int = 0,
 ) -> AdaptiveRun:
     """Reach the power-tuning choice with fewer invocations than a full sweep.
 
-    1. Measure ``initial_num`` invocations at the smallest, a middle and the largest value.
-    2. Fit the duration model, predict every value, choose; bootstrap the confidence.
-    3. While confidence is below ``target_confidence`` and budget remains, measure
-       ``step_num`` more at the current choice and at its neighbours, and refit.
-    The final choice is ``analyze`` on measured values where measured, model elsewhere.
+    1. Measure ``initial_num`` invocations at the smallest, a middle and the largest value and
+       fit the duration model; values the model puts more than ``prune_margin`` behind the
+       best on the strategy's criterion are not measured at all.
+    2. Measure ``initial_num`` at each remaining candidate.
+    3. Race: bootstrap the choice over the measured durations; drop candidates that never
+       win; measure ``step_num`` more at the survivors; stop when the choice's bootstrap
+       confidence reaches ``target_confidence``, one candidate is left, or the budget
+       (``max_invocations``) is spent.
+    The choice is ``analyze`` (the tool's rules) over the measured values.
     """
+    strategy = Strategy(strategy)
     values = sorted(int(v) for v in power_values)
     if len(values) < 2:
         raise TuningError("adaptive tuning needs two power values at least")
+    base = base_cost if base_cost is not None else base_cost_per_ms()
     durations: dict[int, list[float]] = {v: [] for v in values}
     records: list[dict] = []
-    base = base_cost if base_cost is not None else base_cost_per_ms()
 
     def measure(value: int, count: int) -> None:
+        count = min(count, max_invocations - len(records))
+        if count <= 0:
+            return
         invoker.set_memory(value)
         for payload_item in generate_payloads(count, payload):
             result = invoker.invoke(payload_item)
@@ -576,27 +615,56 @@ def adaptive_power_tuning(
             if result.error is None:
                 durations[value].append(float(result.billed_duration_ms))
 
+    model: DurationModel | None = None
+    pruned: list[int] = []
+    rounds = 0
     try:
-        seeds = sorted({values[0], values[len(values) // 2], values[-1]})
-        for value in seeds:
+        for value in sorted({values[0], values[len(values) // 2], values[-1]}):
             measure(value, initial_num)
-        recommendation = recommend_from_model(durations, values, strategy, balanced_weight, discard_top_bottom,
-                                              base_cost=base, seed=seed)
-        while recommendation.confidence < target_confidence and len(records) + step_num <= max_invocations:
-            index = values.index(recommendation.memory_mb)
-            for neighbour in values[max(index - 1, 0) : index + 2]:
-                if len(records) + step_num > max_invocations:
-                    break
-                measure(neighbour, step_num)
-            recommendation = recommend_from_model(durations, values, strategy, balanced_weight, discard_top_bottom,
-                                                  base_cost=base, seed=seed)
+        try:
+            model = fit_duration_model(durations, discard_top_bottom)
+        except TuningError:
+            model = None
+        if model is not None:
+            estimate = {v: (trimmed_mean(d, discard_top_bottom) if d else float(max(model.predict(v), 1.0)))
+                        for v, d in durations.items()}
+            scores = _criterion(estimate, strategy, balanced_weight, base)
+            best = min(scores.values())
+            pruned = [v for v in values if not durations[v] and scores[v] > best * (1 + prune_margin)]
+        for value in values:
+            if value not in pruned and not durations[value]:
+                measure(value, initial_num)
+        alive = [v for v in values if durations[v]]
+        confidence = 0.0
+        while True:
+            rounds += 1
+            measured = {v: durations[v] for v in alive}
+            choice, confidence, win_share = bootstrap_confidence(
+                measured, strategy, balanced_weight, discard_top_bottom, base_cost=base, seed=seed + rounds)
+            alive = [v for v in alive if win_share.get(v, 0.0) > 0.0] or [choice]
+            if confidence >= target_confidence or len(alive) == 1 or len(records) >= max_invocations:
+                break
+            for value in sorted(alive, key=lambda v: -win_share.get(v, 0.0)):
+                measure(value, step_num)
     finally:
         invoker.cleanup()
-    # Final: measured trimmed means where measured, predictions for the rest.
-    combined = {v: (d if d else [float(max(recommendation.model.predict(v), 1.0))]) for v, d in durations.items()}
-    analysis = analyze(combined, strategy, balanced_weight, discard_top_bottom, base_cost=base)
+    measured = {v: d for v, d in durations.items() if d}
+    if not measured:
+        raise TuningError("every invocation failed: nothing to analyse")
+    analysis = analyze(measured, strategy, balanced_weight, discard_top_bottom, base_cost=base)
     frame = pd.DataFrame.from_records(records)
-    return AdaptiveRun(analysis.memory_mb, recommendation.confidence, len(records), frame, recommendation, analysis)
+    return AdaptiveRun(analysis.memory_mb, confidence, len(records), frame, analysis, model, pruned, rounds)
+
+
+def _criterion(durations_ms: Mapping[int, float], strategy: Strategy, weight: float, base: float) -> dict[int, float]:
+    """What the strategy minimises, per value, from an average duration per value."""
+    cost = {v: compute_price(base, v, d) for v, d in durations_ms.items()}
+    if strategy is Strategy.COST:
+        return cost
+    if strategy is Strategy.SPEED:
+        return dict(durations_ms)
+    max_cost, max_duration = max(cost.values()), max(durations_ms.values())
+    return {v: weight * cost[v] / max_cost + (1 - weight) * durations_ms[v] / max_duration for v in durations_ms}
 
 
 # ---------------------------------------------------------------------------------------------
