@@ -108,3 +108,14 @@ class SandboxInvoker:
         url = f"{manager.endpoints(self._recorded)['lambda']}/expire?function={self.function_name}"
         with urllib.request.urlopen(urllib.request.Request(url, data=b"", method="POST"), timeout=30):
             pass
+
+
+def make_invoker(settings, key: str) -> SandboxInvoker:
+    """The sandbox invoker for function ``key`` of the local environment (started when none runs).
+
+    This is the hook ``workbook.tuning.make_invoker`` uses for ``--env local``.
+    """
+    from workbook.local import manager
+
+    recorded = manager.ensure_running(settings.env)
+    return SandboxInvoker(settings.function_name(key), recorded=recorded)

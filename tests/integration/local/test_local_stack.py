@@ -174,7 +174,10 @@ def test_logs_and_metrics_land_on_the_local_endpoint(stack):
 def test_power_tuning_invoker_drives_the_running_environment(stack):
     from workbook.local.tuning import SandboxInvoker
 
-    invoker = SandboxInvoker("api-processor", recorded=stack)
+    from workbook import tuning
+
+    invoker = tuning.make_invoker(SETTINGS, "api-processor")      # the hook --env local uses
+    assert isinstance(invoker, SandboxInvoker) and invoker.function_name == SETTINGS.function_name("api-processor")
     try:
         invoker.set_memory(256)
         first = invoker.invoke(health_event())
