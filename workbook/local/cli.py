@@ -279,7 +279,12 @@ def cmd_traffic(args: argparse.Namespace) -> int:
         _err(str(exc))
         return 2
     try:
-        recorded = manager.ensure_running()
+        recorded = manager.current()
+        if recorded is None:
+            print("... no local environment running; starting one (stop it with `workbook local stop`)", file=sys.stderr)
+            recorded = manager.start("local", settings=settings,
+                                     progress=lambda message: print(f"... {message}", file=sys.stderr))
+        manager.activate()
     except LocalError as exc:
         _err(str(exc))
         return 1

@@ -197,3 +197,17 @@ def test_event_pattern_rule_delivers_only_matching_events(small_env):
     time.sleep(1.5)
     delivered += _drain_queue("lwbt-matched", 0)
     assert [json.loads(m["Body"])["detail"] for m in delivered] == [{"k": 1}]
+
+
+def test_dlq_depth_and_oldest_message_age_are_published(small_env):
+    cloudwatch = aws.client("cloudwatch")
+
+    def published() -> set[tuple[str, str]]:
+        found = set()
+        for metric in cloudwatch.list_metrics(Namespace="AWS/SQS")["Metrics"]:
+            for dimension in metric.get("Dimensions", []):
+                found.add((metric["MetricName"], dimension["Value"]))
+        wanted = {("ApproximateNumberOfMessagesVisible", "lwbt-work-dlq"), ("ApproximateAgeOfOldestMessage", "lwbt-work")}
+        return wanted if wanted <= found else set()
+
+    assert _eventually(published, 30, 1.0)

@@ -16,6 +16,16 @@ from typing import Any, Callable, Iterable
 
 _log = logging.getLogger(__name__)
 MAX_VALUES_PER_DATUM = 150
+# CloudWatch Logs' limit on one event (256 KB less the 26 bytes of per-event overhead).
+MAX_EVENT_BYTES = 256 * 1024 - 26
+
+
+def _truncate(message: str) -> str:
+    """Cut an over-long log event as Lambda does, rather than lose the whole batch."""
+    encoded = message.encode("utf-8")
+    if len(encoded) <= MAX_EVENT_BYTES:
+        return message
+    return encoded[:MAX_EVENT_BYTES].decode("utf-8", "ignore")
 
 
 class Telemetry:
@@ -46,7 +56,7 @@ class Telemetry:
 
     # -- collecting ---------------------------------------------------------------------------
     def log(self, group: str, stream: str, events: Iterable[tuple[int, str]]) -> None:
-        batch = [{"timestamp": stamp, "message": message} for stamp, message in events if message]
+        batch = [{"timestamp": stamp, "message": _truncate(message)} for stamp, message in events if message]
         with self._lock:
             if self._keep:
                 self.events.extend((group, stream, e["timestamp"], e["message"]) for e in batch)
