@@ -58,6 +58,7 @@ __all__ = [
     "recommend_memory_from_usage",
     "recommend_architecture",
     "recommend_timeout",
+    "recommend_for_env",
     "params_patch",
     "AwsLambdaInvoker",
     "register",
@@ -796,6 +797,67 @@ def recommend_timeout(
             visibility = needed
             reason += f"; {queue}.visibility_timeout_s >= 6 x {timeout} s = {needed} s"
     return TimeoutRecommendation(timeout, p999, cap, visibility, queue, reason)
+
+
+def recommend_for_env(
+    settings: "Settings",
+    reports: pd.DataFrame,
+    *,
+    tuned_memory_mb: Mapping[str, int] | None = None,
+    architectures: Mapping[str, str] | None = None,
+    memory_headroom_pct: float = 30.0,
+    timeout_headroom_pct: float = 50.0,
+    min_invocations: int = 20,
+) -> tuple[pd.DataFrame, "ParamsPatch"]:
+    """Recommendations for an environment's functions from REPORT rows (``function`` = key), as a patch.
+
+    Memory is the larger of the power-tuning choice (``tuned_memory_mb``, when given) and the
+    max-memory-used headroom; timeout is p99.9 + headroom capped by the trigger, and SQS
+    queues keep 6x visibility. Functions with fewer than ``min_invocations`` REPORTs are
+    listed with no change. Returns the table (current, recommended, reason) and the
+    ``ParamsPatch`` (not applied).
+    """
+    from infra import specs
+
+    rows = []
+    functions: dict[str, dict[str, Any]] = {}
+    queues: dict[str, dict[str, Any]] = {}
+    for key in specs.FUNCTION_KEYS:
+        fn = settings.function(key)
+        data = reports[reports["function"] == key] if len(reports) else reports
+        row = {"function": key, "invocations": len(data), "memory_mb": fn.memory_mb, "timeout_s": fn.timeout_s,
+               "architecture": fn.architecture, "recommended_memory_mb": fn.memory_mb,
+               "recommended_timeout_s": fn.timeout_s, "recommended_architecture": fn.architecture, "reason": ""}
+        if len(data) < min_invocations:
+            row["reason"] = f"only {len(data)} invocations (need {min_invocations}): no change"
+            rows.append(row)
+            continue
+        usage = recommend_memory_from_usage(data, memory_headroom_pct)
+        memory = max(usage.memory_mb, int((tuned_memory_mb or {}).get(key, 0)))
+        timeout = recommend_timeout(data["duration_ms"].tolist(), key, headroom_pct=timeout_headroom_pct, settings=settings)
+        reasons = [f"memory: {usage.reason}"]
+        if tuned_memory_mb and key in tuned_memory_mb:
+            reasons.append(f"power tuning chose {tuned_memory_mb[key]} MB")
+        reasons.append(f"timeout: {timeout.reason}")
+        row.update(recommended_memory_mb=memory, recommended_timeout_s=timeout.timeout_s)
+        change: dict[str, Any] = {}
+        if memory != fn.memory_mb:
+            change["memory_mb"] = memory
+        if timeout.timeout_s != fn.timeout_s:
+            change["timeout_s"] = timeout.timeout_s
+        arch = (architectures or {}).get(key)
+        if arch and arch != fn.architecture:
+            change["architecture"] = arch
+            row["recommended_architecture"] = arch
+            reasons.append(f"architecture: {arch}")
+        if change:
+            functions[key] = change
+        if timeout.visibility_timeout_s and timeout.queue:
+            queues[timeout.queue] = {"visibility_timeout_s": timeout.visibility_timeout_s}
+        row["reason"] = "; ".join(reasons)
+        rows.append(row)
+    patch = params_patch(settings.env, functions, queues)
+    return pd.DataFrame(rows), patch
 
 
 # ---------------------------------------------------------------------------------------------

@@ -421,3 +421,24 @@ def test_tune_command_with_a_fake_invoker_shows_a_diff_and_applies_only_on_reque
     assert "memory_mb: 128" not in (params_dir / "dev.yaml").read_text()
     assert cli.main(["tune", "--env", "dev", "--function", "scheduler", "--num", "5", "--power-values", "128,512", "--apply"]) == 0
     assert config.load("dev", params_dir).function("scheduler").memory_mb == 128
+
+
+def test_recommendations_for_an_environment_become_one_patch(params_dir, monkeypatch):
+    from infra import config
+
+    monkeypatch.setattr(config, "PARAMS_DIR", params_dir)
+    settings = config.load("dev")
+    n = 200
+    reports = pd.DataFrame({
+        "function": ["data-processor"] * n + ["scheduler"] * 5,
+        "duration_ms": [900_000 * 0.1] * n + [10.0] * 5,  # 90 s
+        "max_memory_used_mb": [1500] * n + [50] * 5,
+        "memory_size_mb": [1024] * n + [512] * 5,
+        "status": ["ok"] * (n + 5),
+    })
+    table, patch = tuning.recommend_for_env(settings, reports, tuned_memory_mb={"data-processor": 2048})
+    row = table.set_index("function").loc["data-processor"]
+    assert row["recommended_memory_mb"] == 2048 and row["recommended_timeout_s"] == 135
+    assert "no change" in table.set_index("function").loc["scheduler", "reason"]
+    assert "functions.data-processor" in patch.changes
+    assert patch.before == (params_dir / "dev.yaml").read_text()  # nothing written
