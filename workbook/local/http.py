@@ -279,6 +279,8 @@ class FunctionUrl:
             request._send(403, json.dumps({"Message": "Forbidden"}), {"Content-Type": "application/json", **extra})
             return
         event = http_event(request, body, "$default", self.domain, "local")
+        if self.url.get("authorization_type") == "AWS_IAM":
+            event["requestContext"]["authorizer"] = {"iam": _iam_identity(request.headers.get("Authorization", ""))}
         outcome = self.sandbox.invoke(self.url["function"], event)
         if outcome.throttled:
             request._send(429, json.dumps({"Message": "Rate Exceeded."}), {"Content-Type": "application/json", **extra})
@@ -286,6 +288,14 @@ class FunctionUrl:
             request._send(502, json.dumps({"Message": "Internal Server Error"}), {"Content-Type": "application/json", **extra})
         else:
             send_lambda_response(request, outcome.json(), extra)
+
+
+def _iam_identity(authorization: str) -> dict:
+    """The caller a Function URL reports for AWS_IAM auth, from the SigV4 credential scope."""
+    found = re.search(r"Credential=([^/,\s]+)/", authorization)
+    access_key = found.group(1) if found else ""
+    return {"accessKey": access_key, "accountId": ACCOUNT_ID, "callerId": access_key, "cognitoIdentity": None,
+            "principalOrgId": None, "userArn": f"arn:aws:iam::{ACCOUNT_ID}:user/local", "userId": access_key}
 
 
 class SecretsExtension:

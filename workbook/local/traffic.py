@@ -23,6 +23,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+import warnings
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -262,7 +263,9 @@ def summarize(recorded: dict, started: float, ended: float) -> list[dict]:
     names = {entry["function_name"]: entry["key"] for entry in topology["functions"]}
     from workbook import logs
 
-    frame = logs.load_reports(list(names), int(started * 1000) - 1000, int(ended * 1000) + 1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # the note that Logs Insights is not used locally
+        frame = logs.load_reports(list(names), int(started * 1000) - 1000, int(ended * 1000) + 1000)
     rows = []
     for function_name, key in names.items():
         part = frame[frame["function"] == function_name] if len(frame) else frame
