@@ -73,6 +73,9 @@ def start(env: str = "local", plan: dict | None = None, settings=None, *, progre
     ``code_paths`` (default: ``handlers/``) is where the functions' modules are found.
     """
     say = progress or (lambda message: None)
+    from infra import config
+
+    settings = settings or config.load(env)   # a bad env or params file fails before anything starts
     existing = state_file.read()
     if _running(existing):
         raise AlreadyRunningError(f"a local environment is already running (state: {state_file.state_path()}); "
@@ -97,10 +100,8 @@ def start(env: str = "local", plan: dict | None = None, settings=None, *, progre
         state_file.write(recorded)
         _migrate(database)
         _export(recorded)
-        from infra import config
         from workbook import aws
 
-        settings = settings or config.load(env)
         recorded["region"] = settings.params.aws_region
         if plan is None:
             say("planning the stack (offline)")

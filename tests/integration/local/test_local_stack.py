@@ -113,6 +113,15 @@ def test_cli_rejects_malformed_input(stack, args, stdin, message):
     assert message in result.stderr
 
 
+def test_start_with_an_unknown_environment_fails_before_starting_anything(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    env["WORKBOOK_STATE_DIR"] = str(tmp_path)
+    result = subprocess.run([sys.executable, "-m", "workbook.cli", "local", "start", "--env", "nowhere"],
+                            capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
+    assert result.returncode == 2 and "nowhere" in result.stderr
+    assert not (tmp_path / "state.json").exists()
+
+
 def test_cli_rejects_unknown_sub_commands_and_profiles():
     result = workbook("local", "traffic", "--profile", "chaotic")
     assert result.returncode == 2 and "invalid choice" in result.stderr

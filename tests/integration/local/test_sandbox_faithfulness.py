@@ -167,6 +167,8 @@ def test_function_error_init_error_and_the_environment_contract(sandbox):
     assert any(line.startswith("[ERROR] PoisonError: bad input") for line in failed.log_lines)
     init_failed = sandbox.invoke("broken_import", {})
     assert init_failed.function_error == "Unhandled" and init_failed.json()["errorType"] == "RuntimeError"
+    assert any(line.startswith("INIT_REPORT Init Duration: ") and line.endswith("Error Type: RuntimeError")
+               for line in init_failed.log_lines)
     echo = sandbox.invoke("echo", {"show_environment": True}).json()
     variables = echo["environment"]
     # THEN the function sees its own variables plus Lambda's reserved ones, and nothing of ours

@@ -154,6 +154,7 @@ class Sandbox:
                 error_type = "Runtime.OutOfMemory"
             payload = json.dumps(phase.error or {"errorType": error_type,
                                                  "errorMessage": f"RequestId: {request_id} Error: init failed"}).encode()
+            logs.insert(len(logs) - 1, (_now_ms(), formats.init_report(log_format, phase.duration_ms, error_type)))
         elif phase.kind == "error":
             status, function_error = Status.ERROR, "Unhandled"
             error = dict(phase.error or {})

@@ -98,6 +98,15 @@ def init_start(log_format: LogFormat, function_name: str) -> str:
     return f"INIT_START Runtime Version: {RUNTIME_VERSION}\tRuntime Version ARN: {RUNTIME_VERSION_ARN}"
 
 
+def init_report(log_format: LogFormat, duration_ms: float, error_type: str) -> str:
+    """The line Lambda writes when INIT fails (a successful INIT shows in the first REPORT)."""
+    if log_format is LogFormat.JSON:
+        return _platform("platform.initReport", {
+            "initializationType": "on-demand", "phase": "init", "status": "error", "errorType": error_type,
+            "metrics": {"durationMs": round(duration_ms, 3)}})
+    return f"INIT_REPORT Init Duration: {duration_ms:.2f} ms\tPhase: init\tStatus: error\tError Type: {error_type}"
+
+
 def start(log_format: LogFormat, request_id: str) -> str:
     if log_format is LogFormat.JSON:
         return _platform("platform.start", {"requestId": request_id, "version": "$LATEST"})
