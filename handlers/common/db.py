@@ -212,6 +212,10 @@ class Database:
 
         pg8000 raises ``InterfaceError`` (or an OSError) when the connection itself failed, and
         ``DatabaseError`` for an SQL error; only the former is retried on a fresh connection.
+        The usual case is a connection that died while the environment was frozen, where the
+        statement never reached the server. If it broke after the server ran the statement, the
+        retry runs it again: the handlers' writes are upserts or state transitions that tolerate
+        this, except a create in the API, which could then insert twice.
         """
         for attempt in (1, 2):
             connection = self.connection()

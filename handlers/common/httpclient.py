@@ -107,6 +107,11 @@ class CircuitBreaker:
                 self._state = BreakerState.OPEN
                 self._opened_at = self._clock()
 
+    def release_trial(self) -> None:
+        """Give back a half-open trial slot that was taken but never used for a call."""
+        with self._lock:
+            self._trial_in_flight = False
+
     def reset(self) -> None:
         """Back to closed (tests, or an operator)."""
         self.record_success()
@@ -175,7 +180,7 @@ class HttpClient:
             if time_left_s is not None:
                 timeout_s = min(timeout_s, time_left_s())
                 if timeout_s <= 0.05:
-                    self._release_trial()
+                    self.circuit.release_trial()
                     raise UpstreamError(f"no time left to call {_host(url)}; last problem: {last_problem}")
             self.attempts_made += 1
             try:
@@ -203,11 +208,6 @@ class HttpClient:
                 self._sleep(delay_s)
         raise UpstreamError(f"{_host(url)} failed after {attempt + 1} attempt(s): {last_problem}",
                             attempts=attempt + 1)
-
-    def _release_trial(self) -> None:
-        # A half-open trial that never went out must not block the breaker forever.
-        with self.circuit._lock:  # noqa: SLF001 - same module family
-            self.circuit._trial_in_flight = False  # noqa: SLF001
 
     def _send(self, url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> Response:
         request = urllib.request.Request(url, data=body, headers=headers, method="POST")

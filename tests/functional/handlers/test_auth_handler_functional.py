@@ -95,12 +95,15 @@ def test_secret_is_read_once_through_the_extension_and_cached(auth, token_factor
     assert extension.requests == ["lwb-test/jwt"]
 
 
+NOW = object()  # marks a claim given as seconds relative to the moment the test runs
+
+
 @pytest.mark.parametrize("claims, allowed", [
-    ({"exp": int(time.time()) - 10}, True),            # expired, but within the 30 s leeway
-    ({"exp": int(time.time()) - 120}, False),          # expired beyond the leeway
-    ({"nbf": int(time.time()) + 10}, True),            # not yet valid, within leeway
-    ({"nbf": int(time.time()) + 600}, False),
-    ({"iat": int(time.time()) + 600}, False),          # issued in the future
+    ({"exp": (NOW, -10)}, True),                       # expired, but within the 30 s leeway
+    ({"exp": (NOW, -120)}, False),                     # expired beyond the leeway
+    ({"nbf": (NOW, 10)}, True),                        # not yet valid, within leeway
+    ({"nbf": (NOW, 600)}, False),
+    ({"iat": (NOW, 600)}, False),                      # issued in the future
     ({"iss": "https://evil.example/"}, False),
     ({"aud": "another-api"}, False),
     ({"aud": ["another-api", AUDIENCE]}, True),        # audience list containing ours
@@ -109,8 +112,11 @@ def test_secret_is_read_once_through_the_extension_and_cached(auth, token_factor
     ({"exp": "tomorrow"}, False),                      # wrong type
 ])
 def test_registered_claims_are_checked_with_leeway(auth, token_factory, authorizer_event, claims, allowed):
-    # GIVEN a correctly signed token with one claim varied
-    event = authorizer_event(f"Bearer {token_factory(**claims)}")
+    # GIVEN a correctly signed token with one claim varied (times relative to now, taken when the test runs)
+    now = int(time.time())
+    resolved = {name: now + value[1] if isinstance(value, tuple) and value[0] is NOW else value
+                for name, value in claims.items()}
+    event = authorizer_event(f"Bearer {token_factory(**resolved)}")
     # WHEN it is authorized
     response = auth.handler(event, LambdaContext())
     # THEN the decision follows the claim checks

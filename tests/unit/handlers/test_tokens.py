@@ -1,8 +1,6 @@
 """common.tokens: the JWT verifier, cross-checked against PyJWT-signed tokens."""
 from __future__ import annotations
 
-import time
-
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -93,9 +91,3 @@ def test_bearer_prefix_and_size_are_checked_first(value, reason):
     with pytest.raises(TokenRejected) as raised:
         bearer_token(value, 4096)
     assert raised.value.reason.value == reason
-
-
-def test_verification_never_reads_the_wall_clock_twice(verifier_factory):
-    # The verifier reads time only through its clock (made deterministic here).
-    assert verifier_factory().verify(jwt.encode(claims(exp=NOW + 1), KEY, "HS256"))
-    assert time.time() > NOW - 10**9
