@@ -139,7 +139,10 @@ def main() -> int:
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
-    print(f"parse_reports vs baseline on {args.lines:,} lines (best of {args.repeat})")
+    import os
+
+    print(f"parse_reports vs baseline on {args.lines:,} lines (best of {args.repeat}); "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
     for label, make, baseline in (("text", make_text, baseline_text), ("json", make_json, baseline_json)):
         lines = make(args.lines)
         t_base, base = timed(baseline, lines, args.repeat)
@@ -152,6 +155,7 @@ def main() -> int:
             f"speed-up {t_base / t_ours:4.1f}x (target >= 3x) | peak memory {mem:6.0f} MiB (target < 1024)"
         )
         del lines, base, ours
+    print(f"  load average {os.getloadavg()[0]:.1f} at the end (other work on the machine slows both sides)")
     return 0
 
 

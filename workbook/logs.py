@@ -301,6 +301,7 @@ _TEXT_LAYOUT = (  # (label after the tab, first byte offset checked, suffix) of 
     ("Max Memory Used: ", " MB"),
 )
 _REQUEST_PREFIX = b"REPORT RequestId: "
+_FAST_CHUNK = 65_536
 
 
 def _text_fast(arr) -> tuple[dict, np.ndarray] | None:
@@ -315,11 +316,21 @@ def _text_fast(arr) -> tuple[dict, np.ndarray] | None:
     n = len(arr)
     if n == 0 or arr.null_count or not isinstance(arr, pa.LargeStringArray):
         return None
+    if n > _FAST_CHUNK:  # chunks keep the working set in cache and the peak memory low
+        parts = [_text_fast(arr.slice(i, _FAST_CHUNK)) for i in range(0, n, _FAST_CHUNK)]
+        if any(part is None for part in parts):
+            return None
+        cols = {name: pa.concat_arrays([part[0][name] for part in parts]) for name in parts[0][0]}
+        return cols, np.concatenate([part[1] for part in parts])
     _, offsets_buf, data_buf = arr.buffers()
     offsets = np.frombuffer(offsets_buf, dtype=np.int64, count=n + 1, offset=arr.offset * 8)
-    data = np.frombuffer(data_buf, dtype=np.uint8)
-    starts, ends = offsets[:-1], offsets[1:]
+    whole = np.frombuffer(data_buf, dtype=np.uint8)
+    base = int(offsets[0])
+    data = whole[base : int(offsets[-1])]
+    starts, ends = offsets[:-1] - base, offsets[1:] - base
     size = len(data)
+    if size == 0:
+        return None
     tabs = np.flatnonzero(data == 9)
     tabs = np.concatenate([tabs, np.full(6, size + 64, dtype=tabs.dtype)])
     first = np.searchsorted(tabs, starts)

@@ -287,3 +287,16 @@ def test_insights_without_messages_falls_back_to_filter_log_events(monkeypatch):
     with pytest.warns(UserWarning, match="no usable rows"):
         df = logs.load_reports(["fn"], 0, 5_000, client=FakeInsights([1, 2, 3], with_message=False))
     assert called and len(df) == 1
+
+
+def test_fast_text_path_in_chunks_matches_the_regex_path(monkeypatch):
+    lines = [text_report(request_id=f"req-{i}" * (1 + i % 3), duration=i * 1.25, billed=int(i * 1.25) + 1,
+                         init=50.5 if i % 11 == 0 else None, status="timeout" if i % 13 == 0 else None,
+                         xray="1-abc-def" if i % 5 == 0 else None) for i in range(3_000)]
+    lines[7] = lines[7][:40]  # truncated
+    monkeypatch.setattr(logs, "_FAST_CHUNK", 1_000)
+    fast = parse_reports(lines)
+    monkeypatch.setattr(logs, "_text_fast", lambda arr: None)
+    slow = parse_reports(lines)
+    pd.testing.assert_frame_equal(fast, slow)
+    assert fast.attrs == slow.attrs == {"total": 3_000, "malformed": 1, "ignored": 0}
