@@ -145,35 +145,27 @@ class Sandbox:
         payload = (phase.payload or "null").encode()
         if init:
             # An INIT failure fails the invocation; the environment is discarded.
+            error_type = {"timeout": "Runtime.InitTimeout", "oom": "Runtime.OutOfMemory"}.get(
+                phase.kind, (phase.error or {}).get("errorType", "Runtime.Unknown"))
+            status, function_error = Status.ERROR, "Unhandled"
+            payload = json.dumps(phase.error or _platform_error(error_type, request_id, "init failed")).encode()
+            logs.append((_now_ms(), formats.init_report(log_format, phase.duration_ms, error_type)))
             logs.append((_now_ms(), formats.start(log_format, request_id)))
-            status, error_type, function_error = Status.ERROR, phase.error.get("errorType") if phase.error else \
-                "Runtime.Unknown", "Unhandled"
-            if phase.kind == "timeout":
-                error_type = "Runtime.InitTimeout"
-            elif phase.kind == "oom":
-                error_type = "Runtime.OutOfMemory"
-            payload = json.dumps(phase.error or {"errorType": error_type,
-                                                 "errorMessage": f"RequestId: {request_id} Error: init failed"}).encode()
-            logs.insert(len(logs) - 1, (_now_ms(), formats.init_report(log_format, phase.duration_ms, error_type)))
         elif phase.kind == "error":
             status, function_error = Status.ERROR, "Unhandled"
-            error = dict(phase.error or {})
-            error_type = error.get("errorType")
-            payload = json.dumps(error).encode()
+            error_type = (phase.error or {}).get("errorType")
+            payload = json.dumps(phase.error or {}).encode()
         elif phase.kind == "timeout":
             status, function_error, error_type = Status.TIMEOUT, "Unhandled", "Sandbox.Timedout"
             logs.append((_now_ms(), formats.timed_out(log_format, request_id, config.timeout_s)))
-            payload = json.dumps({"errorType": "Sandbox.Timedout", "errorMessage":
-                                  f"RequestId: {request_id} Error: Task timed out after {config.timeout_s:.2f} seconds"}).encode()
-        elif phase.kind == "oom":
-            status, function_error, error_type = Status.ERROR, "Unhandled", "Runtime.OutOfMemory"
-            payload = json.dumps({"errorType": "Runtime.OutOfMemory", "errorMessage":
-                                  f"RequestId: {request_id} Error: Runtime exited with error: signal: killed"}).encode()
-        elif phase.kind == "exit":
-            status, function_error, error_type = Status.ERROR, "Unhandled", "Runtime.ExitError"
-            payload = json.dumps({"errorType": "Runtime.ExitError", "errorMessage":
-                                  f"RequestId: {request_id} Error: Runtime exited with error: "
-                                  f"{(phase.error or {}).get('errorMessage', 'unknown')}"}).encode()
+            payload = json.dumps(_platform_error(error_type, request_id,
+                                                 f"Task timed out after {config.timeout_s:.2f} seconds")).encode()
+        elif phase.kind in ("oom", "exit"):
+            status, function_error = Status.ERROR, "Unhandled"
+            error_type = "Runtime.OutOfMemory" if phase.kind == "oom" else "Runtime.ExitError"
+            reason = "signal: killed" if phase.kind == "oom" else (phase.error or {}).get("errorMessage", "unknown")
+            payload = json.dumps(_platform_error(error_type, request_id,
+                                                 f"Runtime exited with error: {reason}")).encode()
 
         # Return a healthy environment to the warm pool; anything else is replaced on next demand.
         with self._lock:
@@ -249,6 +241,11 @@ class Sandbox:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _platform_error(error_type: str, request_id: str, message: str) -> dict:
+    """The response payload of an invocation the platform ended (not the function)."""
+    return {"errorType": error_type, "errorMessage": f"RequestId: {request_id} Error: {message}"}
 
 
 def _now_ms() -> int:
