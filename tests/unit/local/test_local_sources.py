@@ -75,3 +75,15 @@ def test_read_event_errors_name_the_problem(tmp_path):
     good = tmp_path / "good.json"
     good.write_text('{"a": 1}')
     assert cli.read_event(str(good)) == {"a": 1}
+
+
+def test_cron_schedules_follow_eventbridge_fields():
+    from datetime import datetime, timezone
+
+    clock = sources.ScheduleClock.__new__(sources.ScheduleClock)
+    noon = clock._following({"schedule": "cron(0 12 * * ? *)"}, datetime(2026, 11, 27, 13, 0, tzinfo=timezone.utc))
+    assert noon == datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+    monday = clock._following({"schedule": "cron(30 8 ? * 2 *)"}, datetime(2026, 11, 27, 0, 0, tzinfo=timezone.utc))
+    assert monday.weekday() == 0 and (monday.hour, monday.minute) == (8, 30)
+    five = clock._following({"schedule": "rate(5 minutes)"}, datetime(2026, 11, 27, 0, 0, tzinfo=timezone.utc))
+    assert five == datetime(2026, 11, 27, 0, 5, tzinfo=timezone.utc)

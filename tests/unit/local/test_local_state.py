@@ -36,3 +36,15 @@ def test_a_dead_environment_is_not_running(state_dir):
                  "endpoint_url": "http://127.0.0.1:1"})
     assert manager.current() is None
     assert manager.stop() is False and state.read() is None
+
+
+def test_status_names_the_fallback_when_cgroups_are_not_writable(state_dir):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "WORKBOOK_LOCAL_LIMITS": "fallback", "WORKBOOK_STATE_DIR": str(state_dir)}
+    result = subprocess.run([sys.executable, "-m", "workbook.cli", "local", "status"], capture_output=True, text=True,
+                            env=env, timeout=60)
+    assert result.returncode == 3
+    assert "SIGSTOP/SIGCONT duty-cycling" in result.stdout and "RLIMIT_AS" in result.stdout
