@@ -132,7 +132,9 @@ def notebook_parameters(settings: config.Settings, since: str, folder: Path,
         "strategy": "cost",
         "balanced_weight": 0.5,
         "discard_top_bottom": 0.2,
+        "tune_functions": ["file-processor"],
         "apply_patch": False,
+        "interactive": False,
     }
 
 
@@ -299,13 +301,14 @@ def export_runbook(folder: Path, result: RunResult) -> Path:
         f"(UTC), generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.{banner}\n\n"
         f"## Contents\n\n{toc}\n\n## Parameters\n\n| parameter | value |\n|---|---|\n{params}\n"))
     for name in order:
-        book.cells.append(nbformat.v4.new_markdown_cell(f'<a id="{name}"></a>\n\n# {_title(name)}'))
+        book.cells.append(nbformat.v4.new_markdown_cell(f'<a id="{name}"></a>\n\n# {_title(name)}', id=f"{name}-title"))
         path = folder / f"{name}.ipynb"
         if status[name].status == "skipped" or not path.is_file():
             book.cells.append(nbformat.v4.new_markdown_cell("*Not run: an earlier notebook failed.*"))
             continue
         executed = nbformat.read(str(path), as_version=4)
-        for cell in executed.cells:
+        for index, cell in enumerate(executed.cells):
+            cell["id"] = f"{name}-{index:02d}"      # unique across the combined book
             if "parameters" in cell.metadata.get("tags", []) or "injected-parameters" in cell.metadata.get("tags", []):
                 continue
             if cell.cell_type == "code":

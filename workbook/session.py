@@ -65,6 +65,8 @@ def open(env: str, since: str = "24h", functions: Sequence[str] | None = None, r
     if end_ts.tzinfo is None:
         end_ts = end_ts.tz_localize("UTC")
     start_ts = end_ts - pd.Timedelta(seconds=parse_since(since))
+    _warnings_as_notes()
+    _inline_figures()
     local = env == "local"
     if local:
         from workbook.local import manager
@@ -75,14 +77,65 @@ def open(env: str, since: str = "24h", functions: Sequence[str] | None = None, r
 
 
 def say(markdown: str) -> None:
-    """Show a sentence of prose: Markdown in a notebook, plain text elsewhere."""
+    """Show a sentence of prose: Markdown in a notebook, plain text elsewhere.
+
+    Dollar signs are escaped: in a notebook a pair of them would render as LaTeX, not money.
+    """
     try:
         from IPython import get_ipython
         from IPython.display import Markdown, display
 
         if get_ipython() is not None:
-            display(Markdown(markdown))
+            display(Markdown(markdown.replace("$", "\\$")))
             return
     except ImportError:
         pass
     print(markdown)
+
+
+def show(frame: pd.DataFrame, digits: int = 2) -> None:
+    """A table for a reader: no positional index, floats rounded to ``digits``."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+
+        if get_ipython() is not None:
+            text = [c for c in frame.columns if frame[c].dtype == object]
+            styled = frame.style.hide(axis="index").format(precision=digits, na_rep="—")
+            if text:
+                styled = styled.set_properties(subset=text, **{"text-align": "left"})
+            display(styled)
+            return
+    except ImportError:
+        pass
+    print(frame.round(digits).to_string(index=False))
+
+
+def _warnings_as_notes() -> None:
+    """The library's one-time fallbacks ("the local endpoint cannot ...") read as prose, not as errors."""
+    import warnings
+
+    original = warnings.showwarning
+    if getattr(original, "_workbook_notes", False):
+        return
+
+    def note(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001 - warnings' signature
+        text = str(message)
+        if issubclass(category, UserWarning) and text.startswith("workbook."):
+            say(f"*Note:* {text.split(': ', 1)[-1]}")
+        else:
+            original(message, category, filename, lineno, file, line)
+
+    note._workbook_notes = True  # type: ignore[attr-defined]
+    warnings.showwarning = note
+
+
+def _inline_figures() -> None:
+    """Figures returned by ``workbook.charts`` render as PNG in the notebook (and so in the runbook)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None:
+        shell.run_line_magic("matplotlib", "inline")

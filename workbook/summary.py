@@ -65,7 +65,9 @@ def build(scraps: dict[str, dict[str, Any]]) -> Summary:
     if not health.empty:
         if not cold.empty and {"function", "cold_start_rate"} <= set(cold.columns):
             health = health.merge(cold[["function", "cold_start_rate"]], on="function", how="left")
-        summary.health = health
+        order = ["function", "invocations", "errors", "error_rate_pct", "throttles", "p50_ms", "p99_ms",
+                 "p99_pct_of_timeout", "cold_start_rate"]
+        summary.health = health[[c for c in order if c in health.columns]]
         total = int(health.get("invocations", pd.Series(dtype=float)).fillna(0).sum())
         errors = int(health.get("errors", pd.Series(dtype=float)).fillna(0).sum())
         throttles = int(health.get("throttles", pd.Series(dtype=float)).fillna(0).sum())
@@ -81,7 +83,8 @@ def build(scraps: dict[str, dict[str, Any]]) -> Summary:
 
     cost = scraps.get("04-cost", {})
     if cost:
-        summary.cost = pd.DataFrame(cost.get("cost") or [])
+        costs = pd.DataFrame(cost.get("cost") or [])
+        summary.cost = costs[[c for c in ("function", "total_usd", "monthly_projection_usd") if c in costs.columns]]
         monthly = cost.get("cost_monthly_usd")
         if monthly is not None:
             summary.headlines.append(
@@ -90,9 +93,13 @@ def build(scraps: dict[str, dict[str, Any]]) -> Summary:
     recs = pd.DataFrame(scraps.get("05-tuning", {}).get("recommendations") or [])
     if not recs.empty:
         if "monthly_saving_usd" in recs.columns:
+            recs["monthly_saving_usd"] = pd.to_numeric(recs["monthly_saving_usd"], errors="coerce")
             recs = recs.sort_values("monthly_saving_usd", ascending=False, na_position="last")
-        summary.recommendations = recs.head(5).reset_index(drop=True)
-        summary.headlines.append(f"{len(recs)} tuning recommendation(s); the top ones are below.")
+        order = ["function", "kind", "current", "recommended", "monthly_saving_usd", "confidence", "reason"]
+        changes = recs[recs["current"].astype(str) != recs["recommended"].astype(str)] \
+            if {"current", "recommended"} <= set(recs.columns) else recs
+        summary.recommendations = changes[[c for c in order if c in changes.columns]].head(5).reset_index(drop=True)
+        summary.headlines.append(f"{len(summary.recommendations)} change(s) recommended; the top ones are below.")
     elif "05-tuning" in scraps:
         summary.headlines.append("No tuning recommendation: the current settings hold.")
     if summary.missing:
