@@ -1,6 +1,6 @@
 """Cold-start benchmark of the six handlers, each in fresh interpreters, against the local endpoint.
 
-    .venv/bin/python bench/coldstart.py [--runs 10] [--warm 20] [--arch x86_64] [--no-layer] [--json FILE]
+    .venv/bin/python bench/coldstart.py [--runs 10] [--warm 20] [--tracing] [--arch x86_64] [--no-layer] [--json FILE]
 
 What it starts, all on loopback and torn down at the end: moto's server (the AWS endpoint), an
 embedded PostgreSQL (pgserver), an emulation of the Parameters and Secrets Lambda Extension's
@@ -19,8 +19,9 @@ runs of INIT and of the cold path, the median warm invocation, and the ratios th
 targets: auth-handler's cold path <= 0.5x the boto3 baseline; every other handler's INIT <= 1.25x.
 No assertion is made: this prints figures. It ends with the deployment package sizes.
 
-Measured locally, not on Lambda: the X-Ray SDK is not loaded because tracing is off outside
-Lambda (see handlers/common/tracer.py); with active tracing on Lambda it adds to INIT.
+Measured locally, not on Lambda. Outside Lambda tracing is off and the X-Ray SDK is not loaded
+(handlers/common/tracer.py); the stack deploys with tracing Active, so ``--tracing`` adds rows
+for the handlers as they start on Lambda, with the Powertools Tracer and the X-Ray SDK loaded.
 """
 from __future__ import annotations
 
@@ -94,6 +95,7 @@ BASELINES = {
 }
 
 TARGETS = {"auth-handler": ("cold", 0.5)}
+XRAY_SUFFIX = "(X-Ray on)"
 DEFAULT_TARGET = ("init", 1.25)
 
 
@@ -214,8 +216,24 @@ class LocalStack:
                 "PYTHONDONTWRITEBYTECODE": "", "WORKBOOK_ENV": "bench",
                 "POWERTOOLS_METRICS_NAMESPACE": "LambdaWorkbook", "SAFETY_MARGIN_MS": "2000"}
 
-    def scenarios(self) -> dict[str, tuple[dict[str, str], dict[str, Any]]]:
-        """Per function key: (environment, event of the first invocation)."""
+    def scenarios(self, tracing: bool = False) -> dict[str, tuple[dict[str, str], dict[str, Any]]]:
+        """Per function key: (environment, event of the first invocation).
+
+        With ``tracing``, the five handlers that use the tracer run a second time as on Lambda with
+        active tracing (LAMBDA_TASK_ROOT set, so the Powertools Tracer and the X-Ray SDK load; the
+        segments go by UDP to a daemon address where nothing listens).
+        """
+        found = self._scenarios()
+        if tracing:
+            xray = {"LAMBDA_TASK_ROOT": str(HANDLERS_DIR), "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
+                    "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
+                    "_X_AMZN_TRACE_ID": "Root=1-6745f0a1-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"}
+            for key, (env, first_event) in list(found.items()):
+                if key != "auth-handler":
+                    found[f"{key} {XRAY_SUFFIX}"] = ({**env, **xray}, first_event)
+        return found
+
+    def _scenarios(self) -> dict[str, tuple[dict[str, str], dict[str, Any]]]:
         api_event = event("http_api_v2")
         auth_event = event("http_api_authorizer_v2")
         bearer = f"Bearer {hs256_token(int(time.time()))}"
@@ -271,8 +289,9 @@ def measure_baseline(name: str, env: dict[str, str]) -> float:
 
 def measure_handler(key: str, env: dict[str, str], first_event: dict[str, Any], warm: int) -> dict[str, Any]:
     """INIT and cold path (ms from spawn) and warm invocation durations (ms) of one fresh interpreter."""
-    child_env = {**env, "POWERTOOLS_SERVICE_NAME": key, "WORKBOOK_FUNCTION": key,
-                 "BENCH_MODULE": key.replace("-", "_"), "BENCH_EVENT": json.dumps(first_event),
+    function = key.split(" ")[0]
+    child_env = {**env, "POWERTOOLS_SERVICE_NAME": function, "WORKBOOK_FUNCTION": function,
+                 "BENCH_MODULE": function.replace("-", "_"), "BENCH_EVENT": json.dumps(first_event),
                  "BENCH_WARM": str(warm)}
     started, payload = _run_child(CHILD, child_env)
     result = json.loads(payload)
@@ -282,6 +301,7 @@ def measure_handler(key: str, env: dict[str, str], first_event: dict[str, Any], 
 
 def _check_first_response(key: str, response: Any) -> str | None:
     """A short problem description when the first invocation did not do the real work."""
+    key = key.split(" ")[0]
     if key == "api-processor" and response.get("statusCode") != 200:
         return f"HTTP {response.get('statusCode')}"
     if key == "auth-handler" and response.get("isAuthorized") is not True:
@@ -293,11 +313,11 @@ def _check_first_response(key: str, response: Any) -> str | None:
     return None
 
 
-def run(runs: int, warm: int) -> dict[str, Any]:
+def run(runs: int, warm: int, tracing: bool = False) -> dict[str, Any]:
     stack = LocalStack()
     try:
         base_env = stack.base_env()
-        scenarios = stack.scenarios()
+        scenarios = stack.scenarios(tracing)
         samples: dict[str, dict[str, list[float]]] = {name: {"total_ms": []} for name in BASELINES}
         samples.update({key: {"init_ms": [], "cold_ms": [], "warm_ms": []} for key in scenarios})
         problems: dict[str, str] = {}
@@ -344,7 +364,7 @@ def summarise(measured: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         init_ms = statistics.median(values["init_ms"])
         cold_ms = statistics.median(values["cold_ms"])
         warm_p50 = statistics.median(values["warm_ms"]) if values["warm_ms"] else float("nan")
-        phase, limit = TARGETS.get(key, DEFAULT_TARGET)
+        phase, limit = TARGETS.get(key.split(" ")[0], DEFAULT_TARGET)
         measured_ms = cold_ms if phase == "cold" else init_ms
         ratio = measured_ms / boto3_ms
         net_ratio = (measured_ms - bare_ms) / (boto3_ms - bare_ms)
@@ -365,10 +385,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arch", default="x86_64", choices=["x86_64", "arm64"], help="layer architecture for sizes")
     parser.add_argument("--no-layer", action="store_true", help="do not build the layer (needs the package index)")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser.add_argument("--tracing", action="store_true",
+                        help="also measure the handlers with X-Ray tracing active, as deployed (mode Active)")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
-    table, summary = summarise(run(args.runs, args.warm))
+    table, summary = summarise(run(args.runs, args.warm, args.tracing))
     print("## Cold start\n")
     print(table)
     from workbook import packaging

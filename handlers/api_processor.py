@@ -21,9 +21,10 @@ from common.errors import (Conflict, HandlerError, InvalidEvent, NotFound, OutOf
                            ValidationError, to_http)
 from common.logger import correlation_paths, logger
 from common.metrics import count, metrics
-from common.tracer import tracer
+from common import tracer as tracing
 
 CONFIG = config.load("api-processor")
+tracer = tracing.create(patch_modules=("botocore", "pg8000"))
 MAX_BODY_BYTES = 64 * 1024
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20

@@ -25,9 +25,10 @@ from common import aws, config, db, events, runtime
 from common.errors import HandlerError, InvalidEvent, ValidationError
 from common.logger import logger
 from common.metrics import count, metrics
-from common.tracer import tracer
+from common import tracer as tracing
 
 CONFIG = config.load("data-processor")
+tracer = tracing.create(patch_modules=("botocore", "pg8000"))
 MAX_MESSAGE_BYTES = 256 * 1024
 _KIND = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 

@@ -33,9 +33,10 @@ from common import aws, config, events, runtime
 from common.errors import HandlerError, InputError, InvalidEvent, PayloadTooLarge, UnsupportedMedia, ValidationError
 from common.logger import logger
 from common.metrics import count, metrics
-from common.tracer import tracer
+from common import tracer as tracing
 
 CONFIG = config.load("file-processor")
+tracer = tracing.create(patch_modules=("botocore",))
 RESIZED_MAX_PX = 1024
 THUMBNAIL_PX = 128
 CHUNK_BYTES = 1024 * 1024

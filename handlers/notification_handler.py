@@ -24,9 +24,10 @@ from common.errors import CircuitOpenError, HandlerError, InvalidEvent, SecretUn
 from common.logger import logger
 from common.metrics import count, metrics
 from common.secrets import default_cache
-from common.tracer import tracer
+from common import tracer as tracing
 
 CONFIG = config.load("notification-handler")
+tracer = tracing.create(patch_modules=("botocore", "httplib"))
 MAX_MESSAGE_BYTES = 256 * 1024
 BREAKER = httpclient.breaker("webhook", failure_threshold=5, reset_timeout_s=30.0)
 CLIENT = httpclient.HttpClient(BREAKER, timeout_s=3.0, max_attempts=3,

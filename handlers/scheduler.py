@@ -23,9 +23,10 @@ from common.errors import HandlerError, InvalidEvent, PayloadTooLarge
 from common.httpclient import Backoff
 from common.logger import correlation_paths, logger
 from common.metrics import count, metrics
-from common.tracer import tracer
+from common import tracer as tracing
 
 CONFIG = config.load("scheduler")
+tracer = tracing.create(patch_modules=("botocore", "pg8000"))
 BATCH_SIZE = 10                 # SendMessageBatch's limit
 SEND_ATTEMPTS = 3
 MAX_ATTEMPTS = 5                # per row, across runs, before it is marked failed

@@ -151,11 +151,24 @@ def connect_params(secret: dict[str, Any]) -> dict[str, Any]:
         params["unix_sock"] = f"{host}/.s.PGSQL.{port}"
     else:
         params.update(host=host, port=port)
-        if secret.get("ssl", host not in ("localhost", "127.0.0.1")):
-            import ssl
-
-            params["ssl_context"] = ssl.create_default_context()
+        if secret.get("ssl", host not in ("localhost", "127.0.0.1", "::1")):
+            params["ssl_context"] = _tls_context()
     return params
+
+
+#: The RDS certificate authorities, which public trust stores do not hold. Put AWS's
+#: ``global-bundle.pem`` here (it ships in the layer) to verify RDS endpoints.
+RDS_CA_BUNDLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "certs", "rds-global-bundle.pem")
+
+
+def _tls_context() -> Any:
+    """TLS with certificate and host verification: the system CAs plus the RDS bundle when present."""
+    import ssl
+
+    context = ssl.create_default_context()
+    if os.path.isfile(RDS_CA_BUNDLE):
+        context.load_verify_locations(cafile=RDS_CA_BUNDLE)
+    return context
 
 
 def _secret_from_environment() -> dict[str, Any]:

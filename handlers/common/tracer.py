@@ -4,7 +4,9 @@ Powertools' Tracer imports the X-Ray SDK even when it disables itself (outside L
 ``POWERTOOLS_TRACE_DISABLED``), and that import costs more than boto3's own INIT. So this module
 builds the real Tracer only when tracing is on, by the same rule Powertools applies, and otherwise
 hands out a no-op with the same decorators. On Lambda with active tracing the handlers get the
-full Powertools Tracer (boto3 and requests auto-patched).
+full Powertools Tracer, patching only the libraries the handler names: letting it patch every
+library X-Ray supports imports each one that is installed (requests, httpx, sqlite3...), which
+costs INIT time for calls the handler never makes.
 """
 from __future__ import annotations
 
@@ -44,14 +46,14 @@ class NoOpTracer:
         return None
 
 
-def _build() -> Any:
+def create(patch_modules: tuple[str, ...] = ("botocore",)) -> Any:
+    """The handler's tracer: Powertools' Tracer patching ``patch_modules`` (X-Ray names such as
+    ``botocore``, ``pg8000``, ``httplib``) when tracing can be active, else a :class:`NoOpTracer`."""
     if not tracing_enabled():
         return NoOpTracer()
     from aws_lambda_powertools.tracing import Tracer
 
-    return Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "workbook")
+    return Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "workbook", patch_modules=list(patch_modules))
 
 
-tracer = _build()
-
-__all__ = ["NoOpTracer", "tracer", "tracing_enabled"]
+__all__ = ["NoOpTracer", "create", "tracing_enabled"]

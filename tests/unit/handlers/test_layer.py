@@ -123,11 +123,23 @@ def test_runtime_guard():
 
 
 def test_tracer_is_a_no_op_outside_lambda_and_needs_no_xray_sdk():
-    code = ("import sys; from common.tracer import tracer; "
+    code = ("import sys; from common import tracer as tracing; tracer = tracing.create(); "
             "f = tracer.capture_method(lambda: 1); print(f(), type(tracer).__name__, 'aws_xray_sdk' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=HANDLERS_DIR, capture_output=True, text=True, check=True,
                          env={"PATH": "/usr/bin:/bin"}).stdout.split()
     assert out == ["1", "NoOpTracer", "False"]
+
+
+def test_tracer_inside_lambda_patches_only_the_named_libraries():
+    # GIVEN a Lambda-like environment with tracing active
+    env = {"PATH": "/usr/bin:/bin", "LAMBDA_TASK_ROOT": str(HANDLERS_DIR), "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR"}
+    code = ("import sys, boto3; from common import tracer as tracing; tracer = tracing.create(('botocore',)); "
+            "print(type(tracer).__name__, sorted(m for m in ('requests', 'httpx', 'sqlite3', 'pg8000') if m in sys.modules))")
+    # WHEN the tracer is created
+    out = subprocess.run([sys.executable, "-c", code], cwd=HANDLERS_DIR, capture_output=True, text=True, check=True,
+                         env=env).stdout.strip()
+    # THEN it is Powertools' Tracer, and it imported none of the libraries it was not asked to patch
+    assert out == "Tracer []"
 
 
 def test_tracer_is_the_powertools_tracer_inside_lambda():
