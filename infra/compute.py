@@ -252,7 +252,11 @@ def _target_args(settings: Settings, dlq: DeadLetterQueue) -> dict[str, Any]:
 
 
 def _schedules(settings: Settings, fn: LambdaFunction, dlq: DeadLetterQueue) -> list[pulumi.Output[str]]:
-    """EventBridge schedule rules invoking the scheduler; retries, then the events DLQ."""
+    """EventBridge schedule rules invoking the scheduler; retries, then the events DLQ.
+
+    The target passes the scheduled event itself (no constant ``input``, which would replace it):
+    the handler checks ``source``/``detail-type`` and finds the rule in ``resources``.
+    """
     rule_arns = []
     for schedule in settings.params.schedules:
         rule = aws.cloudwatch.EventRule(
@@ -267,7 +271,6 @@ def _schedules(settings: Settings, fn: LambdaFunction, dlq: DeadLetterQueue) -> 
             f"schedule-{schedule.name}-target",
             rule=rule.name,
             arn=fn.target_arn,
-            input=json.dumps({"schedule": schedule.name}),
             **_target_args(settings, dlq),
         )
         aws.lambda_.Permission(

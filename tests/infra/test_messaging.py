@@ -175,3 +175,10 @@ def test_outputs_carry_exactly_the_contract_names(plan):
     assert plan.outputs["apiProcessorFunctionUrl"].startswith("https://")
     for key in specs.FUNCTION_KEYS:
         assert plan.outputs[f"{specs.spec(key).camel}Arn"].endswith(key)
+
+
+def test_schedule_targets_pass_the_scheduled_event_through(plan, settings):
+    # A constant `input` would replace the event, and the scheduler checks source and detail-type.
+    for target in compute(plan, "aws:cloudwatch/eventTarget:EventTarget"):
+        if settings.function_name("scheduler") in target["inputs"]["arn"]:
+            assert "input" not in target["inputs"] and "inputTransformer" not in target["inputs"]
