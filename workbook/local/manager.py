@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 import urllib.request
@@ -191,7 +192,7 @@ def _kill_strays(owner: str | None) -> None:
             continue
         try:
             if marker in (entry / "cmdline").read_bytes().split(b"\0"):
-                services.stop_group(int(entry.name), grace_s=2.0)
+                services.stop_group(int(entry.name), signal.SIGKILL, grace_s=2.0)   # idle ones are frozen
         except (OSError, ValueError):
             continue
 

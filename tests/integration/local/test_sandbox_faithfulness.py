@@ -138,6 +138,18 @@ def test_warm_reuse_and_cold_scale_out(sandbox):
     assert sandbox.warm_environments("lwb-test-scale") == 3
 
 
+def test_idle_environments_are_frozen_between_invocations(sandbox):
+    # GIVEN a function whose INIT starts a background thread ticking every 10 ms
+    sandbox.register(make_config("ticker", 512, 10))
+    first = sandbox.invoke("ticker", {}).json()
+    threading.Event().wait(0.5)
+    second = sandbox.invoke("ticker", {}).json()
+    # THEN its thread did not run while the environment was idle (Lambda freezes it):
+    # far fewer ticks than the wall-clock time between the two invocations allows
+    possible_ticks = (second["at"] - first["at"]) / 0.01
+    assert second["ticks"] - first["ticks"] < 0.25 * possible_ticks, (first, second)
+
+
 def test_idle_environments_expire():
     with Sandbox(idle_expiry_s=1.0) as box:
         box.register(make_config("echo", 256, 10))

@@ -100,6 +100,7 @@ class Sandbox:
                 environment = pool.pop() if pool else None
                 if environment is not None:
                     self._busy.add(environment)
+                    environment.thaw()
         if throttled:
             self.telemetry.metric(LAMBDA_NAMESPACE, "Throttles", 1, "Count", dims)
             message = "Rate Exceeded." if reserved else "Account concurrency limit exceeded."
@@ -171,6 +172,7 @@ class Sandbox:
         with self._lock:
             self._busy.discard(environment)
             if environment.alive and phase.kind in ("ok", "error") and not init and not self._closed.is_set():
+                environment.freeze()
                 self._idle[(config.function_name, config.memory_mb)].append(environment)
                 reusable = True
             else:

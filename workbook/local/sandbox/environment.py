@@ -64,6 +64,7 @@ class ExecutionEnvironment:
         self._control_in = self._control_out = self._output = -1
         self._out_buffer = b""
         self._peak_memory_mb = 0
+        self.frozen = False
 
     # -- lifecycle ---------------------------------------------------------------------------
     def environment_variables(self) -> dict[str, str]:
@@ -154,6 +155,23 @@ class ExecutionEnvironment:
             self.limits.end_invocation()
         self.last_used = time.monotonic()
         return phase
+
+    def freeze(self) -> None:
+        """Stop the environment between invocations, as Lambda freezes it (background threads too)."""
+        if self.process is not None and not self.frozen:
+            try:
+                os.killpg(self.process.pid, signal.SIGSTOP)
+                self.frozen = True
+            except ProcessLookupError:
+                pass
+
+    def thaw(self) -> None:
+        if self.process is not None and self.frozen:
+            try:
+                os.killpg(self.process.pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+            self.frozen = False
 
     def kill(self) -> None:
         """End the environment and everything it started."""
