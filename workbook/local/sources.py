@@ -391,7 +391,8 @@ def _dow_to_cron(field: str) -> str:
 
 # -- SQS metrics ------------------------------------------------------------------------------------
 class QueueMetrics(_Worker):
-    """Publishes AWS/SQS depth for the DLQs and the age of the oldest message for the sources."""
+    """Publishes AWS/SQS depth for the plan's queues (DLQs included) and the age of the oldest
+    message of the event-source queues (the oldest each poller received in the period)."""
 
     def __init__(self, topology: dict, client: Callable[[str], Any], telemetry, stop: threading.Event,
                  interval_s: float = 10.0) -> None:
@@ -408,13 +409,16 @@ class QueueMetrics(_Worker):
         if self.stop_event.wait(self.interval_s):
             return
         sqs = self.client("sqs")
-        queues = self.topology.get("queues", {})
-        for name in self.topology.get("dead_letter_queues", []):
-            if name not in queues:
-                continue
-            attributes = sqs.get_queue_attributes(QueueUrl=queues[name], AttributeNames=["ApproximateNumberOfMessages"])
-            depth = int(attributes["Attributes"].get("ApproximateNumberOfMessages", 0))
-            self.telemetry.metric(SQS_NAMESPACE, "ApproximateNumberOfMessagesVisible", depth, "Count", {"QueueName": name})
+        # SQS publishes depth for every queue; the DLQs' is what the stack's alarms watch.
+        for name, url in self.topology.get("queues", {}).items():
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
+            values = attributes["Attributes"]
+            dims = {"QueueName": name}
+            self.telemetry.metric(SQS_NAMESPACE, "ApproximateNumberOfMessagesVisible",
+                                  int(values.get("ApproximateNumberOfMessages", 0)), "Count", dims)
+            self.telemetry.metric(SQS_NAMESPACE, "ApproximateNumberOfMessagesNotVisible",
+                                  int(values.get("ApproximateNumberOfMessagesNotVisible", 0)), "Count", dims)
         with self._lock:
             ages, self._ages = self._ages, {}
         for mapping in self.topology.get("event_source_mappings", []):
