@@ -68,7 +68,8 @@ class Engine:
         self.workers.append(self.schedules)
         self.webhook = http.WebhookSink()
         self.servers = [
-            http.serve(http.Control(self.sandbox, self.status, self.async_invoker.submit, self.shutdown), ports["control"]),
+            http.serve(http.Control(self.sandbox, self.status, self.async_invoker.submit, self.shutdown, self.webhook),
+                       ports["control"]),
             http.serve(http.SecretsExtension(aws.client, self.sandbox.session_token_valid), ports["extension"]),
             http.serve(self.webhook, ports["webhook"]),
         ]

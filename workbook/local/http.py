@@ -371,14 +371,20 @@ class Control:
     INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 
     def __init__(self, sandbox: Sandbox, status: Callable[[], dict], submit_async: Callable[[str, Any], str],
-                 stop: Callable[[], None]) -> None:
+                 stop: Callable[[], None], webhook: "WebhookSink | None" = None) -> None:
         self.sandbox, self.status, self.submit_async, self.stop = sandbox, status, submit_async, stop
+        self.webhook = webhook
 
     def handle(self, request: _Handler) -> None:
         path = urlsplit(request.path).path
         body = request._body()
         if request.command == "GET" and path == "/status":
             request._send(200, json.dumps(self.status()), {"Content-Type": "application/json"})
+            return
+        if request.command == "GET" and path == "/webhook-deliveries" and self.webhook is not None:
+            with self.webhook._lock:
+                recent = [{"path": d["path"], "body": d["body"]} for d in self.webhook.deliveries[-100:]]
+            request._send(200, json.dumps(recent), {"Content-Type": "application/json"})
             return
         if request.command == "POST" and path == "/expire":
             function = dict(parse_qsl(urlsplit(request.path).query)).get("function")

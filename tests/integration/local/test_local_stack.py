@@ -180,6 +180,24 @@ def test_logs_and_metrics_land_on_the_local_endpoint(stack):
     assert {"Invocations", "Errors", "Duration", "ConcurrentExecutions"} <= metric_names()
 
 
+def test_an_upload_flows_through_s3_eventbridge_sns_and_sqs_to_the_webhook(stack):
+    # GIVEN the stack's wiring: uploads -> file-processor (async) -> FileProcessed on the bus ->
+    # rule -> notifications topic -> notification queue -> notification-handler -> webhook
+    manager.activate()
+    key = f"{SETTINGS.params.uploads.prefix}flow-{int(time.time())}.txt"
+    aws.client("s3").put_object(Bucket=SETTINGS.name("uploads"), Key=key, Body=b"one\ntwo\n")
+    deliveries_url = f"{manager.endpoints(stack)['lambda']}/webhook-deliveries"
+
+    def delivered() -> bool:
+        with urllib.request.urlopen(deliveries_url, timeout=10) as response:
+            return any(key.rsplit("/", 1)[-1] in d["body"] for d in json.loads(response.read()))
+
+    deadline = time.monotonic() + 60
+    while not delivered() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert delivered()
+
+
 def test_power_tuning_invoker_drives_the_running_environment(stack):
     from workbook.local.tuning import SandboxInvoker
 
