@@ -37,6 +37,10 @@ def current() -> dict[str, Any] | None:
 
 def _export(recorded: dict) -> None:
     os.environ["AWS_ENDPOINT_URL"] = recorded["endpoint_url"]
+    if recorded.get("engine", {}).get("ports", {}).get("control"):
+        # Lambda's Invoke API is the engine's; plain boto3 clients and the AWS CLI honour this
+        # service-specific variable over AWS_ENDPOINT_URL.
+        os.environ["AWS_ENDPOINT_URL_LAMBDA"] = endpoints(recorded)["lambda"]
     os.environ["AWS_REGION"] = recorded.get("region", "us-east-1")
     os.environ.setdefault("AWS_DEFAULT_REGION", recorded.get("region", "us-east-1"))
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -177,6 +181,13 @@ def stop() -> bool:
     services.stop_postgres(recorded.get("postgres", {}).get("pid"))
     services.stop_group(recorded.get("moto", {}).get("pid"))
     state_file.remove()
+    # This process no longer points at an endpoint that is gone.
+    if recorded.get("endpoint_url") and os.environ.get("AWS_ENDPOINT_URL") == recorded["endpoint_url"]:
+        os.environ.pop("AWS_ENDPOINT_URL", None)
+        os.environ.pop("AWS_ENDPOINT_URL_LAMBDA", None)
+        from workbook import aws
+
+        aws.reset_clients()
     folder = Path(recorded.get("state_dir", state_file.state_dir()))
     (folder / "engine.ready").unlink(missing_ok=True)
     return was_running

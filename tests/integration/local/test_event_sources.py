@@ -73,7 +73,7 @@ def small_plan() -> dict:
 def small_env(tmp_path_factory):
     monkeypatch = pytest.MonkeyPatch()
     monkeypatch.setenv("WORKBOOK_STATE_DIR", str(tmp_path_factory.mktemp("local-state")))
-    for name in ("AWS_ENDPOINT_URL", "AWS_REGION"):
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA", "AWS_REGION"):
         monkeypatch.delenv(name, raising=False)
     recorded = manager.start("local", plan=small_plan(), settings=config.load("local"), code_paths=[str(FUNCTIONS_DIR)])
     try:

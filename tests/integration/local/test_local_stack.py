@@ -30,7 +30,7 @@ def stack(tmp_path_factory):
     monkeypatch = pytest.MonkeyPatch()
     state_dir = tmp_path_factory.mktemp("local-stack")
     monkeypatch.setenv("WORKBOOK_STATE_DIR", str(state_dir))
-    for name in ("AWS_ENDPOINT_URL", "AWS_REGION"):
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA", "AWS_REGION"):
         monkeypatch.delenv(name, raising=False)
     recorded = manager.start("local")
     try:
@@ -89,6 +89,25 @@ def test_invoke_prints_the_response_and_the_report(stack, tmp_path):
     bigger = workbook("local", "invoke", "api-processor", "--event", "-", "--memory", "1024",
                       stdin=json.dumps(health_event()))
     assert bigger.returncode == 0 and "Memory Size: 1024 MB" in bigger.stderr
+
+
+def test_boto3_lambda_client_invokes_through_the_engine(stack):
+    import base64
+
+    import boto3
+
+    manager.activate()   # exports AWS_ENDPOINT_URL_LAMBDA: a plain client finds the engine's Invoke API
+    client = boto3.client("lambda", region_name="us-east-1", aws_access_key_id="testing",
+                          aws_secret_access_key="testing")
+    response = client.invoke(FunctionName=SETTINGS.function_name("api-processor"), LogType="Tail",
+                             Payload=json.dumps(health_event()).encode())
+    assert response["StatusCode"] == 200 and "FunctionError" not in response
+    assert json.loads(response["Payload"].read())["statusCode"] == 200
+    assert '"platform.report"' in base64.b64decode(response["LogResult"]).decode()
+    queued = client.invoke(FunctionName="scheduler", InvocationType="Event", Payload=b"{}")
+    assert queued["StatusCode"] == 202
+    failed = client.invoke(FunctionName="scheduler", Payload=b'{"not": "a schedule"}')
+    assert failed["FunctionError"] == "Unhandled"
 
 
 def test_invoke_shows_function_errors_like_aws_lambda_invoke(stack):

@@ -230,8 +230,10 @@ def test_duty_cycling_fallback_limits_cpu(monkeypatch):
         at = _cpu_durations_ms(box, (1769, 512), iterations=1_500_000, rounds=2)
         box.register(make_config("allocator", 256, 30))
         oom = box.invoke("allocator", {"megabytes": 1024})
-    # THEN a 512 MB function still gets about 512/1769 of a vCPU (duty-cycling is coarser: 35%)
+    # THEN a 512 MB function is held to a fraction of a vCPU. Duty-cycling is coarser than the
+    # CFS quota and, unlike the cgroup mode, cannot protect the 1,769 MB baseline from other load
+    # on the machine, so only the direction and an upper bound are checked.
     ratio = at[512] / at[1769]
-    assert abs(ratio / (1769 / 512) - 1) <= 0.35, at
+    assert 1.5 <= ratio <= 1.25 * (1769 / 512), at
     assert oom.json()["errorType"] == "Runtime.OutOfMemory"
     monkeypatch.setattr(limits, "_parents", {})
