@@ -24,7 +24,9 @@ from common.metrics import count, metrics
 from common import tracer as tracing
 
 CONFIG = config.load("api-processor")
-tracer = tracing.create(patch_modules=("botocore", "pg8000"))
+# Only pg8000: the API's one AWS call is a GetSecretValue per execution environment, and
+# patching botocore would load it (and its model machinery) at INIT for that.
+tracer = tracing.create(patch_modules=("pg8000",))
 MAX_BODY_BYTES = 64 * 1024
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20

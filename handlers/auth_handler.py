@@ -19,6 +19,11 @@ from common.tokens import JwtVerifier, Reason, TokenRejected, bearer_token
 CONFIG = config.load("auth-handler")
 SECRETS = SecretsCache(ExtensionSource(port=CONFIG.extension_port), ttl_s=CONFIG.secrets_ttl_s)
 
+#: A signature failure re-reads the HS256 key when the cached copy is older than this, so a
+#: rotated key is picked up at once instead of after SECRETS_MANAGER_TTL (at most one re-read
+#: per this many seconds, whatever the traffic of forged tokens).
+KEY_REFRESH_MIN_AGE_S = 30.0
+
 #: Claims passed to the API as authorizer context, besides the principal (``sub``).
 CONTEXT_CLAIMS = ("scope", "email", "tenant", "roles", "client_id")
 
@@ -70,7 +75,7 @@ def authorize(event: Any) -> dict[str, Any]:
     """The simple response for one authorizer event."""
     try:
         token = bearer_token(authorization_header(event), CONFIG.jwt_max_token_bytes)
-        claims = VERIFIER.verify(token)
+        claims = _verify(token)
     except TokenRejected as rejected:
         logger.info("token rejected", extra={"reason": rejected.reason.value, "route": _route(event)})
         count("TokenRejected")
@@ -87,6 +92,19 @@ def authorize(event: Any) -> dict[str, Any]:
     logger.info("token accepted", extra={"principal": claims["sub"], "route": _route(event)})
     count("TokenAccepted")
     return {"isAuthorized": True, "context": context}
+
+
+def _verify(token: str) -> dict[str, Any]:
+    """Verify the token; on a bad signature, retry once with a fresh key if ours may be stale."""
+    try:
+        return VERIFIER.verify(token)
+    except TokenRejected as rejected:
+        age_s = SECRETS.age_s(CONFIG.jwt_secret_arn)
+        if rejected.reason is not Reason.BAD_SIGNATURE or age_s is None or age_s < KEY_REFRESH_MIN_AGE_S:
+            raise
+        SECRETS.invalidate(CONFIG.jwt_secret_arn)
+        logger.info("signature failed with a cached key; re-reading the key once", extra={"key_age_s": round(age_s)})
+        return VERIFIER.verify(token)
 
 
 def _route(event: Any) -> Any:

@@ -253,3 +253,19 @@ def test_module_never_loads_boto3():
                             check=True)
     # THEN neither boto3 nor a botocore client nor the X-Ray SDK was loaded
     assert result.stdout.strip() == "[]"
+
+
+def test_a_rotated_key_is_picked_up_without_waiting_for_the_ttl(auth, token_factory, authorizer_event, extension):
+    # GIVEN a warm authorizer whose cached key is older than the refresh age, and a rotated secret
+    assert auth.handler(authorizer_event(f"Bearer {token_factory()}"), LambdaContext())["isAuthorized"]
+    new_key = "rotated-hs256-key-0123456789abcdef0123456789"
+    extension.secrets["lwb-test/jwt"] = json.dumps({"hs256_key": new_key})
+    clock = auth.SECRETS._clock
+    auth.SECRETS._clock = lambda: clock() + auth.KEY_REFRESH_MIN_AGE_S + 1
+    # WHEN a token signed with the new key arrives
+    response = auth.handler(authorizer_event(f"Bearer {token_factory(key=new_key)}"), LambdaContext())
+    # THEN the key is re-read once and the token is accepted; a forged token re-reads nothing more
+    assert response["isAuthorized"] is True and extension.requests == ["lwb-test/jwt", "lwb-test/jwt"]
+    assert auth.handler(authorizer_event(f"Bearer {token_factory(key='forged-key-0123456789abcdef012345')}"),
+                        LambdaContext())["isAuthorized"] is False
+    assert len(extension.requests) == 2
