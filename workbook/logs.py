@@ -255,10 +255,13 @@ def _parse_arrow(arr, timestamps: np.ndarray | None, functions: list | None) -> 
             if fast is not None:
                 cols, good = fast
                 n_good = int(good.sum())
-                if n_good:
-                    keep = np.flatnonzero(good)
-                    good_indices = pa.array(keep) if indices is None else pc.take(indices, pa.array(keep))
-                    frame, _ = _finish({k: pc.take(v, pa.array(keep)) for k, v in cols.items()},
+                if n_good == count:
+                    frame, _ = _finish(cols, pa.array(good), indices, count)
+                    frames.append(frame)
+                elif n_good:
+                    keep = pa.array(np.flatnonzero(good))
+                    good_indices = keep if indices is None else pc.take(indices, keep)
+                    frame, _ = _finish({k: pc.take(v, keep) for k, v in cols.items()},
                                        pa.array(np.ones(n_good, dtype=bool)), good_indices, n_good)
                     frames.append(frame)
                 if n_good == count:
@@ -292,9 +295,10 @@ def _parse_arrow(arr, timestamps: np.ndarray | None, functions: list | None) -> 
         stamps = np.where(np.isnan(from_input), stamps, from_input)
     df["timestamp"] = pd.to_datetime(stamps, unit="ms", utc=True)
     if functions is not None:
-        df["function"] = pd.array(np.asarray(functions, dtype=object)[line], dtype="string")
+        names = np.asarray(functions, dtype=object)[line]
+        df["function"] = _string(pa.array(names, type=pa.large_string(), from_pandas=True))
     else:
-        df["function"] = pd.array([None] * len(df), dtype="string")
+        df["function"] = _string(pa.nulls(len(df), pa.large_string()))
     df = df[list(COLUMNS)]
     df.attrs.update(total=total, malformed=malformed, ignored=ignored)
     return df
@@ -326,7 +330,7 @@ def _text_fast(arr) -> tuple[dict, np.ndarray] | None:
         parts = [_text_fast(arr.slice(i, _FAST_CHUNK)) for i in range(0, n, _FAST_CHUNK)]
         if any(part is None for part in parts):
             return None
-        cols = {name: pa.concat_arrays([part[0][name] for part in parts]) for name in parts[0][0]}
+        cols = {name: pa.chunked_array([part[0][name] for part in parts]) for name in parts[0][0]}
         return cols, np.concatenate([part[1] for part in parts])
     _, offsets_buf, data_buf = arr.buffers()
     offsets = np.frombuffer(offsets_buf, dtype=np.int64, count=n + 1, offset=arr.offset * 8)
@@ -344,29 +348,28 @@ def _text_fast(arr) -> tuple[dict, np.ndarray] | None:
     ok = (t[3] < ends) & (t[0] - starts > len(_REQUEST_PREFIX))
 
     def at(positions):
-        return data[np.clip(positions, 0, size - 1)]
+        return data[np.minimum(positions, size - 1)]
 
-    for j, byte in ((0, ord("R")), (7, ord("R")), (16, ord(":")), (17, ord(" "))):
+    for j, byte in ((7, ord("R")), (16, ord(":"))):
         ok &= at(starts + j) == byte
     field_end = [t[1], t[2], t[3], np.minimum(t[4], ends)]
     numbers = []
-    for j, ((label, suffix), width) in enumerate(zip(_TEXT_LAYOUT, (12, 9, 6, 6))):
+    for j, ((label, suffix), width) in enumerate(zip(_TEXT_LAYOUT, (16, 9, 6, 6))):
         begin = t[j] + 1
-        ok &= (at(begin) == ord(label[0])) & (at(begin + len(label) - 2) == ord(":"))
+        ok &= at(begin + len(label) - 2) == ord(":")
         end = field_end[j]
-        for offset, char in zip((3, 2, 1), suffix):
-            ok &= at(end - offset) == ord(char)
-        value, valid = _read_numbers(data, begin + len(label), end - 3, ok, width)
-        ok &= valid
-        numbers.append(value)
+        ok &= at(end - 2) == ord(suffix[1])   # "ms" / "MB"; the cast below rejects anything else
+        field_lo, field_hi = begin + len(label), end - 3
+        ok &= (field_hi > field_lo) & (field_hi - field_lo <= width)
+        numbers.append((field_lo, field_hi))
     request_id = _slice_strings(data, starts + len(_REQUEST_PREFIX), t[0], ok)
-    cols = {
-        "request_id": request_id,
-        "duration_ms": pa.array(numbers[0]),
-        "billed_duration_ms": pa.array(numbers[1]),
-        "memory_size_mb": pa.array(numbers[2]),
-        "max_memory_used_mb": pa.array(numbers[3]),
-    }
+    cols = {"request_id": request_id}
+    try:  # Arrow parses the digits; a value that is not a number sends the chunk to the careful path
+        for name, (lo, hi), kind in zip(("duration_ms", "billed_duration_ms", "memory_size_mb", "max_memory_used_mb"),
+                                        numbers, (pa.float64(), pa.int64(), pa.int64(), pa.int64())):
+            cols[name] = pc.cast(_slice_strings(data, lo, hi, ok), kind)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
     # Optional fields: only where something follows the Max Memory Used field.
     tail = np.flatnonzero(ok & (ends - field_end[3] > 1))
     optional = {name: _TEXT_FIELDS[name] for name in ("init_duration_ms", "status_raw", "error_type", "xray_trace_id")}
@@ -446,29 +449,8 @@ def _json_fast(arr) -> dict | None:
     return cols
 
 
-def _read_numbers(data: np.ndarray, lo: np.ndarray, hi: np.ndarray, ok: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Decimal numbers (digits with at most one dot) in data[lo:hi] per row, read in bulk."""
-    length = hi - lo
-    valid = ok & (length >= 1) & (length <= width)
-    columns = np.arange(width)
-    safe_lo = np.where(valid, lo, 0)
-    inside = columns < np.where(valid, length, 0)[:, None]
-    chars = data[np.minimum(safe_lo[:, None] + columns, len(data) - 1)]
-    is_digit = inside & (chars >= 48) & (chars <= 57)
-    is_dot = inside & (chars == 46)
-    valid &= ((is_digit | is_dot) == inside).all(axis=1) & (is_dot.sum(axis=1) <= 1) & is_digit[:, 0]
-    mantissa = np.zeros(len(lo), dtype=np.int64)
-    for j in range(width):
-        column = is_digit[:, j]
-        mantissa[column] = mantissa[column] * 10 + (chars[column, j] - 48)
-    dot = np.where(is_dot.any(axis=1), is_dot.argmax(axis=1), width)
-    decimals = (is_digit & (columns > dot[:, None])).sum(axis=1)
-    # mantissa / 10**k is the correctly rounded double of the decimal, as float() gives
-    return mantissa / np.power(10.0, decimals), valid
-
-
 def _slice_strings(data: np.ndarray, lo: np.ndarray, hi: np.ndarray, ok: np.ndarray):
-    """An Arrow string array of data[lo:hi] per row (empty where not ok), built in one gather."""
+    """An Arrow string array of data[lo:hi] per row (null where not ok), built in one gather."""
     lengths = np.where(ok, hi - lo, 0)
     offsets = np.zeros(len(lo) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
@@ -479,7 +461,8 @@ def _slice_strings(data: np.ndarray, lo: np.ndarray, hi: np.ndarray, ok: np.ndar
     else:
         index = np.repeat(lo - offsets[:-1], lengths) + np.arange(offsets[-1])
         values = data[index]
-    return pa.LargeStringArray.from_buffers(len(lo), pa.py_buffer(offsets), pa.py_buffer(values.tobytes()))
+    validity = None if ok.all() else pa.py_buffer(np.packbits(ok, bitorder="little"))
+    return pa.LargeStringArray.from_buffers(len(lo), pa.py_buffer(offsets), pa.py_buffer(values.tobytes()), validity)
 
 
 def _finish(cols: dict, valid, indices, count: int) -> tuple[pd.DataFrame, int]:
@@ -511,7 +494,7 @@ def _finish(cols: dict, valid, indices, count: int) -> tuple[pd.DataFrame, int]:
     out["status"] = _status(cols["status_raw"], cols["error_type"])
     out["error_type"] = _string(cols["error_type"])
     out["xray_trace_id"] = _string(cols["xray_trace_id"])
-    return pd.DataFrame(out), int(bad)
+    return pd.DataFrame(out, copy=False), int(bad)
 
 
 def _string(values) -> pd.api.extensions.ExtensionArray:
