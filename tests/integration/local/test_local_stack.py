@@ -217,6 +217,19 @@ def test_an_upload_flows_through_s3_eventbridge_sns_and_sqs_to_the_webhook(stack
     assert delivered()
 
 
+def test_traffic_prints_a_summary_per_function_from_the_logs(stack):
+    result = workbook("local", "traffic", "--profile", "mixed", "--duration", "4s", "--seed", "7")
+    assert result.returncode == 0, result.stderr
+    assert "[" in result.stderr and "sent:" in result.stderr             # the progress bar
+    lines = result.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("function"))
+    rows = {line.split()[0]: line.split() for line in lines[header + 1:header + 7]}
+    assert set(rows) == {"api-processor", "data-processor", "file-processor", "scheduler",
+                         "notification-handler", "auth-handler"}
+    assert int(rows["api-processor"][1]) > 0
+    assert "bad inputs:" in lines[0]
+
+
 def test_power_tuning_invoker_drives_the_running_environment(stack):
     from workbook.local.tuning import SandboxInvoker
 
