@@ -86,20 +86,17 @@ class Provisioner:
 
     # -- the whole job ----------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
-        self._log_groups()
-        self._queues()
-        self._topics()
-        self._buckets()
-        self._secrets()
-        functions = self._functions()
+        for step in (self._log_groups, self._queues, self._topics, self._buckets, self._secrets):
+            self._guarded(step)
+        functions = self._guarded(self._functions)
         self.topology = {
             "functions": functions,
-            "event_source_mappings": self._mappings(),
-            "async_configs": self._invoke_configs(),
-            "s3_notifications": self._notifications(),
-            "rules": self._rules(),
-            "http_api": self._http_api(),
-            "function_urls": self._function_urls(),
+            "event_source_mappings": self._guarded(self._mappings),
+            "async_configs": self._guarded(self._invoke_configs),
+            "s3_notifications": self._guarded(self._notifications),
+            "rules": self._guarded(self._rules),
+            "http_api": self._guarded(self._http_api),
+            "function_urls": self._guarded(self._function_urls),
             "queues": self.queue_urls,
             "dead_letter_queues": self._dead_letter_queues(),
             "refs": self._refs(functions),
@@ -107,6 +104,21 @@ class Provisioner:
             "idle_expiry_s": self.settings.params.local.idle_expiry_s,
         }
         return self.topology
+
+    def _guarded(self, step: Callable[[], Any]) -> Any:
+        """Run one provisioning step; endpoint and plan-shape errors become a ProvisioningError."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        what = step.__name__.strip("_").replace("_", " ")
+        try:
+            return step()
+        except ProvisioningError:
+            raise
+        except (BotoCoreError, ClientError) as exc:
+            raise ProvisioningError(f"provisioning the plan's {what} on the local endpoint failed: {exc}") from exc
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProvisioningError(f"the plan's {what} do not have the expected shape ({type(exc).__name__}: {exc}); "
+                                    "check `workbook plan --env local --format json`") from exc
 
     # -- resources --------------------------------------------------------------------------------
     def _log_groups(self) -> None:

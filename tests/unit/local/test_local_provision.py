@@ -119,3 +119,10 @@ def test_an_unsupported_event_source_is_a_clear_error(provisioned):
         "eventSourceArn": "arn:aws:kinesis:us-east-1:123456789012:stream/s", "functionName": "f"}}]}
     with pytest.raises(provision.ProvisioningError, match="only SQS event sources"):
         provision.provision(plan, config.load("local"), client)
+
+
+def test_a_malformed_plan_resource_names_the_step(provisioned):
+    _, client = provisioned
+    plan = {"resources": [{"type": provision.T_INVOKE_CONFIG, "name": "broken", "inputs": {"maximumRetryAttempts": 1}}]}
+    with pytest.raises(provision.ProvisioningError, match="invoke configs do not have the expected shape"):
+        provision.provision(plan, config.load("local"), client)
