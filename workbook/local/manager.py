@@ -6,6 +6,8 @@ step records its process in the state file first, so a failed start is cleaned u
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -22,6 +24,19 @@ from workbook.local.provision import HANDLERS_DIR, provision
 from workbook.local.sandbox import detect
 
 ENGINE_PORTS = ("control", "api", "function_url", "extension", "webhook")
+
+
+@contextlib.contextmanager
+def _exclusive():
+    """One start or stop at a time (two shells starting at once must not both start one)."""
+    folder = state_file.state_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _running(state: dict | None) -> bool:
@@ -60,7 +75,12 @@ def activate(start_if_needed: bool = False, env: str = "local") -> dict[str, Any
     if recorded is None:
         if not start_if_needed:
             raise NotRunningError("no local environment is running; start one with `workbook local start`")
-        recorded = start(env)
+        try:
+            recorded = start(env)
+        except AlreadyRunningError:   # another process started one meanwhile: use it
+            recorded = current()
+            if recorded is None:
+                raise
     _export(recorded)
     return recorded
 
@@ -77,6 +97,11 @@ def start(env: str = "local", plan: dict | None = None, settings=None, *, progre
     ``plan`` defaults to the offline plan of ``env`` and ``settings`` to ``params/<env>.yaml``;
     ``code_paths`` (default: ``handlers/``) is where the functions' modules are found.
     """
+    with _exclusive():
+        return _start(env, plan, settings, progress=progress, code_paths=code_paths)
+
+
+def _start(env: str, plan: dict | None, settings, *, progress, code_paths: list[str] | None) -> dict[str, Any]:
     say = progress or (lambda message: None)
     from infra import config
 
@@ -86,7 +111,7 @@ def start(env: str = "local", plan: dict | None = None, settings=None, *, progre
         raise AlreadyRunningError(f"a local environment is already running (state: {state_file.state_path()}); "
                                   "use it, or stop it with `workbook local stop`")
     if existing:
-        stop()   # a dead or half-started one: clean up what is left
+        _stop()   # a dead or half-started one: clean up what is left
     folder = state_file.state_dir()
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "engine.ready").unlink(missing_ok=True)
@@ -138,7 +163,7 @@ def start(env: str = "local", plan: dict | None = None, settings=None, *, progre
         state_file.write(recorded)
         return recorded
     except BaseException:
-        stop()
+        _stop()
         raise
 
 
@@ -172,6 +197,11 @@ def endpoints(recorded: dict) -> dict[str, str]:
 
 def stop() -> bool:
     """Stop everything the local environment started; True if something was running."""
+    with _exclusive():
+        return _stop()
+
+
+def _stop() -> bool:
     recorded = state_file.read()
     if not recorded:
         return False

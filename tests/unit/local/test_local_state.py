@@ -48,3 +48,16 @@ def test_status_names_the_fallback_when_cgroups_are_not_writable(state_dir):
                             env=env, timeout=60)
     assert result.returncode == 3
     assert "SIGSTOP/SIGCONT duty-cycling" in result.stdout and "RLIMIT_AS" in result.stdout
+
+
+def test_start_and_stop_are_exclusive(state_dir):
+    import threading
+
+    order = []
+    with manager._exclusive():
+        waiter = threading.Thread(target=lambda: (manager.stop(), order.append("stop")))
+        waiter.start()
+        waiter.join(0.3)
+        order.append("held")
+    waiter.join(5)
+    assert order == ["held", "stop"]
