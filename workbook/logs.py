@@ -245,32 +245,31 @@ def _parse_arrow(arr, timestamps: np.ndarray | None, functions: list | None) -> 
             indices = pc.indices_nonzero(mask)
             subset = pc.take(arr, indices)
         if is_json_format:
-            cols = _json_fast(subset)
+            cols = _json_reader(subset)
             if cols is not None:
                 frame, _ = _finish(cols, pa.array(np.ones(count, dtype=bool)), indices, count)
                 frames.append(frame)
                 continue
-        if not is_json_format:
-            fast = _text_fast(subset)
-            if fast is not None:
-                cols, good = fast
-                n_good = int(good.sum())
-                if n_good == count:
-                    frame, _ = _finish(cols, pa.array(good), indices, count)
-                    frames.append(frame)
-                elif n_good:
-                    keep = pa.array(np.flatnonzero(good))
-                    good_indices = keep if indices is None else pc.take(indices, keep)
-                    frame, _ = _finish({k: pc.take(v, keep) for k, v in cols.items()},
-                                       pa.array(np.ones(n_good, dtype=bool)), good_indices, n_good)
-                    frames.append(frame)
-                if n_good == count:
-                    continue
-                # The lines the fast path could not vouch for go through the regular expressions.
-                rest = pa.array(np.flatnonzero(~good))
-                subset = pc.take(subset, rest)
-                indices = rest if indices is None else pc.take(indices, rest)
-                count = len(rest)
+        fast = _json_numpy(subset) if is_json_format else _text_fast(subset)
+        if fast is not None:
+            cols, good = fast
+            n_good = int(good.sum())
+            if n_good == count:
+                frame, _ = _finish(cols, pa.array(good), indices, count)
+                frames.append(frame)
+            elif n_good:
+                keep = pa.array(np.flatnonzero(good))
+                good_indices = keep if indices is None else pc.take(indices, keep)
+                frame, _ = _finish({k: pc.take(v, keep) for k, v in cols.items()},
+                                   pa.array(np.ones(n_good, dtype=bool)), good_indices, n_good)
+                frames.append(frame)
+            if n_good == count:
+                continue
+            # The lines the fast path could not vouch for go through the regular expressions.
+            rest = pa.array(np.flatnonzero(~good))
+            subset = pc.take(subset, rest)
+            indices = rest if indices is None else pc.take(indices, rest)
+            count = len(rest)
         cols = _extract_all(subset, patterns)
         valid = pc.is_valid(cols["request_id"])
         for name in _REQUIRED[1:]:
@@ -400,11 +399,11 @@ _JSON_SCHEMA = pa.schema([
 ])
 
 
-def _json_fast(arr) -> dict | None:
+def _json_reader(arr) -> dict | None:
     """Parse ``platform.report`` records with Arrow's JSON reader (C++, multi-threaded).
 
     Returns None when any line is not a complete report record (truncated, another record
-    type, a field missing): the regular expressions then sort good lines from bad.
+    type, a field missing): the numpy path then takes the batch line by line.
     """
     import io
 
@@ -447,6 +446,95 @@ def _json_fast(arr) -> dict | None:
         if not pc.all(pc.equal(pc.floor(values), values)).as_py():
             return None
     return cols
+
+
+# JSON keys read by the fast path: (column, key, kind) with kind number | string.
+_JSON_KEYS = (
+    ("request_id", "requestId", "string"),
+    ("duration_ms", "durationMs", "number"),
+    ("billed_duration_ms", "billedDurationMs", "number"),
+    ("memory_size_mb", "memorySizeMB", "number"),
+    ("max_memory_used_mb", "maxMemoryUsedMB", "number"),
+    ("init_duration_ms", "initDurationMs", "number"),
+    ("status_raw", "status", "string"),
+    ("error_type", "errorType", "string"),
+    ("_tracing", "value", "string"),
+    ("time", "time", "string"),
+    ("_type", "type", "string"),
+)
+
+
+def _json_numpy(arr) -> tuple[dict, np.ndarray] | None:
+    """Read ``platform.report`` records with numpy over Arrow's buffers, in any key order.
+
+    Every ``"key":`` of a line is located at once (a quote followed by a colon), keys are told
+    apart by their names, and values are sliced out and handed to Arrow's casts. Returns None
+    when a value is not a number; lines it cannot vouch for (not a compact, complete record)
+    are left out of the returned mask for the regular expressions to sort out.
+    """
+    n = len(arr)
+    if n == 0 or arr.null_count or not isinstance(arr, pa.LargeStringArray):
+        return None
+    if n > _FAST_CHUNK:
+        parts = [_json_numpy(arr.slice(i, _FAST_CHUNK)) for i in range(0, n, _FAST_CHUNK)]
+        if any(part is None for part in parts):
+            return None
+        cols = {name: pa.chunked_array([part[0][name] for part in parts]) for name in parts[0][0]}
+        return cols, np.concatenate([part[1] for part in parts])
+    _, offsets_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64, count=n + 1, offset=arr.offset * 8)
+    whole = np.frombuffer(data_buf, dtype=np.uint8)
+    base = int(offsets[0])
+    data = whole[base : int(offsets[-1])]
+    starts, ends = offsets[:-1] - base, offsets[1:] - base
+    size = len(data)
+    if size < 2:
+        return None
+    ok = (ends > starts) & (data[np.maximum(ends - 1, 0)] == ord("}"))
+    quote = data == 34
+    key_end = np.flatnonzero(quote[:-1] & (data[1:] == 58))        # '"' then ':'
+    line_of = np.searchsorted(starts, key_end, side="right") - 1
+    quotes = np.flatnonzero(quote)
+    delimiters = np.flatnonzero((data == 44) | (data == 125))      # ',' or '}'
+    last4 = np.zeros(len(key_end), dtype=np.uint32)
+    for j in range(4):
+        last4 = (last4 << 8) | data[np.maximum(key_end - 4 + j, 0)].astype(np.uint32)
+    cols: dict[str, Any] = {}
+    for column, key, kind in _JSON_KEYS:
+        raw = key.encode()
+        tail = raw[-4:].rjust(4, b'"')
+        match = np.flatnonzero(last4 == int.from_bytes(tail, "big"))
+        # the last four bytes matched; the opening quote and the first letter pin the name down
+        for back, expected in ((len(raw) + 1, ord('"')), (len(raw), raw[0])):
+            match = match[data[np.maximum(key_end[match] - back, 0)] == expected]
+        position = np.full(n, -1, dtype=np.int64)
+        position[line_of[match][::-1]] = key_end[match][::-1]          # the first occurrence in a line wins
+        present = position >= 0
+        if kind == "string":
+            lo = position + 3
+            present &= data[np.minimum(position + 2, size - 1)] == ord('"')
+            hi = quotes[np.minimum(np.searchsorted(quotes, np.where(present, lo, 0)), len(quotes) - 1)]
+        else:
+            lo = position + 2
+            hi = delimiters[np.minimum(np.searchsorted(delimiters, np.where(present, lo, 0)), len(delimiters) - 1)]
+        present &= (hi > lo) & (hi < ends)
+        if column in _REQUIRED:
+            ok &= present
+        cols[column] = (present, lo, hi)
+    for column, (present, lo, hi) in cols.items():
+        present = present & ok
+        cols[column] = _slice_strings(data, np.where(present, lo, 0), np.where(present, hi, 0), present)
+    ok &= pc.fill_null(pc.equal(cols.pop("_type"), "platform.report"), False).to_numpy(zero_copy_only=False)
+    try:
+        for name in _FLOATS:
+            cols[name] = pc.cast(cols[name], pa.float64())
+        for name in _INTS:
+            cols[name] = pc.cast(cols[name], pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    tracing = cols.pop("_tracing")
+    cols["xray_trace_id"] = pc.struct_field(pc.extract_regex(tracing, r"Root=(?P<v>[0-9A-Za-z-]+)"), "v")
+    return cols, ok
 
 
 def _slice_strings(data: np.ndarray, lo: np.ndarray, hi: np.ndarray, ok: np.ndarray):

@@ -40,7 +40,8 @@ def json_report(request_id="j1", duration=10.5, billed=11, memory=256, used=70, 
         record["errorType"] = error_type
     if trace:
         record["tracing"] = {"spanId": "s", "type": "X-Amzn-Trace-Id", "value": f"Root={trace};Parent=p;Sampled=1"}
-    return json.dumps({"time": time_, "type": "platform.report", "record": record})
+    # compact, as Lambda writes it
+    return json.dumps({"time": time_, "type": "platform.report", "record": record}, separators=(",", ":"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,3 +301,22 @@ def test_fast_text_path_in_chunks_matches_the_regex_path(monkeypatch):
     slow = parse_reports(lines)
     pd.testing.assert_frame_equal(fast, slow)
     assert fast.attrs == slow.attrs == {"total": 3_000, "malformed": 1, "ignored": 0}
+
+
+def test_json_fast_paths_match_the_regex_path(monkeypatch):
+    lines = [json_report(request_id=f"j{i}", duration=i * 0.5, billed=i // 2 + 1, init=12.5 if i % 7 == 0 else None,
+                         status="timeout" if i % 9 == 0 else "success", trace="1-a-b" if i % 4 == 0 else None)
+             for i in range(2_500)]
+    monkeypatch.setattr(logs, "_FAST_CHUNK", 1_000)
+    reader = parse_reports(lines)                      # Arrow's JSON reader takes complete batches
+    lines[10] = lines[10][:100]                        # a truncated record: the numpy path, line by line
+    lines[20] = lines[20].replace('"requestId"', '"requestID"')
+    numpy_path = parse_reports(lines)
+    monkeypatch.setattr(logs, "_json_reader", lambda arr: None)
+    monkeypatch.setattr(logs, "_json_numpy", lambda arr: None)
+    regex = parse_reports(lines)
+    pd.testing.assert_frame_equal(numpy_path, regex)
+    spaced = parse_reports([json.dumps(json.loads(line)) for line in lines[:50] if line.endswith("}")])
+    assert len(spaced) == 48  # spaced JSON too (the regex path takes it)
+    assert numpy_path.attrs == regex.attrs == {"total": 2_500, "malformed": 2, "ignored": 0}
+    pd.testing.assert_frame_equal(reader.drop(index=[10, 20]).reset_index(drop=True), regex)
