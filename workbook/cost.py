@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from workbook import aws
+from workbook.errors import WorkbookError
 
 if TYPE_CHECKING:  # pragma: no cover
     from infra.config import Settings
@@ -52,7 +53,7 @@ FREE_EPHEMERAL_MB = 512
 ARCHITECTURES = ("x86_64", "arm64")
 
 
-class CostError(RuntimeError):
+class CostError(WorkbookError):
     """Cost could not be computed or fetched; the message says what to do."""
 
 

@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from workbook import aws
+from workbook.errors import WorkbookError
 
 if TYPE_CHECKING:  # pragma: no cover
     from infra.config import Settings
@@ -79,7 +80,7 @@ class Status(str, Enum):
     OUT_OF_MEMORY = "out_of_memory"
 
 
-class LogsError(RuntimeError):
+class LogsError(WorkbookError):
     """Reading CloudWatch Logs failed; the message says what to check."""
 
 

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from workbook import aws
+from workbook.errors import WorkbookError
 from workbook.logs import note_once
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -58,7 +59,7 @@ COLUMNS = ["function", "metric", "stat", "timestamp", "value", "source"]
 _PERCENTILE = re.compile(r"^(p|tm|wm|tc|ts|pr)\d+(\.\d+)?$|^(TM|WM|TC|TS|PR)\(")
 
 
-class MetricsError(RuntimeError):
+class MetricsError(WorkbookError):
     """GetMetricData failed (denied, throttled after retries, bad input); the message says what to do."""
 
 

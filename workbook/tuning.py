@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence, ru
 import numpy as np
 import pandas as pd
 
+from workbook.errors import WorkbookError
+
 if TYPE_CHECKING:  # pragma: no cover
     from infra.config import Settings
 
@@ -85,7 +87,7 @@ class Strategy(str, Enum):
     BALANCED = "balanced"
 
 
-class TuningError(RuntimeError):
+class TuningError(WorkbookError):
     """Power tuning could not run or could not decide; the message says why."""
 
 
