@@ -179,3 +179,17 @@ def test_stops_before_the_query_when_time_runs_low(api, request_factory):
     response = api.handler(request_factory("GET", "/items"), LambdaContext(remaining_ms=1000))
     # THEN the API answers 503 rather than start a query it cannot finish
     assert response["statusCode"] == 503 and json.loads(response["body"])["error"] == "out_of_time"
+
+
+def test_cors_preflight_is_answered_for_the_configured_origin_only(api, request_factory):
+    # GIVEN browser preflight requests from the configured origin and from another one
+    allowed = request_factory("OPTIONS", "/items", **{"access-control-request-method": "POST"})
+    other = request_factory("OPTIONS", "/items", origin="https://evil.example",
+                            **{"access-control-request-method": "POST"})
+    # WHEN they are handled
+    allowed_response = api.handler(allowed, LambdaContext())
+    other_response = api.handler(other, LambdaContext())
+    # THEN only the configured origin is allowed, and neither reaches the database routes
+    assert allowed_response["statusCode"] == 204
+    assert allowed_response["headers"]["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert "Access-Control-Allow-Origin" not in other_response.get("headers", {})
