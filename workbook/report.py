@@ -465,6 +465,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--since", default=None, help="time range to analyse, like 90m, 24h or 7d (default: params)")
     parser.add_argument("--only", nargs="+", metavar="NOTEBOOK", help=f"run only these: {', '.join(RUN_ORDER)}")
     parser.add_argument("--function", dest="functions", action="append", help="limit to a function (repeatable)")
+    parser.add_argument("--traffic-seconds", type=float, default=None,
+                        help="--env local only: seconds of traffic before the notebooks (default: params local)")
     parser.set_defaults(func=_cli_run)
 
     schedule = subparsers.add_parser("schedule", help="print (or install) a crontab line and a systemd timer")
@@ -476,7 +478,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _cli_run(args: argparse.Namespace) -> int:
     try:
-        result = run(args.env, since=args.since, only=args.only, functions=args.functions)
+        result = run(args.env, since=args.since, only=args.only, functions=args.functions,
+                     traffic_s=args.traffic_seconds)
     except RunError as exc:
         print(f"workbook: {exc}", file=sys.stderr)
         print(exc.folder)

@@ -1,0 +1,96 @@
+"""Smoke tests of every notebook through Papermill on the local environment, and the runbook in Chromium."""
+from __future__ import annotations
+
+import json
+import re
+
+import nbformat
+import pytest
+
+from tests.notebooks import browser
+from workbook import report, summary
+
+CHARTS = {"02-metrics": 1, "03-cold-starts": 2, "04-cost": 1, "05-tuning": 2}
+
+
+@pytest.mark.parametrize("name", report.RUN_ORDER)
+def test_notebook_ran_and_recorded_its_results(local_run, name):
+    folder = local_run["folder"]
+    executed = nbformat.read(str(folder / f"{name}.ipynb"), as_version=4)
+    assert executed.metadata["papermill"]["parameters"]["env"] == "local"
+    parameter_cells = [c for c in executed.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(parameter_cells) == 1
+    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert not errors
+    scraps = report.read_scraps(folder / f"{name}.ipynb")
+    for scrap in summary.SCRAPS.get(name, ()):
+        assert scrap in scraps, f"{name} did not record {scrap}"
+    pngs = sum("image/png" in o.get("data", {}) for c in executed.cells if c.cell_type == "code"
+               for o in c.get("outputs", []))
+    assert pngs >= CHARTS.get(name, 0)
+
+
+def test_recorded_results_are_meaningful(local_run):
+    folder = local_run["folder"]
+    results = json.loads((folder / "summary.json").read_text())["results"]
+    assert results["01-deploy"]["deploy_mode"] == "offline-plan"
+    assert "Only a plan" in results["01-deploy"]["deploy_message"]
+    health = {row["function"]: row for row in results["02-metrics"]["health"]}
+    assert set(health) == {"api-processor", "data-processor", "file-processor", "scheduler",
+                           "notification-handler", "auth-handler"}
+    assert health["api-processor"]["invocations"] > 20
+    assert results["02-metrics"]["percentile_source"] == ["logs"]
+    cold = {row["function"]: row for row in results["03-cold-starts"]["cold_starts"]}
+    assert cold["api-processor"]["cold_starts"] >= 1
+    assert results["04-cost"]["cost_monthly_usd"] > 0
+    assert "model only" in results["04-cost"]["cost_source"]
+    assert results["05-tuning"]["tuned"]["file-processor"]["memory_mb"] in (128, 256, 512, 1024, 1769, 3008)
+    assert results["00-summary"]["headlines"]
+
+
+def test_run_folder_layout_and_latest_link(local_run):
+    folder = local_run["folder"]
+    for name in report.RUN_ORDER:
+        assert (folder / f"{name}.ipynb").is_file()
+    assert (folder / "runbook.html").is_file() and (folder / "summary.json").is_file()
+    assert (folder.parent / "latest").resolve() == folder.resolve()
+    phases = json.loads((folder / "summary.json").read_text())["phases_s"]
+    assert {"local start", "traffic", "export"} <= set(phases)
+
+
+def test_progress_is_shown(local_run):
+    stderr = local_run["stderr"]
+    assert "[1/6] 01-deploy" in stderr and "[6/6] 00-summary ok" in stderr
+    assert "local traffic" in stderr
+
+
+@pytest.mark.skipif(browser.chromium() is None, reason="chromium not installed (make test installs it)")
+def test_runbook_in_headless_chromium(local_run, tmp_path):
+    page = local_run["folder"] / "runbook.html"
+    dom = browser.dom(page)
+    body = re.sub(r"<(style|script)[^>]*>.*?</\1>", "", dom, flags=re.S)   # what the reader sees
+    for name in report.RUNBOOK_ORDER:
+        assert f'id="{name}"' in dom, name
+    for heading in ("Contents", "Parameters", "Headlines", "Health per function", "Preview", "Alarms in ALARM",
+                    "Rate and INIT duration per function", "By charge type", "Recommendations", "The params patch"):
+        assert heading in dom, heading
+    # No code cells and no error banners.
+    assert "import scrapbook" not in body and "open_session(" not in body
+    assert not re.search(r'class="[^"]*jp-InputArea-editor', body)
+    assert not re.search(r'class="[^"]*jp-InputPrompt', body)
+    assert "Traceback" not in body and "An Exception was encountered" not in body
+    assert 'data-mime-type="application/vnd.jupyter.stderr"' not in body
+    assert dom.count("data:image/png;base64") >= sum(CHARTS.values())
+    shot = browser.screenshot(page, tmp_path / "runbook.png")
+    assert shot.stat().st_size > 50_000
+
+
+def test_no_secret_reaches_any_output_file(local_run):
+    folder = local_run["folder"]
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert len(files) >= 8
+    for path in files:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        for secret in local_run["secrets"]:
+            assert secret not in text, f"{path.name} contains a planted secret"
