@@ -11,8 +11,9 @@ often two sweeps agree), and CPU-bound plus a 100 ms wait that no CPU speeds up,
 cheapest size is clear. The function is CPU-bound (a fixed amount of pure-Python work per invocation) and runs in the
 local sandbox (``workbook.local.sandbox.Sandbox``: fresh interpreters, CPU share in proportion
 to memory through cgroup CFS quota or SIGSTOP/SIGCONT duty-cycling). The sandbox has no
-tuning ``Invoker`` of its own yet, so ``SandboxInvoker`` below adapts ``Sandbox.invoke`` to the
-``workbook.tuning.Invoker`` protocol. ``--simple`` uses a subprocess invoker instead (CPU time
+tuning ``Invoker`` of its own in older trees, so ``SandboxInvoker`` below adapts ``Sandbox.invoke`` to the
+``workbook.tuning.Invoker`` protocol (the sandbox's own ``workbook.local.tuning.SandboxInvoker``
+is used when present; it starts fresh environments at each ``set_memory``). ``--simple`` uses a subprocess invoker instead (CPU time
 measured in a child process, scaled by Lambda's CPU share: no sandbox needed).
 
     .venv/bin/python bench/tuning.py [--repeats 3] [--work 20] [--simple]
@@ -134,8 +135,16 @@ def main() -> int:
                 print(f"local sandbox unavailable ({exc}); using the subprocess invoker")
                 make, where = SubprocessInvoker, "subprocess invoker"
             else:
-                make = lambda: SandboxInvoker(sandbox, "cpu-bound")  # noqa: E731
-                where = f"local sandbox (CPU: {mode[0].value if isinstance(mode, tuple) else mode})"
+                cpu = mode[0].value if isinstance(mode, tuple) else mode
+                try:  # the sandbox's own invoker (workbook.local.tuning), in process on this sandbox
+                    from workbook.local.tuning import SandboxInvoker as LocalInvoker
+
+                    config = sandbox.function("cpu-bound")
+                    make = lambda: LocalInvoker(config, sandbox=sandbox)  # noqa: E731
+                    where = f"local sandbox through workbook.local.tuning.SandboxInvoker (CPU: {cpu})"
+                except ImportError:
+                    make = lambda: SandboxInvoker(sandbox, "cpu-bound")  # noqa: E731
+                    where = f"local sandbox through this bench's adapter (CPU: {cpu})"
         print(f"adaptive vs full power tuning (6 values x 50), cost strategy, in the {where}")
         try:
             for label, payload in workloads:

@@ -18,9 +18,7 @@ else, and whenever Insights has nothing useful to say, it uses ``FilterLogEvents
 """
 from __future__ import annotations
 
-import json
 import logging
-import re
 import time
 import warnings
 from datetime import datetime
