@@ -45,6 +45,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, body: bytes | str = b"", headers: dict[str, str] | None = None,
               cookies: list[str] | None = None) -> None:
         data = body.encode() if isinstance(body, str) else body
+        self.sent_status, self.sent_length = status, len(data)
         self.send_response(status)
         for name, value in (headers or {}).items():
             self.send_header(name, value)
@@ -176,6 +177,28 @@ class HttpApi:
         self.routes = [(route, _route_pattern(route["route_key"])) for route in api["routes"]]
         self._cache: dict[tuple, tuple[float, dict]] = {}
         self._lock = threading.Lock()
+        self.access_log = api.get("access_log")      # {"group", "format"} from the stage, or None
+        self._log_stream = f"local_{uuid.uuid4().hex[:12]}"
+
+    def handle(self, request: _Handler) -> None:
+        """Serve one request, then write the stage's access log line, as API Gateway does."""
+        started = time.perf_counter()
+        context: dict[str, Any] = {"requestId": base64.b32encode(uuid.uuid4().bytes)[:16].decode(), "routeKey": "-",
+                                   "integrationLatency": "-", "authorizer.error": "-", "integrationStatus": "-"}
+        try:
+            self._serve(request, context)
+        finally:
+            if self.access_log:
+                context.update({"status": getattr(request, "sent_status", "-"),
+                                "responseLength": getattr(request, "sent_length", "-"),
+                                "responseLatency": int((time.perf_counter() - started) * 1000),
+                                "httpMethod": request.command, "path": urlsplit(request.path).path,
+                                "protocol": "HTTP/1.1", "identity.sourceIp": request.client_address[0],
+                                "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()),
+                                "requestTimeEpoch": int(time.time()), "stage": "$default", "apiId": self.api_id})
+                line = re.sub(r"\$context\.([A-Za-z0-9_.]+)", lambda m: str(context.get(m.group(1), "-")),
+                              self.access_log["format"])
+                self.sandbox.telemetry.log(self.access_log["group"], self._log_stream, [(int(time.time() * 1000), line)])
 
     def _match(self, method: str, path: str):
         default = None
@@ -189,7 +212,7 @@ class HttpApi:
                 return route, found.groupdict()
         return default
 
-    def handle(self, request: _Handler) -> None:
+    def _serve(self, request: _Handler, context: dict[str, Any]) -> None:
         path = unquote(urlsplit(request.path).path)
         body = request._body()
         cors = self.api.get("cors")
@@ -204,14 +227,20 @@ class HttpApi:
             return
         route, parameters = matched
         event = http_event(request, body, route["route_key"], self.domain, self.api_id, parameters or None)
+        event["requestContext"]["requestId"] = context["requestId"]
+        context["routeKey"] = route["route_key"]
         authorizer = route.get("authorizer")
         if authorizer:
             verdict = self._authorize(authorizer, event)
             if verdict is not None and verdict[0] != 200:
+                context["authorizer.error"] = verdict[1]
                 request._send(verdict[0], json.dumps({"message": verdict[1]}), {"Content-Type": "application/json", **extra})
                 return
             event["requestContext"]["authorizer"] = {"lambda": verdict[2] if verdict else {}}
+        integration_started = time.perf_counter()
         outcome = self.sandbox.invoke(route["integration"]["function"], event)
+        context["integrationLatency"] = int((time.perf_counter() - integration_started) * 1000)
+        context["integrationStatus"] = outcome.status_code
         if outcome.throttled:
             request._send(429, json.dumps({"message": "Too Many Requests"}), {"Content-Type": "application/json", **extra})
         elif outcome.function_error:

@@ -41,6 +41,7 @@ T_API = "aws:apigatewayv2/api:Api"
 T_ROUTE = "aws:apigatewayv2/route:Route"
 T_INTEGRATION = "aws:apigatewayv2/integration:Integration"
 T_AUTHORIZER = "aws:apigatewayv2/authorizer:Authorizer"
+T_STAGE = "aws:apigatewayv2/stage:Stage"
 T_FUNCTION_URL = "aws:lambda/functionUrl:FunctionUrl"
 
 # Which function variable names which kind of secret (infra/environment.py's refs).
@@ -413,8 +414,14 @@ class Provisioner:
             if inputs.get("authorizationType") == "CUSTOM":
                 authorizer = authorizers.get(inputs.get("authorizerId", ""))
             routes.append({"route_key": inputs["routeKey"], "integration": integration, "authorizer": authorizer})
+        access_log = None
+        for stage in _resources(self.plan, T_STAGE):
+            settings = stage["inputs"].get("accessLogSettings") or {}
+            if settings.get("destinationArn") and settings.get("format"):
+                group = settings["destinationArn"].split(":log-group:", 1)[-1].removesuffix(":*")
+                access_log = {"group": group, "format": settings["format"]}
         return {"api_id": api.get("inputs", {}).get("name", api["name"]), "name": api["inputs"].get("name"),
-                "cors": api["inputs"].get("corsConfiguration"), "routes": routes}
+                "cors": api["inputs"].get("corsConfiguration"), "routes": routes, "access_log": access_log}
 
     def _function_urls(self) -> list[dict]:
         return [{"function": function_name_from_arn(r["inputs"]["functionName"]),

@@ -166,6 +166,27 @@ def test_http_api_runs_the_authorizer_with_the_secrets_extension(stack):
     assert status == 200, body
 
 
+def test_the_stage_writes_access_logs_in_its_format(stack):
+    base = manager.endpoints(stack)["http_api"]
+    assert http(f"{base}/health")[0] == 200
+    assert http(f"{base}/items")[0] == 401
+    manager.activate()
+    group = "/aws/apigateway/" + SETTINGS.name("api")
+
+    def lines() -> list[dict]:
+        events = aws.client("logs").filter_log_events(logGroupName=group)["events"]
+        return [json.loads(e["message"]) for e in events]
+
+    deadline = time.monotonic() + 15
+    while len(lines()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    entries = lines()
+    assert {"routeKey": "GET /health", "status": "200"}.items() <= next(
+        e for e in entries if e["routeKey"] == "GET /health").items()
+    denied = next(e for e in entries if e["status"] == "401")
+    assert denied["routeKey"] == "ANY /items" and denied["authorizerError"] == "Unauthorized"
+
+
 def test_function_url_answers_cors_preflight_and_requires_iam_auth(stack):
     url = manager.endpoints(stack)["function_url"]
     origin = f"https://{SETTINGS.params.deploy_domain}"
