@@ -43,6 +43,7 @@ __all__ = [
     "duration_charge",
     "cost_from_reports",
     "actual_cost",
+    "model_beside_actual",
     "refresh_prices",
 ]
 
@@ -388,6 +389,44 @@ def actual_cost(settings: "Settings", start: Any, end: Any, *, client: Any = Non
     frame.attrs.update(source="cost explorer",
                        note="Cost Explorer shows tagged cost only once the Project and Environment tags are activated as cost allocation tags")
     return frame
+
+
+def model_beside_actual(settings: "Settings", reports: pd.DataFrame, start: Any, end: Any, *, client: Any = None,
+                        architecture: str | Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Modelled cost (from REPORT rows) beside Cost Explorer's, per day, for the environment.
+
+    Columns: day, modelled_usd, actual_usd (NaN where Cost Explorer has nothing: the local
+    endpoint, or a denied account, which ``attrs["note"]`` explains). Provisioned concurrency
+    and ephemeral storage come from the environment's settings.
+    """
+    start_ts, end_ts = pd.Timestamp(start), pd.Timestamp(end)
+    start_ts = start_ts.tz_localize("UTC") if start_ts.tzinfo is None else start_ts
+    end_ts = end_ts.tz_localize("UTC") if end_ts.tzinfo is None else end_ts
+    if end_ts <= start_ts:
+        raise CostError(f"the range is empty: {start_ts} .. {end_ts}")
+    days = pd.date_range(start_ts.floor("D"), end_ts.ceil("D"), freq="D", inclusive="left")
+    arch = architecture or {fn.key: fn.architecture for fn in settings.functions}
+    provisioned = {fn.key: fn.provisioned_concurrency.min_capacity for fn in settings.functions if fn.provisioned_concurrency}
+    ephemeral = {fn.key: fn.ephemeral_storage_mb for fn in settings.functions}
+    modelled = []
+    for day in days:
+        rows = reports[(reports["timestamp"] >= day) & (reports["timestamp"] < day + pd.Timedelta(days=1))] if len(reports) else reports
+        frame = cost_from_reports(rows, settings.params.aws_region, arch, ephemeral_storage_mb=ephemeral,
+                                  provisioned=provisioned, period=(day, day + pd.Timedelta(days=1)))
+        modelled.append(float(frame["total_usd"].sum()) if len(frame) else 0.0)
+    out = pd.DataFrame({"day": days, "modelled_usd": modelled, "actual_usd": np.nan})
+    note = ""
+    try:
+        actual = actual_cost(settings, days[0], days[-1] + pd.Timedelta(days=1), client=client)
+        note = actual.attrs.get("note", "")
+        if len(actual):
+            by_day = actual.set_index(actual["start"].dt.tz_localize("UTC") if actual["start"].dt.tz is None
+                                      else actual["start"])["cost_usd"]
+            out["actual_usd"] = out["day"].map(by_day)
+    except CostError as exc:
+        note = f"model only: {exc}"
+    out.attrs["note"] = note
+    return out
 
 
 def _cost_error(exc: Exception, what: str = "Cost Explorer", permission: str = "ce:GetCostAndUsage") -> CostError:

@@ -215,3 +215,20 @@ def test_refresh_prices_denied_is_clear(tmp_path):
         stub.add_client_error("get_products", service_error_code="AccessDeniedException", http_status_code=400)
         with pytest.raises(cost.CostError, match="Price List API denied.*pricing:GetProducts"):
             cost.refresh_prices(["us-east-1"], path=tmp_path / "p.json", client=client, write=False)
+
+
+def test_model_beside_actual_on_the_local_endpoint(monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+    frame = cost.model_beside_actual(_settings(), _reports(), "2025-11-01", "2025-11-02")
+    assert len(frame) == 1 and frame["modelled_usd"].iloc[0] > 0 and frame["actual_usd"].isna().all()
+    assert "model" in frame.attrs["note"]
+
+
+def test_model_beside_actual_with_cost_explorer(monkeypatch):
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    client = boto3.client("ce", region_name="us-east-1")
+    with Stubber(client) as stub:
+        stub.add_response("get_cost_and_usage", {"ResultsByTime": [
+            {"TimePeriod": {"Start": "2025-11-01", "End": "2025-11-02"}, "Total": {"UnblendedCost": {"Amount": "0.25", "Unit": "USD"}}}]})
+        frame = cost.model_beside_actual(_settings(), _reports(), "2025-11-01", "2025-11-02", client=client)
+    assert frame["actual_usd"].tolist() == [0.25]
