@@ -110,12 +110,20 @@ def _write_zip(target: Path, files: list[tuple[str, Path]]) -> None:
     partial.replace(target)
 
 
+def _drop_stale(target: Path, prefix: str) -> None:
+    """Remove older builds of the same archive (same prefix, another content hash)."""
+    for old in target.parent.glob(f"{prefix}*.zip"):
+        if old != target and old.name[len(prefix):-len(".zip")].isalnum():
+            old.unlink(missing_ok=True)
+
+
 def function_archive_path(key: str) -> Path:
     """The zip of function ``key`` (only its module), built when missing; cached by content hash."""
     target = BUILD_DIR / "functions" / f"{key}-{function_hash(key)}.zip"
     if not target.is_file():
         module = function_module(key)
         _write_zip(target, [(module.name, module)])
+        _drop_stale(target, f"{key}-")
     return target
 
 
@@ -157,6 +165,7 @@ def layer_archive_path(arch: str) -> Path:
         shutil.copytree(COMMON_DIR, site_dir / "common", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         files = [(str(path.relative_to(scratch)), path) for path in _source_files(Path(scratch))]
         _write_zip(target, files)
+    _drop_stale(target, f"common-{arch}-")
     return target
 
 

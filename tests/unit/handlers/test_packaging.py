@@ -62,3 +62,10 @@ def test_report_lists_every_function(packaging):
     table = packaging.report(include_layer=False)
     for key in ("api-processor", "auth-handler", "scheduler"):
         assert f"| {key} |" in table
+
+
+def test_a_rebuild_drops_the_stale_archive(packaging, monkeypatch):
+    first = packaging.function_archive_path("auth-handler")
+    monkeypatch.setattr(packaging, "function_hash", lambda key: "0123456789abcdef")
+    second = packaging.function_archive_path("auth-handler")
+    assert second != first and second.is_file() and not first.exists()
