@@ -9,12 +9,20 @@ from workbook.logs import parse_reports
 
 
 def test_text_report_is_tab_separated_with_init_duration_on_cold_starts_only():
-    cold = Report("3604209a-e9a3-11e6-939a-754dd98c7be3", 12.34, 128, 18, init_duration_ms=125.67)
+    # DESIGN.md's example line predates INIT billing (1 August 2025), so it is rebuilt without it
+    cold = Report("3604209a-e9a3-11e6-939a-754dd98c7be3", 12.34, 128, 18, init_duration_ms=125.67, init_billed=False)
     assert cold.text() == ("REPORT RequestId: 3604209a-e9a3-11e6-939a-754dd98c7be3\tDuration: 12.34 ms\t"
                            "Billed Duration: 13 ms\tMemory Size: 128 MB\tMax Memory Used: 18 MB\t"
                            "Init Duration: 125.67 ms\t")
     warm = Report("r", 0.2, 128, 18)
     assert "Init Duration" not in warm.text() and warm.billed_duration_ms == 1
+
+
+def test_a_cold_start_bills_its_init_phase():
+    cold = Report("r", 12.34, 128, 18, init_duration_ms=125.67)
+    assert cold.billed_duration_ms == 139          # ceil(12.34 + 125.67)
+    assert "\tBilled Duration: 139 ms\t" in cold.text()
+    assert Report("r", 12.34, 128, 18).billed_duration_ms == 13
 
 
 def test_timeouts_and_platform_errors_carry_a_status_but_handler_exceptions_do_not():
@@ -29,7 +37,7 @@ def test_json_record_has_the_platform_report_fields():
     line = formats.report(LogFormat.JSON, Report("r1", 1.5, 256, 40, init_duration_ms=80.0))
     record = json.loads(line)
     assert record["type"] == "platform.report"
-    assert record["record"]["metrics"] == {"durationMs": 1.5, "billedDurationMs": 2, "memorySizeMB": 256,
+    assert record["record"]["metrics"] == {"durationMs": 1.5, "billedDurationMs": 82, "memorySizeMB": 256,
                                            "maxMemoryUsedMB": 40, "initDurationMs": 80.0}
     assert record["record"]["status"] == "success"
 

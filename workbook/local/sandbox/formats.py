@@ -38,11 +38,15 @@ class Report:
     status: Status = Status.SUCCESS
     error_type: str | None = None
     trace_id: str | None = None
+    # Since 1 August 2025 Lambda bills the INIT phase of on-demand zip functions too, and the
+    # REPORT's Billed Duration includes it (as it always did for container images).
+    init_billed: bool = True
 
     @property
     def billed_duration_ms(self) -> int:
-        """Lambda bills per 1 ms, rounded up."""
-        return max(math.ceil(self.duration_ms), 1)
+        """Lambda bills per 1 ms, rounded up; INIT included on cold starts when it is billed."""
+        init_ms = self.init_duration_ms if self.init_billed and self.init_duration_ms else 0.0
+        return max(math.ceil(self.duration_ms + init_ms), 1)
 
     def text(self) -> str:
         parts = [
