@@ -18,6 +18,7 @@ from pathlib import Path
 
 MB_PER_VCPU = 1769
 MAX_VCPUS = 6.0
+INIT_VCPUS = 2.0
 # Lambda reserves a function's CPU share; a shared machine does not. A high cpu.shares weight on
 # the sandbox's cgroups lets an environment get its share even when other processes compete
 # (the CFS quota still caps it at its share, so it never takes more).
@@ -137,7 +138,7 @@ class EnvironmentLimits:
         return (self.memory_mb + RLIMIT_AS_SLACK_MB) * 1024 * 1024
 
     def attach(self, pid: int) -> None:
-        """Put a freshly spawned process under the limits; INIT runs with an unthrottled CPU."""
+        """Put a freshly spawned process under the limits; INIT runs with a two-vCPU boost."""
         self._pid = pid
         if self._memory_group is not None:
             self._memory_group.mkdir(exist_ok=True)
@@ -153,7 +154,9 @@ class EnvironmentLimits:
             self._cpu_group.mkdir(exist_ok=True)
             (self._cpu_group / "cpu.cfs_period_us").write_text(str(CFS_PERIOD_US))
             (self._cpu_group / "cpu.shares").write_text(str(max(int(SANDBOX_CPU_SHARES * min(self.vcpus, 1.0)), 2)))
-            (self._cpu_group / "cpu.cfs_quota_us").write_text("-1")
+            # INIT gets two vCPUs whatever the memory size (or the share, when larger), as on Lambda.
+            init_quota_us = int(CFS_PERIOD_US * max(INIT_VCPUS, self.vcpus))
+            (self._cpu_group / "cpu.cfs_quota_us").write_text(str(init_quota_us))
             (self._cpu_group / "cgroup.procs").write_text(str(pid))
 
     def throttle(self) -> None:
