@@ -264,7 +264,19 @@ def load_metrics(
                       "workbook.metrics: the local endpoint cannot serve percentile statistics (HTTP 500); "
                       "computing p50/p90/p99 from REPORT lines instead (source = 'logs').")
         queries = [q for q in queries if not q.is_percentile]
-    frame, calls = _get_metric_data(client, queries, start_s, end_s, period_s)
+    try:
+        frame, calls = _get_metric_data(client, queries, start_s, end_s, period_s)
+    except MetricsError as exc:
+        status = getattr(getattr(exc, "__cause__", None), "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if not (status >= 500 and any(q.is_percentile for q in queries)):
+            raise
+        # An endpoint that fails on percentiles (moto answers 500): the rest from CloudWatch, percentiles from logs.
+        note_once("metrics-percentiles-500",
+                  f"workbook.metrics: GetMetricData failed on percentile statistics (HTTP {status}); "
+                  "computing them from REPORT lines instead (source = 'logs').")
+        fallback = [q for q in queries if q.is_percentile]
+        queries = [q for q in queries if not q.is_percentile]
+        frame, calls = _get_metric_data(client, queries, start_s, end_s, period_s)
     if fallback:
         from_logs = _percentiles_from_logs(fallback, start_s, end_s, period_s, reports, report_loader)
         if len(from_logs):

@@ -156,3 +156,24 @@ def test_percentiles_from_reports():
     out = metrics.percentiles_from_reports(reports, 60, (50,))
     assert out["value"].tolist() == [20.0, 5.0] and set(out["source"]) == {"logs"}
     assert metrics.percentiles_from_reports(pd.DataFrame(), 60).empty
+
+
+def test_percentiles_failing_with_500_fall_back_to_logs(monkeypatch):
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    from workbook import logs
+
+    monkeypatch.setattr(logs, "_NOTES_SAID", set())
+    client = boto3.client("cloudwatch", region_name="us-east-1")
+    t = datetime(2025, 11, 1, tzinfo=timezone.utc)
+    reports = pd.DataFrame({"function": ["fn", "fn"], "timestamp": [pd.Timestamp(t), pd.Timestamp(t)],
+                            "duration_ms": [10.0, 30.0]})
+    with Stubber(client) as stub:
+        stub.add_client_error("get_metric_data", service_error_code="InternalFailure", http_status_code=500)
+        stub.add_response("get_metric_data", {"MetricDataResults": [{"Id": "q0", "Timestamps": [t], "Values": [2.0]}]})
+        with pytest.warns(UserWarning, match="HTTP 500"):
+            df = metrics.load_metrics(metrics.function_queries("fn", "k", stats=[("Invocations", "Sum"), ("Duration", "p50")],
+                                                               cold_start=False), t, t + pd.Timedelta(minutes=5), 60,
+                                      client=client, reports=reports)
+    assert df.set_index("stat").loc["Sum", "value"] == 2.0
+    p50 = df.set_index("stat").loc["p50"]
+    assert p50["value"] == 20.0 and p50["source"] == "logs"
