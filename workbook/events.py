@@ -101,8 +101,8 @@ def authorizer_request(token: str) -> dict[str, Any]:
     return event
 
 
-def _png(width: int = 1600, height: int = 1200) -> bytes:
-    """A photo-sized image with structure, so resizing does real work."""
+def _png(width: int = 800, height: int = 600) -> bytes:
+    """An 800x600 image with structure: resizing it is real CPU work, short enough for a sweep at 128 MB."""
     from PIL import Image
 
     image = Image.radial_gradient("L").resize((width, height)).convert("RGB")
