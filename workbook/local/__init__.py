@@ -3,6 +3,7 @@
 Public surface:
     start, stop, status, current, activate, ensure_running   the one local environment
     Sandbox, FunctionConfig, InvocationOutcome               the sandbox, usable on its own
+    SandboxInvoker (workbook.local.tuning)                   power tuning on the sandbox
     LocalError and its family                                what can go wrong
 See workbook/local/README.md for what is emulated and what is not.
 """
