@@ -187,6 +187,12 @@ def test_the_stage_writes_access_logs_in_its_format(stack):
     assert denied["routeKey"] == "ANY /items" and denied["authorizerError"] == "Unauthorized"
 
 
+def test_secrets_extension_requires_an_environment_session_token(stack):
+    url = f"{manager.endpoints(stack)['secrets_extension']}/secretsmanager/get?secretId={SETTINGS.name('jwt')}"
+    assert http(url)[0] == 401
+    assert http(url, headers={"X-Aws-Parameters-Secrets-Token": "not-a-session-token"})[0] == 401
+
+
 def test_function_url_answers_cors_preflight_and_requires_iam_auth(stack):
     url = manager.endpoints(stack)["function_url"]
     origin = f"https://{SETTINGS.params.deploy_domain}"
