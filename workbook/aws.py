@@ -17,8 +17,13 @@ DEFAULT_REGION = "us-east-1"
 _RETRIES = {"max_attempts": 8, "mode": "adaptive"}
 
 
-def endpoint_url() -> str | None:
-    """The local endpoint in force, or None on real AWS."""
+def endpoint_url(service: str | None = None) -> str | None:
+    """The local endpoint in force for ``service`` (``AWS_ENDPOINT_URL_<SERVICE>`` first, as botocore
+    reads it), or None on real AWS."""
+    if service:
+        specific = os.environ.get(f"AWS_ENDPOINT_URL_{service.upper().replace('-', '_')}")
+        if specific:
+            return specific
     return os.environ.get("AWS_ENDPOINT_URL") or None
 
 
@@ -29,7 +34,7 @@ def is_local() -> bool:
 def client(service: str, region: str | None = None, **overrides: Any):
     """A boto3 client with retries (adaptive, 8 attempts) and the local endpoint when set."""
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
-    return _cached_client(service, region, endpoint_url(), tuple(sorted(overrides.items())))
+    return _cached_client(service, region, endpoint_url(service), tuple(sorted(overrides.items())))
 
 
 @lru_cache(maxsize=64)
