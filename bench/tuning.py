@@ -176,7 +176,7 @@ def main() -> int:
                           f"{'same' if same else 'different'}; its cost per the sweep: {regret:+.1%}")
                 print(f"  summary: same choice in {agree}/{args.repeats} runs with {min(used)}-{max(used)} invocations "
                       f"({max(used) / 300:.0%} of the sweep at most; target <= 33%); worst cost difference {max(regrets):+.1%}; "
-                      f"two full sweeps agreed in {sweep_agree}/{args.repeats} runs (choices {sweep_choices})")
+                      f"two full sweeps agreed in {sweep_agree}/{args.repeats} runs (second sweeps chose {sweep_choices[1::2]})")
         finally:
             if sandbox is not None:
                 sandbox.close()
