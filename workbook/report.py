@@ -261,17 +261,10 @@ def _write_summary(result: RunResult, started_at: datetime) -> None:
 
 
 def read_scraps(path: Path) -> dict[str, Any]:
-    """What a notebook recorded with ``scrapbook.glue`` (JSON-serialisable values only)."""
-    import scrapbook as sb
+    """What a notebook recorded (``workbook.record.glue`` or ``scrapbook.glue`` with JSON data)."""
+    from workbook import record
 
-    out: dict[str, Any] = {}
-    for name, scrap in sb.read_notebook(str(path)).scraps.items():
-        try:
-            json.dumps(scrap.data)
-            out[name] = scrap.data
-        except (TypeError, ValueError):
-            continue
-    return out
+    return record.read(str(path))
 
 
 # ---------------------------------------------------------------------------------------------

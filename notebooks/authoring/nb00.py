@@ -17,7 +17,7 @@ say(view.links())"""),
 ("code", """show(view.cost, 4) if not view.cost.empty else say("No cost was recorded in this run.")"""),
 ("md", "## Top recommendations\n\nThe full reasoning, the tuning curves and the params patch are in the Tuning section."),
 ("code", """show(view.recommendations) if not view.recommendations.empty else say("No recommendation in this run.")"""),
-("code", """import scrapbook as sb
-sb.glue("headlines", view.headlines)
-sb.glue("missing", view.missing)"""),
+("code", """from workbook.record import glue
+glue("headlines", view.headlines)
+glue("missing", view.missing)"""),
 ])

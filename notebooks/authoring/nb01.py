@@ -8,7 +8,7 @@ Preview (or plan) the environment's stacks, list what they hold and what they ex
 ("code", """import json
 from pathlib import Path
 
-import scrapbook as sb
+from workbook.record import glue
 from IPython.display import display
 
 from workbook import automation, report
@@ -44,8 +44,8 @@ else:
         show(output_changes)
 if run_folder:
     Path(run_folder, "deploy.json").write_text(json.dumps(record, default=str))"""),
-("code", """sb.glue("deploy_mode", result.mode.value)
-sb.glue("deploy_message", result.message)
-sb.glue("resource_count", int(len(result.resources)))
-sb.glue("resource_changes", {str(k): int(v) for k, v in result.summary.groupby("operation")["count"].sum().items()})"""),
+("code", """glue("deploy_mode", result.mode.value)
+glue("deploy_message", result.message)
+glue("resource_count", int(len(result.resources)))
+glue("resource_changes", {str(k): int(v) for k, v in result.summary.groupby("operation")["count"].sum().items()})"""),
 ])

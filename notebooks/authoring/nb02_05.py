@@ -1,6 +1,6 @@
 import sys; sys.path.insert(0, __import__("os").path.dirname(__file__))
 from nbgen import write
-OPEN = """import scrapbook as sb
+OPEN = """from workbook.record import glue
 from IPython.display import display
 
 from workbook.session import open as open_session, say, show
@@ -34,10 +34,10 @@ display(queues.rename_axis("queue")) if len(queues) else say("No queue metrics i
 if alarms.note:
     say(alarms.note)
 say("\\n".join(f"- `{name}`" for name in alarms.names) if alarms.names else "No alarm is in ALARM.")"""),
-("code", """sb.glue("health", table.astype(object).where(table.notna(), None).to_dict(orient="records"))
-sb.glue("alarms_in_alarm", alarms.names)
-sb.glue("percentile_source", sorted(set(table["percentile_source"])))
-sb.glue("getmetricdata_calls", int(series.attrs["calls"] + window.attrs["calls"]))"""),
+("code", """glue("health", table.to_dict(orient="records"))
+glue("alarms_in_alarm", alarms.names)
+glue("percentile_source", sorted(set(table["percentile_source"])))
+glue("getmetricdata_calls", int(series.attrs["calls"] + window.attrs["calls"]))"""),
 ])
 
 write("notebooks/03-cold-starts.ipynb", [
@@ -67,9 +67,9 @@ if provisioned:
     display(coldstart.provisioned_concurrency_effect(reports, provisioned))
 else:
     say(f"No function has provisioned concurrency in {session.env}.")"""),
-("code", """sb.glue("cold_starts", per_function.astype(object).where(per_function.notna(), None).to_dict(orient="records"))
-sb.glue("report_lines", int(len(reports)))
-sb.glue("malformed_lines", int(malformed))"""),
+("code", """glue("cold_starts", per_function.to_dict(orient="records"))
+glue("report_lines", int(len(reports)))
+glue("malformed_lines", int(malformed))"""),
 ])
 
 write("notebooks/04-cost.ipynb", [
@@ -107,10 +107,10 @@ else:
     except cost.CostError as exc:
         say(f"Cost Explorer is not available here ({exc}); the model stands alone.")
     say(f"Modelled: **${total:.4f}** in the window, **${monthly:,.2f}** projected to a month.")"""),
-("code", """sb.glue("cost", costs[["function", "total_usd", "monthly_projection_usd"]].to_dict(orient="records") if len(costs) else [])
-sb.glue("cost_total_usd", total)
-sb.glue("cost_monthly_usd", monthly)
-sb.glue("cost_source", source)"""),
+("code", """glue("cost", costs[["function", "total_usd", "monthly_projection_usd"]].to_dict(orient="records") if len(costs) else [])
+glue("cost_total_usd", total)
+glue("cost_monthly_usd", monthly)
+glue("cost_source", source)"""),
 ])
 
 write("notebooks/05-tuning.ipynb", [
@@ -155,8 +155,8 @@ else:
 ("code", """from workbook import interactive as controls
 
 controls.controls(session.settings, tuned, reports, recs, interactive=interactive)"""),
-("code", """sb.glue("recommendations", recs.table.astype(object).where(recs.table.notna(), None).to_dict(orient="records"))
-sb.glue("params_patch", patch.diff)
-sb.glue("tuned", {k: {"memory_mb": t.memory_mb, "invocations": t.invocations_used, "confidence": t.confidence}
+("code", """glue("recommendations", recs.table.to_dict(orient="records"))
+glue("params_patch", patch.diff)
+glue("tuned", {k: {"memory_mb": t.memory_mb, "invocations": t.invocations_used, "confidence": t.confidence}
                   for k, t in tuned.items()})"""),
 ])
