@@ -52,8 +52,13 @@ class FunctionSpec:
 
     @property
     def is_async(self) -> bool:
-        """Invoked asynchronously by AWS (S3, EventBridge); gets an event invoke config."""
-        return self.trigger in (Trigger.S3, Trigger.SCHEDULE)
+        """Invoked asynchronously by S3, EventBridge or SNS; gets an event invoke config and a failure DLQ.
+
+        The notification handler normally reads the topic through its queue, but it also accepts
+        direct SNS deliveries, which SNS makes asynchronously; those get the same retries and
+        on-failure destination.
+        """
+        return self.trigger in (Trigger.S3, Trigger.SCHEDULE, Trigger.SNS_VIA_SQS)
 
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (

@@ -135,7 +135,7 @@ def test_auth_handler_reads_its_secret_and_nothing_else(plan, settings):
     assert [s["Resource"] for s in secret_statements] == [[plan.foundation_outputs["jwtSecretArn"]]]
 
 
-@pytest.mark.parametrize("key", ["file-processor", "scheduler"])
+@pytest.mark.parametrize("key", ["file-processor", "scheduler", "notification-handler"])
 def test_async_functions_have_event_invoke_config_with_on_failure(plan, settings, key):
     configs = {c["inputs"]["functionName"]: c["inputs"] for c in
                compute(plan, "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig")}
@@ -151,3 +151,4 @@ def test_synchronous_functions_have_no_async_config(plan, settings):
                compute(plan, "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig")}
     assert settings.function_name("api-processor") not in configs
     assert settings.function_name("auth-handler") not in configs
+    assert settings.function_name("data-processor") not in configs

@@ -121,7 +121,7 @@ def test_dlq_depth_and_oldest_message_alarms(plan, settings):
         assert depth["dimensions"] == {"QueueName": settings.name(f"{queue}-dlq")}
         age = found[settings.name(f"{queue}-oldest-age")]["inputs"]
         assert age["metricName"] == "ApproximateAgeOfOldestMessage"
-    for key in ("file-processor", "scheduler"):
+    for key in ("file-processor", "scheduler", "notification-handler"):
         assert settings.name(f"{key}-failures-depth") in found
     assert settings.name("events-dlq-depth") in found
 
