@@ -67,8 +67,9 @@ def controls(settings: config.Settings, tuned: Mapping[str, Any], reports: pd.Da
             p = project(settings, key, memory, timeout, arch, reports, tuned.get(key))
             lines.append(f"| {key} | {memory} MB | {timeout} s | {arch} | {p['duration_ms']} ms | "
                          f"${p['monthly_usd']} | memory {p['memory_risk']}, timeout {p['timeout_risk']} |")
-        display(Markdown("Recommended settings, projected (static view; the controls need JupyterLab):\n\n"
-                         + "\n".join(lines)))
+        from workbook.session import say
+
+        say("Recommended settings, projected (static view; the controls need JupyterLab):\n\n" + "\n".join(lines))
         return None
     import ipywidgets as widgets
 
