@@ -243,12 +243,6 @@ def _parse_arrow(arr, timestamps: np.ndarray | None, functions: list | None) -> 
         else:
             indices = pc.indices_nonzero(mask)
             subset = pc.take(arr, indices)
-        if is_json_format:
-            cols = _json_reader(subset)
-            if cols is not None:
-                frame, _ = _finish(cols, pa.array(np.ones(count, dtype=bool)), indices, count)
-                frames.append(frame)
-                continue
         fast = _json_numpy(subset) if is_json_format else _text_fast(subset)
         if fast is not None:
             cols, good = fast
@@ -384,69 +378,6 @@ def _text_fast(arr) -> tuple[dict, np.ndarray] | None:
     return cols, ok
 
 
-_JSON_SCHEMA = pa.schema([
-    ("time", pa.string()),
-    ("type", pa.string()),
-    ("record", pa.struct([
-        ("requestId", pa.string()),
-        ("status", pa.string()),
-        ("errorType", pa.string()),
-        ("metrics", pa.struct([(name, pa.float64()) for name in
-                               ("durationMs", "billedDurationMs", "memorySizeMB", "maxMemoryUsedMB", "initDurationMs")])),
-        ("tracing", pa.struct([("value", pa.string())])),
-    ])),
-])
-
-
-def _json_reader(arr) -> dict | None:
-    """Parse ``platform.report`` records with Arrow's JSON reader (C++, multi-threaded).
-
-    Returns None when any line is not a complete report record (truncated, another record
-    type, a field missing): the numpy path then takes the batch line by line.
-    """
-    import io
-
-    import pyarrow.json as pajson
-
-    n = len(arr)
-    if n == 0:
-        return None
-    joined = pc.binary_join(pa.LargeListArray.from_arrays(pa.array([0, n], pa.int64()), arr), pa.scalar("\n", arr.type))
-    options = pajson.ParseOptions(explicit_schema=_JSON_SCHEMA, unexpected_field_behavior="ignore")
-    try:
-        table = pajson.read_json(io.BytesIO(joined[0].as_buffer()), parse_options=options,
-                                 read_options=pajson.ReadOptions(block_size=1 << 24))
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        return None
-    if table.num_rows != n:
-        return None
-    record = table.column("record").combine_chunks()
-    metrics = pc.struct_field(record, "metrics")
-    cols = {
-        "request_id": pc.struct_field(record, "requestId"),
-        "duration_ms": pc.struct_field(metrics, "durationMs"),
-        "billed_duration_ms": pc.struct_field(metrics, "billedDurationMs"),
-        "memory_size_mb": pc.struct_field(metrics, "memorySizeMB"),
-        "max_memory_used_mb": pc.struct_field(metrics, "maxMemoryUsedMB"),
-        "init_duration_ms": pc.struct_field(metrics, "initDurationMs"),
-        "status_raw": pc.struct_field(record, "status"),
-        "error_type": pc.struct_field(record, "errorType"),
-        "xray_trace_id": pc.struct_field(pc.extract_regex(pc.struct_field(pc.struct_field(record, "tracing"), "value"),
-                                                          r"Root=(?P<v>[0-9A-Za-z-]+)"), "v"),
-        "time": table.column("time").combine_chunks(),
-    }
-    if not pc.all(pc.equal(table.column("type").combine_chunks(), "platform.report")).as_py():
-        return None
-    for name in _REQUIRED:
-        if cols[name].null_count:
-            return None
-    for name in _INTS:  # integral figures only; anything else is for the careful path
-        values = cols[name]
-        if not pc.all(pc.equal(pc.floor(values), values)).as_py():
-            return None
-    return cols
-
-
 # JSON keys read by the fast path: (column, key, kind) with kind number | string.
 _JSON_KEYS = (
     ("request_id", "requestId", "string"),
@@ -461,6 +392,54 @@ _JSON_KEYS = (
     ("time", "time", "string"),
     ("_type", "type", "string"),
 )
+
+
+def _key_hash(key: str) -> int:
+    return int.from_bytes(key.encode()[-4:].rjust(4, b'"'), "big")
+
+
+def _json_key_positions(data, key_end, last4, starts, ends) -> dict[str, np.ndarray]:
+    """Where each wanted key ends (its closing quote) in each line; -1 where absent.
+
+    Lambda writes its records with the keys always in one order, so lines with the same
+    number of keys share a layout: each layout's columns are told apart once, by the last
+    four bytes of their key (all rows of a column must agree) plus the opening quote and the
+    first letter. A layout whose columns disagree is located key by key.
+    """
+    n = len(starts)
+    first = np.searchsorted(key_end, starts)
+    counts = np.searchsorted(key_end, ends) - first
+    wanted = {key: _key_hash(key) for _, key, _ in _JSON_KEYS}
+    positions = {key: np.full(n, -1, dtype=np.int64) for key in wanted}
+    for count in np.unique(counts):
+        rows = np.flatnonzero(counts == count)
+        if count == 0:
+            continue
+        matrix = first[rows, None] + np.arange(count)
+        hashes = last4[matrix]
+        uniform = (hashes == hashes[0]).all(axis=0)
+        if not uniform.all():
+            for key, h in wanted.items():  # mixed layouts: find the key in each row
+                hit = (hashes == h) & _name_matches(data, key_end[matrix], key)
+                has = hit.any(axis=1)
+                column = hit.argmax(axis=1)
+                positions[key][rows[has]] = key_end[matrix[has, column[has]]]
+            continue
+        for c in range(int(count)):
+            for key, h in wanted.items():
+                if hashes[0, c] != h:
+                    continue
+                ends_c = key_end[matrix[:, c]]
+                named = _name_matches(data, ends_c, key)
+                fill = named & (positions[key][rows] < 0)          # the first occurrence in a line wins
+                positions[key][rows[fill]] = ends_c[fill]
+    return positions
+
+
+def _name_matches(data, key_ends, key: str):
+    raw = key.encode()
+    return ((data[np.maximum(key_ends - len(raw) - 1, 0)] == ord('"'))
+            & (data[np.maximum(key_ends - len(raw), 0)] == raw[0]))
 
 
 def _json_numpy(arr) -> tuple[dict, np.ndarray] | None:
@@ -492,22 +471,15 @@ def _json_numpy(arr) -> tuple[dict, np.ndarray] | None:
     ok = (ends > starts) & (data[np.maximum(ends - 1, 0)] == ord("}"))
     quote = data == 34
     key_end = np.flatnonzero(quote[:-1] & (data[1:] == 58))        # '"' then ':'
-    line_of = np.searchsorted(starts, key_end, side="right") - 1
     quotes = np.flatnonzero(quote)
     delimiters = np.flatnonzero((data == 44) | (data == 125))      # ',' or '}'
     last4 = np.zeros(len(key_end), dtype=np.uint32)
     for j in range(4):
         last4 = (last4 << 8) | data[np.maximum(key_end - 4 + j, 0)].astype(np.uint32)
+    positions = _json_key_positions(data, key_end, last4, starts, ends)
     cols: dict[str, Any] = {}
     for column, key, kind in _JSON_KEYS:
-        raw = key.encode()
-        tail = raw[-4:].rjust(4, b'"')
-        match = np.flatnonzero(last4 == int.from_bytes(tail, "big"))
-        # the last four bytes matched; the opening quote and the first letter pin the name down
-        for back, expected in ((len(raw) + 1, ord('"')), (len(raw), raw[0])):
-            match = match[data[np.maximum(key_end[match] - back, 0)] == expected]
-        position = np.full(n, -1, dtype=np.int64)
-        position[line_of[match][::-1]] = key_end[match][::-1]          # the first occurrence in a line wins
+        position = positions[key]
         present = position >= 0
         if kind == "string":
             lo = position + 3
@@ -571,7 +543,15 @@ def _finish(cols: dict, valid, indices, count: int) -> tuple[pd.DataFrame, int]:
         out[name] = pc.cast(cols[name], pa.int64()).to_numpy(zero_copy_only=False)
     out["init_duration_ms"] = out["init_duration_ms"].astype("float64")
     out["cold_start"] = pc.is_valid(cols["init_duration_ms"]).to_numpy(zero_copy_only=False)
-    if "time" in cols:
+    if "time" in cols and not pa.types.is_timestamp(cols["time"].type):
+        try:  # ISO 8601 with a zone: Arrow parses it far faster than pandas; pandas takes the odd ones
+            cols = {**cols, "time": pc.cast(cols["time"], pa.timestamp("ns", tz="UTC"))}
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+    if "time" in cols and pa.types.is_timestamp(cols["time"].type):
+        nanos = pc.cast(pc.cast(cols["time"], pa.timestamp("ns", tz="UTC")), pa.int64())
+        out["_time_ms"] = pc.cast(nanos, pa.float64(), safe=False).to_numpy(zero_copy_only=False) / 1e6
+    elif "time" in cols:
         time_values = cols["time"]
         parsed = pd.to_datetime(pd.Series(time_values.to_pandas()), utc=True, errors="coerce", format="ISO8601")
         nanos = parsed.dt.as_unit("ns").astype("int64").to_numpy(dtype="float64")

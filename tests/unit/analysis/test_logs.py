@@ -82,7 +82,9 @@ def test_xray_trace_id_in_both_formats():
 
 
 def test_json_report_fields_and_time():
-    df = parse_reports([json_report(init=200.1)])
+    df = parse_reports([json_report(init=200.1), json_report(time_="2025-11-01T12:00:00.123456+02:00")])
+    # an offset is honoured; below the millisecond (Lambda writes ms) precision is a microsecond
+    assert abs(df["timestamp"].iloc[1] - pd.Timestamp("2025-11-01T10:00:00.123456Z")) < pd.Timedelta(microseconds=1)
     row = df.iloc[0]
     assert row["timestamp"] == pd.Timestamp("2025-11-01T10:00:00Z")
     assert row["init_duration_ms"] == 200.1 and bool(row["cold_start"])
@@ -303,20 +305,38 @@ def test_fast_text_path_in_chunks_matches_the_regex_path(monkeypatch):
     assert fast.attrs == slow.attrs == {"total": 3_000, "malformed": 1, "ignored": 0}
 
 
-def test_json_fast_paths_match_the_regex_path(monkeypatch):
+def test_json_numpy_path_matches_the_regex_path(monkeypatch):
     lines = [json_report(request_id=f"j{i}", duration=i * 0.5, billed=i // 2 + 1, init=12.5 if i % 7 == 0 else None,
                          status="timeout" if i % 9 == 0 else "success", trace="1-a-b" if i % 4 == 0 else None)
              for i in range(2_500)]
     monkeypatch.setattr(logs, "_FAST_CHUNK", 1_000)
-    reader = parse_reports(lines)                      # Arrow's JSON reader takes complete batches
+    complete = parse_reports(lines)
     lines[10] = lines[10][:100]                        # a truncated record: the numpy path, line by line
     lines[20] = lines[20].replace('"requestId"', '"requestID"')
     numpy_path = parse_reports(lines)
-    monkeypatch.setattr(logs, "_json_reader", lambda arr: None)
     monkeypatch.setattr(logs, "_json_numpy", lambda arr: None)
     regex = parse_reports(lines)
     pd.testing.assert_frame_equal(numpy_path, regex)
     spaced = parse_reports([json.dumps(json.loads(line)) for line in lines[:50] if line.endswith("}")])
     assert len(spaced) == 48  # spaced JSON too (the regex path takes it)
     assert numpy_path.attrs == regex.attrs == {"total": 2_500, "malformed": 2, "ignored": 0}
-    pd.testing.assert_frame_equal(reader.drop(index=[10, 20]).reset_index(drop=True), regex)
+    pd.testing.assert_frame_equal(complete.drop(index=[10, 20]).reset_index(drop=True), regex)
+
+
+def test_json_numpy_path_with_mixed_key_orders(monkeypatch):
+    lines = []
+    for i in range(1_200):
+        record = {"requestId": f"m{i}", "metrics": {"durationMs": 1.5 + i, "billedDurationMs": 2 + i, "memorySizeMB": 128,
+                                                    "maxMemoryUsedMB": 60}, "status": "success"}
+        if i % 3 == 0:  # another key order, same number of keys
+            record = {"status": "success", "metrics": dict(reversed(list(record["metrics"].items()))), "requestId": f"m{i}"}
+        if i % 5 == 0:
+            record["metrics"]["initDurationMs"] = 99.5
+        lines.append(json.dumps({"type": "platform.report", "time": "2025-11-01T10:00:00.000Z", "record": record},
+                                separators=(",", ":")))
+    monkeypatch.setattr(logs, "_FAST_CHUNK", 500)
+    numpy_path = parse_reports(lines)
+    monkeypatch.setattr(logs, "_json_numpy", lambda arr: None)
+    regex = parse_reports(lines)
+    pd.testing.assert_frame_equal(numpy_path, regex)
+    assert len(regex) == 1_200 and regex["cold_start"].sum() == 240
