@@ -469,16 +469,22 @@ def _json_numpy(arr) -> tuple[dict, np.ndarray] | None:
     if size < 2:
         return None
     ok = (ends > starts) & (data[np.maximum(ends - 1, 0)] == ord("}"))
-    quote = data == 34
-    key_end = np.flatnonzero(quote[:-1] & (data[1:] == 58))        # '"' then ':'
-    quotes = np.flatnonzero(quote)
+    colons = np.flatnonzero(data == 58)
+    key_end = colons[data[np.maximum(colons - 1, 0)] == 34] - 1      # '"' then ':'
+    quotes = np.flatnonzero(data == 34)
     delimiters = np.flatnonzero((data == 44) | (data == 125))      # ',' or '}'
     last4 = np.zeros(len(key_end), dtype=np.uint32)
     for j in range(4):
         last4 = (last4 << 8) | data[np.maximum(key_end - 4 + j, 0)].astype(np.uint32)
     positions = _json_key_positions(data, key_end, last4, starts, ends)
     cols: dict[str, Any] = {}
+    type_at = positions["type"] + 3
+    expected = b'platform.report"'
+    for offset in (0, 9, len(expected) - 1):           # "platform.report", checked at three bytes
+        ok &= (positions["type"] >= 0) & (data[np.minimum(type_at + offset, size - 1)] == expected[offset])
     for column, key, kind in _JSON_KEYS:
+        if column == "_type":
+            continue
         position = positions[key]
         present = position >= 0
         if kind == "string":
@@ -495,7 +501,6 @@ def _json_numpy(arr) -> tuple[dict, np.ndarray] | None:
     for column, (present, lo, hi) in cols.items():
         present = present & ok
         cols[column] = _slice_strings(data, np.where(present, lo, 0), np.where(present, hi, 0), present)
-    ok &= pc.fill_null(pc.equal(cols.pop("_type"), "platform.report"), False).to_numpy(zero_copy_only=False)
     try:
         for name in _FLOATS:
             cols[name] = pc.cast(cols[name], pa.float64())
