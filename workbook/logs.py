@@ -469,10 +469,10 @@ def _json_numpy(arr) -> tuple[dict, np.ndarray] | None:
     if size < 2:
         return None
     ok = (ends > starts) & (data[np.maximum(ends - 1, 0)] == ord("}"))
-    colons = np.flatnonzero(data == 58)
-    key_end = colons[data[np.maximum(colons - 1, 0)] == 34] - 1      # '"' then ':'
+    # One pass over the bytes: the quotes. Keys end with '"' then ':'; every value ends before
+    # the next quote (strings: at it; numbers: before the ',' and '}' that precede it).
     quotes = np.flatnonzero(data == 34)
-    delimiters = np.flatnonzero((data == 44) | (data == 125))      # ',' or '}'
+    key_end = quotes[data[np.minimum(quotes + 1, size - 1)] == 58]
     last4 = np.zeros(len(key_end), dtype=np.uint32)
     for j in range(4):
         last4 = (last4 << 8) | data[np.maximum(key_end - 4 + j, 0)].astype(np.uint32)
@@ -493,7 +493,11 @@ def _json_numpy(arr) -> tuple[dict, np.ndarray] | None:
             hi = quotes[np.minimum(np.searchsorted(quotes, np.where(present, lo, 0)), len(quotes) - 1)]
         else:
             lo = position + 2
-            hi = delimiters[np.minimum(np.searchsorted(delimiters, np.where(present, lo, 0)), len(delimiters) - 1)]
+            after = quotes[np.minimum(np.searchsorted(quotes, np.where(present, lo, 0)), len(quotes) - 1)]
+            hi = np.minimum(np.where(after > lo, after, ends), ends)
+            for _ in range(4):  # back over the ',' / '}' (and whitespace) that close the number
+                back = data[np.maximum(hi - 1, 0)]
+                hi = np.where((hi > lo) & ((back == 44) | (back == 125) | (back == 32)), hi - 1, hi)
         present &= (hi > lo) & (hi < ends)
         if column in _REQUIRED:
             ok &= present
