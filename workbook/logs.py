@@ -19,6 +19,7 @@ else, and whenever Insights has nothing useful to say, it uses ``FilterLogEvents
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import warnings
 from datetime import datetime
@@ -221,9 +222,27 @@ def _extract_all(arr, patterns: dict[str, str]) -> dict[str, Any]:
         name, pattern = item
         return name, pc.struct_field(pc.extract_regex(arr, pattern), "v")
 
-    if len(arr) < 20_000:
+    if len(arr) < 20_000 or threading.current_thread().name.startswith(_CHUNK_THREADS):
         return dict(map(one, patterns.items()))
     return dict(_pool().map(one, patterns.items()))
+
+
+_CHUNK_THREADS = "parse-chunks"
+_CHUNK_POOL: Any = None
+
+
+def _map_chunks(function, arr) -> list:
+    """``function`` over chunks of ``arr``, on threads: numpy and Arrow release the GIL in bulk work."""
+    global _CHUNK_POOL
+    chunks = [arr.slice(i, _FAST_CHUNK) for i in range(0, len(arr), _FAST_CHUNK)]
+    if threading.current_thread().name.startswith(_CHUNK_THREADS):
+        return [function(chunk) for chunk in chunks]
+    if _CHUNK_POOL is None:
+        import os
+        from concurrent.futures import ThreadPoolExecutor
+
+        _CHUNK_POOL = ThreadPoolExecutor(max_workers=max(2, min(8, os.cpu_count() or 2)), thread_name_prefix=_CHUNK_THREADS)
+    return list(_CHUNK_POOL.map(function, chunks))
 
 
 def _parse_arrow(arr, timestamps: np.ndarray | None, functions: list | None) -> pd.DataFrame:
@@ -319,7 +338,7 @@ def _text_fast(arr) -> tuple[dict, np.ndarray] | None:
     if n == 0 or arr.null_count or not isinstance(arr, pa.LargeStringArray):
         return None
     if n > _FAST_CHUNK:  # chunks keep the working set in cache and the peak memory low
-        parts = [_text_fast(arr.slice(i, _FAST_CHUNK)) for i in range(0, n, _FAST_CHUNK)]
+        parts = _map_chunks(_text_fast, arr)
         if any(part is None for part in parts):
             return None
         cols = {name: pa.chunked_array([part[0][name] for part in parts]) for name in parts[0][0]}
@@ -454,7 +473,7 @@ def _json_numpy(arr) -> tuple[dict, np.ndarray] | None:
     if n == 0 or arr.null_count or not isinstance(arr, pa.LargeStringArray):
         return None
     if n > _FAST_CHUNK:
-        parts = [_json_numpy(arr.slice(i, _FAST_CHUNK)) for i in range(0, n, _FAST_CHUNK)]
+        parts = _map_chunks(_json_numpy, arr)
         if any(part is None for part in parts):
             return None
         cols = {name: pa.chunked_array([part[0][name] for part in parts]) for name in parts[0][0]}
