@@ -6,6 +6,7 @@ environment is up), and S3 uses path-style addressing, which a loopback endpoint
 """
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from typing import Any
@@ -34,15 +35,17 @@ def is_local() -> bool:
 def client(service: str, region: str | None = None, **overrides: Any):
     """A boto3 client with retries (adaptive, 8 attempts) and the local endpoint when set."""
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
-    return _cached_client(service, region, endpoint_url(service), tuple(sorted(overrides.items())))
+    # Config overrides may hold dicts (retries=..., s3=...): key the cache on their JSON form.
+    key = json.dumps(overrides, sort_keys=True, default=str)
+    return _cached_client(service, region, endpoint_url(service), key)
 
 
 @lru_cache(maxsize=64)
-def _cached_client(service: str, region: str, endpoint: str | None, overrides: tuple) -> Any:
+def _cached_client(service: str, region: str, endpoint: str | None, overrides_json: str) -> Any:
     options: dict[str, Any] = {"retries": dict(_RETRIES)}
     if service == "s3":
         options["s3"] = {"addressing_style": "path"}
-    options.update(dict(overrides))
+    options.update(json.loads(overrides_json))
     kwargs: dict[str, Any] = {"region_name": region, "config": Config(**options)}
     if endpoint:
         kwargs["endpoint_url"] = endpoint

@@ -18,3 +18,12 @@ def test_no_endpoint_means_aws(monkeypatch):
     assert not aws.is_local()
     assert "amazonaws.com" in aws.client("sqs", "eu-west-1").meta.endpoint_url
     aws.reset_clients()
+
+
+def test_config_overrides_with_dicts_are_cached(monkeypatch):
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    aws.reset_clients()
+    first = aws.client("logs", "us-east-1", retries={"max_attempts": 2, "mode": "standard"})
+    assert first is aws.client("logs", "us-east-1", retries={"mode": "standard", "max_attempts": 2})
+    assert first.meta.config.retries["max_attempts"] == 2
+    aws.reset_clients()
