@@ -101,8 +101,8 @@ def authorizer_request(token: str) -> dict[str, Any]:
     return event
 
 
-def _png(width: int = 800, height: int = 600) -> bytes:
-    """An 800x600 image with structure: resizing it is real CPU work, short enough for a sweep at 128 MB."""
+def _png(width: int = 640, height: int = 480) -> bytes:
+    """A 640x480 image with structure: resizing it is real CPU work, short enough for a sweep at 128 MB."""
     from PIL import Image
 
     image = Image.radial_gradient("L").resize((width, height)).convert("RGB")
@@ -111,25 +111,50 @@ def _png(width: int = 800, height: int = 600) -> bytes:
     return buffer.getvalue()
 
 
-def _plan_refs(settings: config.Settings) -> dict[str, str]:
-    """Names and ARNs the events need, from the offline plan (the single description of the stack)."""
-    from workbook.plan import offline_plan
+def _stack_refs(settings: config.Settings) -> dict[str, str]:
+    """Names and ARNs the events need: the deployed stack's outputs on AWS, the offline plan locally.
 
-    plan = offline_plan(settings.env, settings)
+    The local environment is provisioned from the offline plan, so the plan's names are the real
+    ones there. On AWS they come from the compute stack's outputs (through the Automation API);
+    without the Pulumi CLI the plan's names stand in, which match a stack deployed from the same
+    params, and a note says so.
+    """
+    outputs: dict[str, str] | None = None
+    jwt_secret_arn = None
+    if not aws.is_local():
+        from workbook import automation
+
+        if automation.cli_available():
+            outputs = automation.outputs(settings)
+            jwt_secret_arn = automation.outputs(settings, stack="foundation").get("jwtSecretArn") \
+                if settings.params.foundation.standalone else None
+        else:
+            import warnings
+
+            warnings.warn("workbook.events: the Pulumi CLI is not installed; using the offline plan's resource "
+                          "names for the tuning payloads", UserWarning, stacklevel=3)
+    if outputs is None or jwt_secret_arn is None:
+        from workbook.plan import offline_plan
+
+        plan = offline_plan(settings.env, settings)
+        outputs = outputs or plan.outputs
+        jwt_secret_arn = jwt_secret_arn or plan.foundation_outputs["jwtSecretArn"]
     return {
-        "uploads_bucket": plan.outputs["uploadsBucketName"],
-        "task_queue_arn": plan.outputs["taskQueueArn"],
-        "notification_queue_arn": plan.outputs["notificationQueueArn"],
-        "topic_arn": plan.outputs["notificationsTopicArn"],
-        "jwt_secret_arn": plan.foundation_outputs["jwtSecretArn"],
+        "uploads_bucket": outputs["uploadsBucketName"],
+        "task_queue_arn": outputs["taskQueueArn"],
+        "notification_queue_arn": outputs["notificationQueueArn"],
+        "topic_arn": outputs["notificationsTopicArn"],
+        "jwt_secret_arn": jwt_secret_arn,
     }
 
 
 def _token(settings: config.Settings, secret_arn: str) -> str:
     import jwt
 
+    # By name: the ARN's random suffix differs between a plan and the account (or the local endpoint).
+    name = secret_arn.split(":secret:", 1)[-1].rsplit("-", 1)[0] if ":secret:" in secret_arn else secret_arn
     secret = json.loads(aws.client("secretsmanager", settings.params.aws_region)
-                        .get_secret_value(SecretId=secret_arn)["SecretString"])
+                        .get_secret_value(SecretId=name)["SecretString"])
     now = int(time.time())
     claims = {"iss": settings.params.jwt.issuer, "aud": settings.params.jwt.audience, "sub": "power-tuning",
               "iat": now, "nbf": now, "exp": now + 3600, "scope": "items:read"}
@@ -138,7 +163,7 @@ def _token(settings: config.Settings, secret_arn: str) -> str:
 
 def sample_event(settings: config.Settings, key: str) -> dict[str, Any]:
     """A representative payload for function ``key`` in this environment."""
-    refs = _plan_refs(settings)
+    refs = _stack_refs(settings)
     builders: dict[str, Callable[[], dict[str, Any]]] = {
         "api-processor": lambda: http_api_request("GET", "/items", origin=settings.cors_origin),
         "data-processor": lambda: sqs_batch(

@@ -128,7 +128,7 @@ def notebook_parameters(settings: config.Settings, since: str, folder: Path,
         "functions": list(functions or specs.FUNCTION_KEYS),
         "run_folder": str(folder),
         "power_values": [128, 256, 512, 1024, 1769, 3008],
-        "num_invocations": 10,
+        "num_invocations": 8,       # per power value; adaptive tuning stops earlier when confident
         "strategy": "cost",
         "balanced_weight": 0.5,
         "discard_top_bottom": 0.2,

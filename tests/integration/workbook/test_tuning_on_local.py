@@ -1,0 +1,42 @@
+"""Power tuning on the local sandbox with each function's sample event: every payload is valid."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from infra import config, specs
+from workbook import recommend
+
+
+@pytest.fixture(scope="module")
+def local_env(tmp_path_factory):
+    previous = os.environ.get("WORKBOOK_STATE_DIR")
+    os.environ["WORKBOOK_STATE_DIR"] = str(tmp_path_factory.mktemp("tuning-state"))
+    from workbook import aws
+    from workbook.local import manager
+
+    manager.start("local")
+    manager.activate()
+    yield config.load("local")
+    manager.stop()
+    if previous is None:
+        os.environ.pop("WORKBOOK_STATE_DIR", None)
+    else:
+        os.environ["WORKBOOK_STATE_DIR"] = previous
+    aws.reset_clients()
+
+
+@pytest.mark.parametrize("key", specs.FUNCTION_KEYS)
+def test_sample_event_runs_without_errors_at_every_size(local_env, key):
+    tuned = recommend.power_tune(local_env, key, [256, 1024], 2, adaptive=False)
+    table = tuned.analysis.table
+    assert list(table["memory_mb"]) == [256, 1024]
+    assert table["errors"].sum() == 0, table
+    assert (table["average_duration_ms"] > 0).all()
+
+
+def test_cpu_bound_file_processing_gets_faster_with_memory(local_env):
+    tuned = recommend.power_tune(local_env, "file-processor", [256, 1769], 4, adaptive=False)
+    durations = tuned.analysis.table.set_index("memory_mb")["average_duration_ms"]
+    assert durations[1769] < durations[256] / 2
