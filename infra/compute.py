@@ -52,16 +52,8 @@ def build(settings: Settings) -> dict[str, pulumi.Output[Any]]:
     events_dlq = DeadLetterQueue("events-dlq", settings, kms, alarms_topic.arn)
 
     # SNS -> notification queue (fan-out); the queue accepts only this topic.
-    aws.sqs.QueuePolicy(
-        "notification-queue-policy",
-        queue_url=notification_queue.url,
-        policy=iam.document([{
-            "Sid": "FromNotificationsTopic", "Effect": "Allow",
-            "Principal": {"Service": "sns.amazonaws.com"}, "Action": ["sqs:SendMessage"],
-            "Resource": [notification_queue.arn],
-            "Condition": {"ArnEquals": {"aws:SourceArn": notifications_topic.arn}},
-        }]),
-    )
+    _allow_sends("notification-queue-policy", notification_queue, "sns.amazonaws.com", [notifications_topic.arn],
+                 "FromNotificationsTopic")
     aws.sns.TopicSubscription(
         "notifications-to-queue",
         topic=notifications_topic.arn,
@@ -317,14 +309,20 @@ def _processed_file_rule(settings: Settings, bus: aws.cloudwatch.EventBus, topic
 
 def _allow_events_to_dlq(dlq: DeadLetterQueue, rule_arns: list[pulumi.Output[str]]) -> None:
     """EventBridge may dead-letter into the events DLQ, for these rules only (one policy per queue)."""
-    aws.sqs.QueuePolicy(
-        "events-dlq-policy",
-        queue_url=dlq.url,
+    _allow_sends("events-dlq-policy", dlq, "events.amazonaws.com", rule_arns, "FromStackRules")
+
+
+def _allow_sends(name: str, queue: QueueWithDlq | DeadLetterQueue, service: str,
+                 source_arns: list[pulumi.Input[str]], sid: str) -> aws.sqs.QueuePolicy:
+    """A queue policy: ``service`` may send to ``queue``, only on behalf of ``source_arns``."""
+    return aws.sqs.QueuePolicy(
+        name,
+        queue_url=queue.url,
         policy=iam.document([{
-            "Sid": "FromStackRules", "Effect": "Allow",
-            "Principal": {"Service": "events.amazonaws.com"}, "Action": ["sqs:SendMessage"],
-            "Resource": [dlq.arn],
-            "Condition": {"ArnEquals": {"aws:SourceArn": rule_arns}},
+            "Sid": sid, "Effect": "Allow",
+            "Principal": {"Service": service}, "Action": ["sqs:SendMessage"],
+            "Resource": [queue.arn],
+            "Condition": {"ArnEquals": {"aws:SourceArn": source_arns}},
         }]),
     )
 

@@ -1,4 +1,4 @@
-"""An SQS queue with its dead-letter queue and their alarms."""
+"""SQS queues: a source queue with its dead-letter queue, and stand-alone DLQs, each with its alarms."""
 from __future__ import annotations
 
 import json
@@ -8,99 +8,11 @@ import pulumi_aws as aws
 
 from infra.config import QueueParams, Settings
 
-
-class QueueWithDlq(pulumi.ComponentResource):
-    """A KMS-encrypted queue whose failures redrive to a DLQ; alarms on DLQ depth and message age."""
-
-    def __init__(
-        self,
-        name: str,
-        settings: Settings,
-        queue: QueueParams,
-        kms_key_arn: pulumi.Input[str],
-        alarm_topic_arn: pulumi.Input[str],
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        super().__init__("workbook:messaging:QueueWithDlq", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        tags = settings.tags
-        self.dlq = aws.sqs.Queue(
-            f"{name}-dlq",
-            name=settings.name(f"{name}-dlq"),
-            message_retention_seconds=queue.dlq_retention_s,
-            kms_master_key_id=kms_key_arn,
-            kms_data_key_reuse_period_seconds=300,
-            tags=tags,
-            opts=child,
-        )
-        self.queue = aws.sqs.Queue(
-            name,
-            name=settings.name(name),
-            visibility_timeout_seconds=queue.visibility_timeout_s,
-            message_retention_seconds=queue.message_retention_s,
-            kms_master_key_id=kms_key_arn,
-            kms_data_key_reuse_period_seconds=300,
-            receive_wait_time_seconds=20,
-            redrive_policy=self.dlq.arn.apply(
-                lambda arn: json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": queue.max_receive_count})
-            ),
-            tags=tags,
-            opts=child,
-        )
-        # Only this queue may redrive into the DLQ.
-        self.redrive_allow = aws.sqs.RedriveAllowPolicy(
-            f"{name}-dlq-allow",
-            queue_url=self.dlq.url,
-            redrive_allow_policy=self.queue.arn.apply(
-                lambda arn: json.dumps({"redrivePermission": "byQueue", "sourceQueueArns": [arn]})
-            ),
-            opts=child,
-        )
-        alarm = settings.params.alarms
-        self.dlq_depth_alarm = aws.cloudwatch.MetricAlarm(
-            f"{name}-dlq-depth",
-            name=settings.name(f"{name}-dlq-depth"),
-            alarm_description=f"Messages in {settings.name(name + '-dlq')}: inspect and redrive them",
-            namespace="AWS/SQS",
-            metric_name="ApproximateNumberOfMessagesVisible",
-            dimensions={"QueueName": self.dlq.name},
-            statistic="Maximum",
-            period=alarm.period_s,
-            evaluation_periods=1,
-            threshold=0,
-            comparison_operator="GreaterThanThreshold",
-            treat_missing_data="notBreaching",
-            alarm_actions=[alarm_topic_arn],
-            ok_actions=[alarm_topic_arn],
-            tags=tags,
-            opts=child,
-        )
-        self.age_alarm = aws.cloudwatch.MetricAlarm(
-            f"{name}-oldest-age",
-            name=settings.name(f"{name}-oldest-age"),
-            alarm_description=f"Oldest message in {settings.name(name)} older than {queue.oldest_message_alarm_s} s",
-            namespace="AWS/SQS",
-            metric_name="ApproximateAgeOfOldestMessage",
-            dimensions={"QueueName": self.queue.name},
-            statistic="Maximum",
-            period=alarm.period_s,
-            evaluation_periods=alarm.evaluation_periods,
-            threshold=queue.oldest_message_alarm_s,
-            comparison_operator="GreaterThanThreshold",
-            treat_missing_data="notBreaching",
-            alarm_actions=[alarm_topic_arn],
-            ok_actions=[alarm_topic_arn],
-            tags=tags,
-            opts=child,
-        )
-        self.arn = self.queue.arn
-        self.url = self.queue.url
-        self.dlq_arn = self.dlq.arn
-        self.register_outputs({"arn": self.arn, "url": self.url, "dlq_arn": self.dlq_arn})
+MAX_RETENTION_S = 1_209_600   # 14 days, SQS's maximum: a DLQ keeps what failed as long as it can
 
 
 class DeadLetterQueue(pulumi.ComponentResource):
-    """A stand-alone DLQ (async on-failure destination, EventBridge target DLQ) with a depth alarm."""
+    """A KMS-encrypted DLQ (of a queue, an async on-failure destination, an EventBridge target) with a depth alarm."""
 
     def __init__(
         self,
@@ -108,6 +20,7 @@ class DeadLetterQueue(pulumi.ComponentResource):
         settings: Settings,
         kms_key_arn: pulumi.Input[str],
         alarm_topic_arn: pulumi.Input[str],
+        retention_s: int = MAX_RETENTION_S,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("workbook:messaging:DeadLetterQueue", name, None, opts)
@@ -115,7 +28,7 @@ class DeadLetterQueue(pulumi.ComponentResource):
         self.queue = aws.sqs.Queue(
             name,
             name=settings.name(name),
-            message_retention_seconds=1_209_600,
+            message_retention_seconds=retention_s,
             kms_master_key_id=kms_key_arn,
             kms_data_key_reuse_period_seconds=300,
             tags=settings.tags,
@@ -143,3 +56,69 @@ class DeadLetterQueue(pulumi.ComponentResource):
         self.arn = self.queue.arn
         self.url = self.queue.url
         self.register_outputs({"arn": self.arn, "url": self.url})
+
+
+class QueueWithDlq(pulumi.ComponentResource):
+    """A KMS-encrypted queue whose failures redrive to its DLQ; alarms on DLQ depth and message age."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        queue: QueueParams,
+        kms_key_arn: pulumi.Input[str],
+        alarm_topic_arn: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("workbook:messaging:QueueWithDlq", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = settings.tags
+        self.dead_letters = DeadLetterQueue(f"{name}-dlq", settings, kms_key_arn, alarm_topic_arn,
+                                            retention_s=queue.dlq_retention_s, opts=child)
+        self.dlq = self.dead_letters.queue
+        self.queue = aws.sqs.Queue(
+            name,
+            name=settings.name(name),
+            visibility_timeout_seconds=queue.visibility_timeout_s,
+            message_retention_seconds=queue.message_retention_s,
+            kms_master_key_id=kms_key_arn,
+            kms_data_key_reuse_period_seconds=300,
+            receive_wait_time_seconds=20,
+            redrive_policy=self.dlq.arn.apply(
+                lambda arn: json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": queue.max_receive_count})
+            ),
+            tags=tags,
+            opts=child,
+        )
+        # Only this queue may redrive into the DLQ.
+        self.redrive_allow = aws.sqs.RedriveAllowPolicy(
+            f"{name}-dlq-allow",
+            queue_url=self.dlq.url,
+            redrive_allow_policy=self.queue.arn.apply(
+                lambda arn: json.dumps({"redrivePermission": "byQueue", "sourceQueueArns": [arn]})
+            ),
+            opts=child,
+        )
+        alarm = settings.params.alarms
+        self.age_alarm = aws.cloudwatch.MetricAlarm(
+            f"{name}-oldest-age",
+            name=settings.name(f"{name}-oldest-age"),
+            alarm_description=f"Oldest message in {settings.name(name)} older than {queue.oldest_message_alarm_s} s",
+            namespace="AWS/SQS",
+            metric_name="ApproximateAgeOfOldestMessage",
+            dimensions={"QueueName": self.queue.name},
+            statistic="Maximum",
+            period=alarm.period_s,
+            evaluation_periods=alarm.evaluation_periods,
+            threshold=queue.oldest_message_alarm_s,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
+            alarm_actions=[alarm_topic_arn],
+            ok_actions=[alarm_topic_arn],
+            tags=tags,
+            opts=child,
+        )
+        self.arn = self.queue.arn
+        self.url = self.queue.url
+        self.dlq_arn = self.dlq.arn
+        self.register_outputs({"arn": self.arn, "url": self.url, "dlq_arn": self.dlq_arn})

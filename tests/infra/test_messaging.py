@@ -74,7 +74,8 @@ def test_notification_handler_reads_the_topic_through_its_queue(plan, settings):
     mappings = {m["name"]: m["inputs"] for m in compute(plan, "aws:lambda/eventSourceMapping:EventSourceMapping")}
     assert mappings["notification-to-notification-handler"]["functionResponseTypes"] == ["ReportBatchItemFailures"]
     policy = json.loads(by_name(plan, "aws:sqs/queuePolicy:QueuePolicy")["notification-queue-policy"]["inputs"]["policy"])
-    assert policy["Statement"][0]["Condition"]["ArnEquals"]["aws:SourceArn"].endswith(settings.name("notifications"))
+    (source,) = policy["Statement"][0]["Condition"]["ArnEquals"]["aws:SourceArn"]
+    assert source.endswith(settings.name("notifications"))
 
 
 def test_topics_are_kms_encrypted(plan, settings):
