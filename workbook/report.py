@@ -138,9 +138,28 @@ def notebook_parameters(settings: config.Settings, since: str, folder: Path,
     }
 
 
+def _kernel_manager(log_path: Path) -> type:
+    """A kernel manager whose kernel process writes its own stderr (start-up chatter) to ``log_path``.
+
+    Cell output still reaches the notebook through the kernel's channels; only the process's
+    stderr, which would otherwise interleave with the run's progress lines, goes to the log.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class RunKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            with open(log_path, "ab") as log:
+                kw["stderr"] = log
+                await super()._async_launch_kernel(kernel_cmd, **kw)
+
+        _launch_kernel = _async_launch_kernel
+
+    return RunKernelManager
+
+
 def execute(name: str, folder: Path, parameters: dict[str, Any], notebooks_dir: Path | None = None,
             progress: bool = False) -> NotebookResult:
-    """Run one notebook with Papermill into the run folder."""
+    """Run one notebook with Papermill into the run folder (kernel stderr in ``kernels.log``)."""
     import papermill as pm
 
     source = (notebooks_dir or NOTEBOOKS_DIR) / f"{name}.ipynb"
@@ -149,7 +168,8 @@ def execute(name: str, folder: Path, parameters: dict[str, Any], notebooks_dir: 
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # charts as image/png outputs
     try:
         pm.execute_notebook(str(source), str(target), parameters=parameters, kernel_name=KERNEL,
-                            progress_bar=progress, cwd=str(folder), report_mode=False)
+                            progress_bar=progress, cwd=str(folder), report_mode=False,
+                            kernel_manager_class=_kernel_manager(folder / "kernels.log"))
     except pm.PapermillExecutionError as exc:
         return NotebookResult(name, "failed", time.perf_counter() - started,
                               error=f"{exc.ename}: {exc.evalue}", cell=exc.exec_count)
