@@ -1248,7 +1248,12 @@ def _tune_command(args: argparse.Namespace) -> int:
     settings = config.load(args.env)
     try:
         values = [int(v) for v in str(args.power_values).split(",") if v.strip()]
-        payload = _load_payload(args.payload)
+        if args.payload is None:
+            from workbook import events   # a representative event of the function, in AWS's shape
+
+            payload = events.sample_event(settings, args.function)
+        else:
+            payload = _load_payload(args.payload)
         invoker = make_invoker(settings, args.function)
         fn = settings.function(args.function)
         run = run_power_tuning(
@@ -1267,8 +1272,13 @@ def _tune_command(args: argparse.Namespace) -> int:
     changes: dict[str, Any] = {"memory_mb": run.memory_mb if run.memory_mb != fn.memory_mb else None}
     queues: dict[str, dict] = {}
     if len(ok):
+        from workbook.recommend import MIN_TIMEOUT_SAMPLES
+
         chosen = ok[ok["memory_mb"] == run.memory_mb]["duration_ms"].tolist()
-        if chosen:
+        if 0 < len(chosen) < MIN_TIMEOUT_SAMPLES:
+            print(f"timeout: kept at {fn.timeout_s} s; {len(chosen)} invocations are too few for a p99.9 "
+                  f"(at least {MIN_TIMEOUT_SAMPLES}: use --num)")
+        elif chosen:
             timeout = recommend_timeout(chosen, args.function, settings=settings)
             print(f"timeout: {timeout.timeout_s} s ({timeout.reason})")
             if timeout.timeout_s != fn.timeout_s:
