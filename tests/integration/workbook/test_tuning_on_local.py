@@ -40,3 +40,14 @@ def test_cpu_bound_file_processing_gets_faster_with_memory(local_env):
     tuned = recommend.power_tune(local_env, "file-processor", [256, 1769], 4, adaptive=False)
     durations = tuned.analysis.table.set_index("memory_mb")["average_duration_ms"]
     assert durations[1769] < durations[256] / 2
+
+
+def test_tune_cli_uses_the_sample_event_and_keeps_timeouts_on_thin_data(local_env, capsys):
+    from workbook import cli
+
+    code = cli.main(["tune", "--env", "local", "--function", "auth-handler", "--power-values", "256,512", "--num", "2"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "strategy chooses" in out and "too few for a p99.9" in out
+    lines = [line for line in out.splitlines() if line.strip().startswith(("256", "512"))]
+    assert len(lines) == 2 and all(line.split()[2] == "0" for line in lines)   # no errors at either size
