@@ -325,6 +325,29 @@ _REQUEST_PREFIX = b"REPORT RequestId: "
 _FAST_CHUNK = 65_536
 
 
+def _fast_eligible(arr) -> bool:
+    """The numpy fast paths read Arrow's large-string buffers directly: no nulls, at least one line."""
+    return len(arr) > 0 and not arr.null_count and isinstance(arr, pa.LargeStringArray)
+
+
+def _chunked(fast, arr) -> tuple[dict, np.ndarray] | None:
+    """``fast`` over chunks of ``arr`` (threads), joined; None when any chunk declines."""
+    parts = _map_chunks(fast, arr)
+    if any(part is None for part in parts):
+        return None
+    cols = {name: pa.chunked_array([part[0][name] for part in parts]) for name in parts[0][0]}
+    return cols, np.concatenate([part[1] for part in parts])
+
+
+def _byte_view(arr) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The lines' bytes as one uint8 array, with each line's start and end offsets into it."""
+    _, offsets_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64, count=len(arr) + 1, offset=arr.offset * 8)
+    whole = np.frombuffer(data_buf, dtype=np.uint8)
+    base = int(offsets[0])
+    return whole[base : int(offsets[-1])], offsets[:-1] - base, offsets[1:] - base
+
+
 def _text_fast(arr) -> tuple[dict, np.ndarray] | None:
     """Parse text REPORT lines with numpy over Arrow's buffers: no regular expression per line.
 
@@ -334,22 +357,12 @@ def _text_fast(arr) -> tuple[dict, np.ndarray] | None:
     Optional fields (Init Duration, Status, Error Type, XRAY) are extracted only from lines
     that have anything after Max Memory Used.
     """
-    n = len(arr)
-    if n == 0 or arr.null_count or not isinstance(arr, pa.LargeStringArray):
+    if not _fast_eligible(arr):
         return None
-    if n > _FAST_CHUNK:  # chunks keep the working set in cache and the peak memory low
-        parts = _map_chunks(_text_fast, arr)
-        if any(part is None for part in parts):
-            return None
-        cols = {name: pa.chunked_array([part[0][name] for part in parts]) for name in parts[0][0]}
-        return cols, np.concatenate([part[1] for part in parts])
-    _, offsets_buf, data_buf = arr.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int64, count=n + 1, offset=arr.offset * 8)
-    whole = np.frombuffer(data_buf, dtype=np.uint8)
-    base = int(offsets[0])
-    data = whole[base : int(offsets[-1])]
-    starts, ends = offsets[:-1] - base, offsets[1:] - base
-    size = len(data)
+    if len(arr) > _FAST_CHUNK:  # chunks keep the working set in cache and the peak memory low
+        return _chunked(_text_fast, arr)
+    data, starts, ends = _byte_view(arr)
+    n, size = len(arr), len(data)
     if size == 0:
         return None
     tabs = np.flatnonzero(data == 9)
@@ -469,21 +482,11 @@ def _json_numpy(arr) -> tuple[dict, np.ndarray] | None:
     when a value is not a number; lines it cannot vouch for (not a compact, complete record)
     are left out of the returned mask for the regular expressions to sort out.
     """
-    n = len(arr)
-    if n == 0 or arr.null_count or not isinstance(arr, pa.LargeStringArray):
+    if not _fast_eligible(arr):
         return None
-    if n > _FAST_CHUNK:
-        parts = _map_chunks(_json_numpy, arr)
-        if any(part is None for part in parts):
-            return None
-        cols = {name: pa.chunked_array([part[0][name] for part in parts]) for name in parts[0][0]}
-        return cols, np.concatenate([part[1] for part in parts])
-    _, offsets_buf, data_buf = arr.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int64, count=n + 1, offset=arr.offset * 8)
-    whole = np.frombuffer(data_buf, dtype=np.uint8)
-    base = int(offsets[0])
-    data = whole[base : int(offsets[-1])]
-    starts, ends = offsets[:-1] - base, offsets[1:] - base
+    if len(arr) > _FAST_CHUNK:
+        return _chunked(_json_numpy, arr)
+    data, starts, ends = _byte_view(arr)
     size = len(data)
     if size < 2:
         return None
