@@ -141,8 +141,6 @@ def _cli(args: argparse.Namespace) -> int:
         json.dump(plan.to_dict(), sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")
         return 0
-    import pandas as pd
-
     table = plan.table()
     widths = {column: max(len(column), *(len(str(v)) for v in table[column])) for column in table.columns}
     print("  ".join(column.ljust(widths[column]) for column in table.columns))
