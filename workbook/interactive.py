@@ -19,8 +19,12 @@ ONE_VCPU_MB = 1769
 
 
 def project(settings: config.Settings, key: str, memory_mb: int, timeout_s: int, architecture: str,
-            reports: pd.DataFrame, tuned: Any = None) -> dict[str, Any]:
-    """Projected duration, monthly cost and risks for function ``key`` at the given settings."""
+            reports: pd.DataFrame, tuned: Any = None, window_hours: float | None = None) -> dict[str, Any]:
+    """Projected duration, monthly cost and risks for function ``key`` at the given settings.
+
+    The monthly cost is at the invocation rate over ``window_hours`` (the analysed window), else
+    over the span of the function's rows.
+    """
     current = settings.function(key)
     subset = reports[reports["function"] == key] if len(reports) else reports
     observed_ms = float(subset["duration_ms"].mean()) if len(subset) else float("nan")
@@ -35,8 +39,8 @@ def project(settings: config.Settings, key: str, memory_mb: int, timeout_s: int,
     else:
         return {"function": key, "basis": "no data", "duration_ms": float("nan"), "monthly_usd": float("nan"),
                 "memory_risk": "unknown", "timeout_risk": "unknown"}
-    hours = max((subset["timestamp"].max() - subset["timestamp"].min()).total_seconds() / 3600, 1 / 60) \
-        if len(subset) > 1 else 0.0
+    hours = window_hours or (max((subset["timestamp"].max() - subset["timestamp"].min()).total_seconds() / 3600,
+                                 1 / 60) if len(subset) > 1 else 0.0)
     monthly_invocations = len(subset) / hours * 730 if hours else 0.0
     monthly = cost.monthly_cost(monthly_invocations, duration_ms, memory_mb, architecture,
                                 settings.params.aws_region, free_tier=False).total_usd
@@ -52,7 +56,7 @@ def project(settings: config.Settings, key: str, memory_mb: int, timeout_s: int,
 
 
 def controls(settings: config.Settings, tuned: Mapping[str, Any], reports: pd.DataFrame, recs: Any,
-             interactive: bool = True) -> None:
+             interactive: bool = True, window_hours: float | None = None) -> None:
     """Widgets per function in JupyterLab; in a report (``interactive=False``), the static recommendation."""
     from IPython.display import Markdown, display
 
@@ -64,7 +68,7 @@ def controls(settings: config.Settings, tuned: Mapping[str, Any], reports: pd.Da
             fn = settings.function(key)
             memory, timeout = change.get("memory_mb", fn.memory_mb), change.get("timeout_s", fn.timeout_s)
             arch = change.get("architecture", fn.architecture)
-            p = project(settings, key, memory, timeout, arch, reports, tuned.get(key))
+            p = project(settings, key, memory, timeout, arch, reports, tuned.get(key), window_hours)
             lines.append(f"| {key} | {memory} MB | {timeout} s | {arch} | {p['duration_ms']} ms | "
                          f"${p['monthly_usd']} | memory {p['memory_risk']}, timeout {p['timeout_risk']} |")
         from workbook.session import say
@@ -93,7 +97,7 @@ def controls(settings: config.Settings, tuned: Mapping[str, Any], reports: pd.Da
         out.clear_output()
         with out:
             display(pd.DataFrame([project(settings, function.value, memory.value, timeout.value, arch.value,
-                                          reports, tuned.get(function.value))]))
+                                          reports, tuned.get(function.value), window_hours)]))
 
     def on_apply(_: Any) -> None:
         from workbook import automation, tuning

@@ -111,13 +111,18 @@ def _durations_by_memory(invocations: pd.DataFrame) -> dict[int, list[float]]:
 
 def recommend(settings: config.Settings, reports: pd.DataFrame, keys: Sequence[str],
               tuned: Mapping[str, Tuned] | None = None,
-              measured_by_arch: Mapping[str, Mapping[str, Sequence[float]]] | None = None) -> Recommendations:
-    """Recommendations for ``keys`` from the window's REPORT rows and any power-tuning results."""
+              measured_by_arch: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
+              window_hours: float | None = None) -> Recommendations:
+    """Recommendations for ``keys`` from the window's REPORT rows and any power-tuning results.
+
+    Savings are priced at the window's invocation rate; ``window_hours`` is the analysed window
+    (as the cost notebook uses it), else the span of the rows.
+    """
     tuned = tuned or {}
     rows: list[dict[str, Any]] = []
     functions: dict[str, dict[str, Any]] = {}
     queues: dict[str, dict[str, Any]] = {}
-    hours = _window_hours(reports)
+    hours = window_hours or _window_hours(reports)
     for key in keys:
         current = settings.function(key)
         subset = reports[reports["function"] == key] if len(reports) else reports

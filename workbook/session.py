@@ -39,6 +39,11 @@ class Session:
         return self.settings.function_name(key)
 
     @property
+    def window_hours(self) -> float:
+        """The analysed window's length: rates and monthly projections are per this window."""
+        return (self.end - self.start).total_seconds() / 3600
+
+    @property
     def where(self) -> str:
         """A phrase for prose: where the data comes from."""
         if self.local:

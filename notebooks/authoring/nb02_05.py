@@ -135,17 +135,18 @@ for key in tune_functions:
 ("code", """reports = logs.load_for_env(session.settings, session.start, session.end, keys=session.functions)
 display(charts.memory_headroom(reports))"""),
 ("md", "## Recommendations"),
-("code", """recs = recommend.recommend(session.settings, reports, session.functions, tuned)
+("code", """recs = recommend.recommend(session.settings, reports, session.functions, tuned, window_hours=session.window_hours)
 show(recs.table)"""),
 ("md", "## The params patch"),
 ("code", """patch = recs.patch(env)
 if patch.empty:
     say("No change to propose: the current params hold.")
 else:
-    from IPython.display import Code
+    import html
+    from IPython.display import HTML
 
     say(f"Proposed change to `params/{env}.yaml`:")
-    display(Code(patch.diff, language="diff"))
+    display(HTML(f'<pre style="font-family: monospace">{html.escape(patch.diff)}</pre>'))
     if apply_patch:
         patch.apply()
         say(f"Applied to `params/{env}.yaml`. Preview it with `workbook preview --env {env}`.")
@@ -154,7 +155,7 @@ else:
 ("md", "## Try other settings\n\nIn JupyterLab, the controls below project duration, cost and risk from the measured model as you move them, and *Apply* writes the patch and runs a preview. In a report they print the static recommendation."),
 ("code", """from workbook import interactive as controls
 
-controls.controls(session.settings, tuned, reports, recs, interactive=interactive)"""),
+controls.controls(session.settings, tuned, reports, recs, interactive=interactive, window_hours=session.window_hours)"""),
 ("code", """glue("recommendations", recs.table.to_dict(orient="records"))
 glue("params_patch", patch.diff)
 glue("tuned", {k: {"memory_mb": t.memory_mb, "invocations": t.invocations_used, "confidence": t.confidence}

@@ -107,3 +107,10 @@ def test_static_controls_print_the_recommendation(settings, capsys):
     recs = recommend.recommend(settings, data, ["api-processor"])
     assert interactive.controls(settings, {}, data, recs, interactive=False) is None
     assert "api-processor" in capsys.readouterr().out
+
+
+def test_monthly_figures_follow_the_analysed_window(settings):
+    data = reports("api-processor", 120, 100, 512, 300)            # 120 invocations within one hour
+    per_span = interactive.project(settings, "api-processor", 512, 30, "x86_64", data)
+    per_day = interactive.project(settings, "api-processor", 512, 30, "x86_64", data, window_hours=24)
+    assert per_day["monthly_usd"] < per_span["monthly_usd"]
