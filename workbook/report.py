@@ -206,11 +206,10 @@ def run(env: str, since: str | None = None, only: Sequence[str] | None = None, o
                 break
             say(f"[{index}/{len(names)}] {name} ok ({outcome.seconds:.1f} s)")
     export_started = time.perf_counter()
-    _write_summary(result, started_at)
     export_runbook(folder, result)
-    redact_folder(folder, known_secrets())
     result.phases["export"] = time.perf_counter() - export_started
     _write_summary(result, started_at)
+    redact_folder(folder, known_secrets())   # last: it covers every file the run wrote
     prune_runs(env, settings.params.report.retention_runs, outputs_dir)
     failed = [n for n in result.notebooks if n.status == "failed"]
     if failed:
