@@ -11,6 +11,30 @@ from infra.config import QueueParams, Settings
 MAX_RETENTION_S = 1_209_600   # 14 days, SQS's maximum: a DLQ keeps what failed as long as it can
 
 
+def _queue_alarm(name: str, settings: Settings, queue: aws.sqs.Queue, metric: str, *, threshold: float,
+                 evaluation_periods: int, description: str, alarm_topic_arn: pulumi.Input[str],
+                 opts: pulumi.ResourceOptions) -> aws.cloudwatch.MetricAlarm:
+    """An alarm on the queue's AWS/SQS ``metric`` (Maximum) above ``threshold``, to and from the alarms topic."""
+    return aws.cloudwatch.MetricAlarm(
+        name,
+        name=settings.name(name),
+        alarm_description=description,
+        namespace="AWS/SQS",
+        metric_name=metric,
+        dimensions={"QueueName": queue.name},
+        statistic="Maximum",
+        period=settings.params.alarms.period_s,
+        evaluation_periods=evaluation_periods,
+        threshold=threshold,
+        comparison_operator="GreaterThanThreshold",
+        treat_missing_data="notBreaching",
+        alarm_actions=[alarm_topic_arn],
+        ok_actions=[alarm_topic_arn],
+        tags=settings.tags,
+        opts=opts,
+    )
+
+
 class DeadLetterQueue(pulumi.ComponentResource):
     """A KMS-encrypted DLQ (of a queue, an async on-failure destination, an EventBridge target) with a depth alarm."""
 
@@ -34,25 +58,10 @@ class DeadLetterQueue(pulumi.ComponentResource):
             tags=settings.tags,
             opts=child,
         )
-        alarm = settings.params.alarms
-        self.depth_alarm = aws.cloudwatch.MetricAlarm(
-            f"{name}-depth",
-            name=settings.name(f"{name}-depth"),
-            alarm_description=f"Messages in {settings.name(name)}: inspect and redrive them",
-            namespace="AWS/SQS",
-            metric_name="ApproximateNumberOfMessagesVisible",
-            dimensions={"QueueName": self.queue.name},
-            statistic="Maximum",
-            period=alarm.period_s,
-            evaluation_periods=1,
-            threshold=0,
-            comparison_operator="GreaterThanThreshold",
-            treat_missing_data="notBreaching",
-            alarm_actions=[alarm_topic_arn],
-            ok_actions=[alarm_topic_arn],
-            tags=settings.tags,
-            opts=child,
-        )
+        self.depth_alarm = _queue_alarm(
+            f"{name}-depth", settings, self.queue, "ApproximateNumberOfMessagesVisible", threshold=0,
+            evaluation_periods=1, description=f"Messages in {settings.name(name)}: inspect and redrive them",
+            alarm_topic_arn=alarm_topic_arn, opts=child)
         self.arn = self.queue.arn
         self.url = self.queue.url
         self.register_outputs({"arn": self.arn, "url": self.url})
@@ -99,25 +108,11 @@ class QueueWithDlq(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        alarm = settings.params.alarms
-        self.age_alarm = aws.cloudwatch.MetricAlarm(
-            f"{name}-oldest-age",
-            name=settings.name(f"{name}-oldest-age"),
-            alarm_description=f"Oldest message in {settings.name(name)} older than {queue.oldest_message_alarm_s} s",
-            namespace="AWS/SQS",
-            metric_name="ApproximateAgeOfOldestMessage",
-            dimensions={"QueueName": self.queue.name},
-            statistic="Maximum",
-            period=alarm.period_s,
-            evaluation_periods=alarm.evaluation_periods,
-            threshold=queue.oldest_message_alarm_s,
-            comparison_operator="GreaterThanThreshold",
-            treat_missing_data="notBreaching",
-            alarm_actions=[alarm_topic_arn],
-            ok_actions=[alarm_topic_arn],
-            tags=tags,
-            opts=child,
-        )
+        self.age_alarm = _queue_alarm(
+            f"{name}-oldest-age", settings, self.queue, "ApproximateAgeOfOldestMessage",
+            threshold=queue.oldest_message_alarm_s, evaluation_periods=settings.params.alarms.evaluation_periods,
+            description=f"Oldest message in {settings.name(name)} older than {queue.oldest_message_alarm_s} s",
+            alarm_topic_arn=alarm_topic_arn, opts=child)
         self.arn = self.queue.arn
         self.url = self.queue.url
         self.dlq_arn = self.dlq.arn
