@@ -1,4 +1,5 @@
-# The two commands of the README. Both bootstrap .venv when needed and are fast when it is up to date.
+# The two commands of the README, and the habits around them. Each bootstraps .venv when needed and is
+# fast when it is up to date.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -6,7 +7,7 @@ STAMP  := $(VENV)/.installed
 KERNEL := $(VENV)/share/jupyter/kernels/python3/kernel.json
 ENV    ?= local
 
-.PHONY: run test bootstrap clean
+.PHONY: run test test-fast lint notebooks bootstrap clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,9 +26,21 @@ bootstrap: $(STAMP) $(KERNEL)
 run: bootstrap
 	$(BIN)/workbook run --env $(ENV)
 
+# The whole suite, on every core (pytest-xdist).
 test: bootstrap
 	@scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Without the slow tiers: notebooks, the local environment's integration tests, the real Pulumi CLI.
+test-fast: bootstrap
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: bootstrap
+	$(BIN)/ruff check .
+
+# Re-pair each notebook with its jupytext source (notebooks/NN-name.py is the one to edit).
+notebooks: bootstrap
+	$(BIN)/jupytext --sync notebooks/[0-9][0-9]-*.py
 
 clean:
 	rm -rf $(VENV) outputs/*/

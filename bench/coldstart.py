@@ -128,7 +128,7 @@ def start_extension(secrets: dict[str, str]) -> tuple[ThreadingHTTPServer, int]:
     from urllib.parse import parse_qs, urlsplit
 
     class Handler(_QuietHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             secret_id = parse_qs(urlsplit(self.path).query).get("secretId", [""])[0]
             if self.headers.get("X-Aws-Parameters-Secrets-Token") != SESSION_TOKEN:
                 self._answer(403, {"message": "bad token"})
@@ -142,7 +142,7 @@ def start_extension(secrets: dict[str, str]) -> tuple[ThreadingHTTPServer, int]:
 
 def start_webhook() -> tuple[ThreadingHTTPServer, int]:
     class Handler(_QuietHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             self._answer(200, {"ok": True})
 
@@ -203,6 +203,7 @@ class LocalStack:
         client("events").create_event_bus(Name="lwb-bench-bus")
 
         import pg8000.native
+
         from common import db
         connection = pg8000.native.Connection(**db.connect_params(self.db_secret))
         db.migrate(connection)
@@ -393,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     table, summary = summarise(run(args.runs, args.warm, args.tracing))
     print("## Cold start\n")
     print(table)
-    from workbook import packaging
+    from infra import packaging
     print("\n## Deployment package sizes\n")
     print(packaging.report(args.arch, include_layer=not args.no_layer))
     if args.json:

@@ -16,7 +16,7 @@ import os
 import socket
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -45,7 +45,8 @@ def main() -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     try:
         from infra import config, specs
-        from workbook import aws, metrics
+        from workbook import aws
+        from workbook.telemetry import metrics
 
         aws.reset_clients()
         settings = config.load("local")
@@ -59,7 +60,7 @@ def main() -> int:
             # seed a little data for each function
             cw.put_metric_data(Namespace="AWS/Lambda", MetricData=[
                 {"MetricName": "Invocations", "Dimensions": [{"Name": "FunctionName", "Value": name}],
-                 "Timestamp": datetime.fromtimestamp(end - 60 * i, tz=timezone.utc), "Value": float(i)} for i in range(1, 11)])
+                 "Timestamp": datetime.fromtimestamp(end - 60 * i, tz=UTC), "Value": float(i)} for i in range(1, 11)])
         assert len(queries) == 72, len(queries)
         calls = []
         cw.meta.events.register("before-call.cloudwatch.GetMetricData", lambda **kw: calls.append(1))
@@ -72,7 +73,7 @@ def main() -> int:
         print(f"  datapoints requested      {points:,} ({points / 72:,.0f} per query)")
         print(f"  theoretical minimum       {minimum} calls (max(ceil({points:,} / 100,800), ceil(72 / 500)))")
         print(f"  workbook.metrics made     {len(calls)} calls (counted by event hook; {len(frame)} rows back, {elapsed:.1f} s)")
-        print(f"  naive: one call per query 72 calls")
+        print("  naive: one call per query 72 calls")
         print(f"  result: {'equal to the minimum' if len(calls) == minimum else 'ABOVE the minimum'}")
     finally:
         server.stop()

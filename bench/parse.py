@@ -26,9 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import pandas as pd  # noqa: E402
+import pandas as pd
 
-from workbook.logs import parse_reports  # noqa: E402
+from workbook.logs import parse_reports
 
 
 def make_text(n: int, seed: int = 7) -> list[str]:

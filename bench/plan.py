@@ -40,8 +40,8 @@ def main() -> None:
     timed(cases["baseline: import pulumi_aws"], 1)  # warm the page cache once
     results = {name: timed(command, args.runs) for name, command in cases.items()}
     baseline = statistics.median(results["baseline: import pulumi_aws"])
-    print(f"| case | median (s) | min (s) | vs import pulumi_aws |")
-    print(f"|---|---:|---:|---:|")
+    print("| case | median (s) | min (s) | vs import pulumi_aws |")
+    print("|---|---:|---:|---:|")
     for name, samples in results.items():
         median = statistics.median(samples)
         print(f"| {name} | {median:.2f} | {min(samples):.2f} | {median / baseline:.1f}x |")

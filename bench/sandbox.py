@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from workbook.local.sandbox import FunctionConfig, Sandbox, detect  # noqa: E402
+from workbook.local.sandbox import FunctionConfig, Sandbox, detect
 
 NOOP = '''
 def handler(event, context):
@@ -56,7 +56,7 @@ def main() -> int:
     config = FunctionConfig(key="noop", function_name="bench-noop", memory_mb=args.memory, timeout_s=30,
                             handler="noop.handler", environment={}, code_paths=(str(folder),))
     sys.path.insert(0, str(folder))
-    import noop  # noqa: E402
+    import noop
 
     rows: list[tuple[str, str, str, str]] = []
     cpu_mode, memory_mode = detect()
@@ -111,12 +111,12 @@ def main() -> int:
             stop = threading.Event()
             counts = [0] * callers
 
-            def call(index: int) -> None:
+            def call(index: int, stop: threading.Event = stop, counts: list[int] = counts) -> None:
                 while not stop.is_set():
                     sandbox.invoke("noop", {"n": index})
                     counts[index] += 1
 
-            for index in range(callers):               # warm one environment per caller first
+            for _ in range(callers):                   # warm one environment per caller first
                 threading.Thread(target=lambda: sandbox.invoke("noop", {}), daemon=True).start()
             time.sleep(1.0)
             threads = [threading.Thread(target=call, args=(i,), daemon=True) for i in range(callers)]

@@ -12,7 +12,7 @@ cheapest size is clear. The function is CPU-bound (a fixed amount of pure-Python
 local sandbox (``workbook.local.sandbox.Sandbox``: fresh interpreters, CPU share in proportion
 to memory through cgroup CFS quota or SIGSTOP/SIGCONT duty-cycling). The sandbox has no
 tuning ``Invoker`` of its own in older trees, so ``SandboxInvoker`` below adapts ``Sandbox.invoke`` to the
-``workbook.tuning.Invoker`` protocol (the sandbox's own ``workbook.local.tuning.SandboxInvoker``
+``workbook.tuning.Invoker`` protocol (the sandbox's own ``workbook.tuning.sandbox_invoker.SandboxInvoker``
 is used when present; it starts fresh environments at each ``set_memory``). ``--simple`` uses a subprocess invoker instead (CPU time
 measured in a child process, scaled by Lambda's CPU share: no sandbox needed).
 
@@ -32,8 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from workbook import tuning  # noqa: E402
-from workbook.tuning import InvocationResult  # noqa: E402
+from workbook import tuning
+from workbook.tuning import InvocationResult
 
 POWER_VALUES = (128, 256, 512, 1024, 1536, 3008)
 HANDLER = textwrap.dedent('''
@@ -136,14 +136,14 @@ def main() -> int:
                 make, where = SubprocessInvoker, "subprocess invoker"
             else:
                 cpu = mode[0].value if isinstance(mode, tuple) else mode
-                try:  # the sandbox's own invoker (workbook.local.tuning), in process on this sandbox
-                    from workbook.local.tuning import SandboxInvoker as LocalInvoker
+                try:  # the sandbox's own invoker (workbook.tuning.sandbox_invoker), in process on this sandbox
+                    from workbook.tuning.sandbox_invoker import SandboxInvoker as LocalInvoker
 
                     config = sandbox.function("cpu-bound")
-                    make = lambda: LocalInvoker(config, sandbox=sandbox)  # noqa: E731
-                    where = f"local sandbox through workbook.local.tuning.SandboxInvoker (CPU: {cpu})"
+                    make = lambda: LocalInvoker(config, sandbox=sandbox)
+                    where = f"local sandbox through workbook.tuning.sandbox_invoker.SandboxInvoker (CPU: {cpu})"
                 except ImportError:
-                    make = lambda: SandboxInvoker(sandbox, "cpu-bound")  # noqa: E731
+                    make = lambda: SandboxInvoker(sandbox, "cpu-bound")
                     where = f"local sandbox through this bench's adapter (CPU: {cpu})"
         print(f"adaptive vs full power tuning (6 values x 50), cost strategy, in the {where}")
         try:

@@ -1,7 +1,7 @@
 """Deployment packages: each function's zip holds only its module; shared code ships as the layer.
 
 For a real deploy the layer (``handlers/common`` plus ``handlers/requirements.txt``, built for
-the target architecture) comes from ``workbook.packaging``. The offline plan never builds: it
+the target architecture) comes from ``infra.packaging``. The offline plan never builds: it
 records the same archive layout without third-party dependencies.
 """
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pulumi
+
+from infra import packaging
 
 HANDLERS_DIR = Path(__file__).resolve().parent.parent / "handlers"
 
@@ -25,6 +27,4 @@ def layer_code(architecture: str) -> pulumi.Archive:
     """The shared layer: ``python/common`` and the third-party dependencies for ``architecture``."""
     if OFFLINE:
         return pulumi.AssetArchive({"python/common": pulumi.FileArchive(str(HANDLERS_DIR / "common"))})
-    from workbook import packaging  # builds (or reuses) the zip for this architecture
-
-    return pulumi.FileArchive(str(packaging.layer_archive_path(architecture)))
+    return pulumi.FileArchive(str(packaging.layer_archive_path(architecture)))   # built, or reused from build/

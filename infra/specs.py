@@ -82,11 +82,26 @@ FUNCTION_KEYS: tuple[str, ...] = tuple(BY_KEY)
 # Lambda's hard limits, used by the params schema.
 MEMORY_MIN_MB = 128
 MEMORY_MAX_MB = 10_240
+# Lambda allocates CPU in proportion to memory: one full vCPU at 1,769 MB, up to 6 vCPUs at 10,240 MB.
+MB_PER_VCPU = 1769
+MAX_VCPUS = 6
 TIMEOUT_MAX_S = 900
 EPHEMERAL_MIN_MB = 512
 EPHEMERAL_MAX_MB = 10_240
 # AWS guidance: an SQS queue's visibility timeout is at least 6x its consumer's timeout.
 VISIBILITY_TIMEOUT_FACTOR = 6
+
+
+def vcpus_for(memory_mb: float) -> float:
+    """Lambda's CPU share for a memory size, in vCPUs.
+
+    In proportion up to 1,769 MB (one vCPU); above, linear between that and the documented six
+    vCPUs at 10,240 MB (plain proportion would give 5.79 there).
+    """
+    if memory_mb <= MB_PER_VCPU:
+        return memory_mb / MB_PER_VCPU
+    extra = (memory_mb - MB_PER_VCPU) * (MAX_VCPUS - 1.0) / (MEMORY_MAX_MB - MB_PER_VCPU)
+    return min(1.0 + extra, float(MAX_VCPUS))
 
 
 def spec(key: str) -> FunctionSpec:

@@ -1,62 +1,382 @@
-"""The ``workbook`` command line.
+"""The ``workbook`` command: one parser, and the one place that maps errors to exit codes.
 
-Sub-commands are registered by the modules that own them; each ``register(subparsers)``
-adds its parsers with ``set_defaults(func=...)``, and ``func(args)`` returns the exit code.
+Exit codes: 0 done; 1 the operation or a notebook failed; 2 bad input (unknown env, malformed
+params, a bad option), reported before anything is started or written; 130 interrupted. Every
+error the workbook raises is a ``WorkbookError`` carrying its ``exit_code``; ``infra``'s
+``ParamsError`` is bad input. ``workbook local status`` also returns 3 when nothing is running,
+and ``workbook local invoke`` 1 when the function itself failed (results, not errors).
+
+Each command imports its stage when it runs: importing every stage up front (pandas, Pulumi and
+the AWS provider's SDK among them) takes about 2 s, against 0.3 s for ``workbook --help`` or
+``workbook local status`` this way (measured with ``python -X importtime``). These are the only
+deferred imports of the library, and each says so.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
+import json
+import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
-# Modules that contribute sub-commands. A module that is absent (not yet written) is skipped.
-_COMMAND_MODULES = (
-    "workbook.plan",
-    "workbook.automation",
-    "workbook.report",
-    "workbook.local.cli",
-    "workbook.tuning",
-)
+from infra import config, specs
+from infra.config import ParamsError
+from workbook.errors import BadInput, ExitCode, WorkbookError
+
+Command = Callable[[argparse.Namespace], int]
 
 
+# ---------------------------------------------------------------------------------------------
+# Parser.
+# ---------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="workbook",
         description="Run and tune the Lambda compute stack from notebooks; --env local needs no AWS account.",
     )
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        register = getattr(module, "register", None)
-        if register is not None:
-            register(subparsers)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_run(commands)
+    _add_plan(commands)
+    _add_deploy(commands)
+    _add_local(commands)
+    _add_tune(commands)
+    _add_schedule(commands)
     return parser
 
 
+def _env(parser: argparse.ArgumentParser, **kwargs: Any) -> None:
+    parser.add_argument("--env", required=True, help="environment: a params/<env>.yaml file", **kwargs)
+
+
+def _add_run(commands: argparse._SubParsersAction) -> None:
+    run = commands.add_parser("run", help="run the notebooks for an environment; prints the run folder")
+    _env(run)
+    run.add_argument("--since", default=None, help="time range to analyse, like 90m, 24h or 7d (default: params)")
+    run.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks, e.g. 02-metrics 05-tuning")
+    run.add_argument("--function", dest="functions", action="append", help="limit to a function (repeatable)")
+    run.add_argument("--traffic-seconds", type=float, default=None,
+                     help="--env local only: seconds of traffic before the notebooks (default: params local)")
+    run.set_defaults(func=cmd_run)
+
+
+def _add_plan(commands: argparse._SubParsersAction) -> None:
+    plan = commands.add_parser(
+        "plan", help="the offline plan: every resource and output, under Pulumi's mocks (no CLI, no AWS)")
+    _env(plan)
+    plan.add_argument("--format", choices=("table", "json"), default="table")
+    plan.set_defaults(func=cmd_plan)
+
+
+_DEPLOY_COMMANDS = {
+    "preview": "preview the environment's stacks through the Automation API (offline plan without the CLI)",
+    "deploy": "deploy (pulumi up) the environment's stacks, foundation first when standalone",
+    "refresh": "reconcile the stacks' state with AWS (recovery after an interrupted run)",
+    "destroy": "delete the stacks' resources, compute first (prod needs --confirm-destroy)",
+    "outputs": "print a deployed stack's outputs (secrets masked)",
+}
+
+
+def _add_deploy(commands: argparse._SubParsersAction) -> None:
+    for name, help_text in _DEPLOY_COMMANDS.items():
+        parser = commands.add_parser(name, help=help_text, description=help_text)
+        _env(parser)
+        stack_help = ("one stack only (default: every stack of the environment)" if name != "outputs"
+                      else "which stack's outputs (default: compute)")
+        parser.add_argument("--stack", choices=("compute", "foundation"), default=None, help=stack_help)
+        if name == "deploy":
+            parser.add_argument("--yes", "--approve", dest="approve", action="store_true",
+                                help="apply in prod after the preview (prod always previews first)")
+        if name == "destroy":
+            parser.add_argument("--confirm-destroy", metavar="NAME", default=None,
+                                help="required in prod: the stack's fully qualified name, e.g. organization/lwb-compute/prod")
+        if name == "refresh":
+            parser.add_argument("--clear-pending-creates", action="store_true",
+                                help="drop pending creates left by an interrupted run (check AWS first)")
+        if name == "outputs":
+            parser.add_argument("--format", choices=("table", "json"), default="table")
+        parser.add_argument("--quiet", action="store_true", help="do not stream the Pulumi CLI's output")
+        parser.set_defaults(func=cmd_deploy, operation=name)
+
+
+def _add_local(commands: argparse._SubParsersAction) -> None:
+    local = commands.add_parser("local", help="the embedded default: local AWS endpoint and Lambda sandbox",
+                                description="Manage the one local environment (moto, PostgreSQL, sandbox).")
+    sub = local.add_subparsers(dest="local_command", metavar="COMMAND")
+    local.set_defaults(func=lambda args: (local.print_help(), int(ExitCode.BAD_INPUT))[1])
+
+    start = sub.add_parser("start", help="start moto, PostgreSQL and the sandbox; provision the plan")
+    start.add_argument("--env", default="local", help="params environment to run locally (default: local)")
+    start.set_defaults(func=_local("cmd_start"))
+
+    stop = sub.add_parser("stop", help="stop everything the local environment started")
+    stop.set_defaults(func=_local("cmd_stop"))
+
+    status = sub.add_parser("status", help="what runs, where, and how CPU and memory are limited")
+    status.add_argument("--json", action="store_true", help="print the status document as JSON")
+    status.set_defaults(func=_local("cmd_status"))
+
+    invoke = sub.add_parser("invoke", help="invoke a function; response on stdout, REPORT on stderr")
+    invoke.add_argument("function", help=f"function key ({', '.join(specs.FUNCTION_KEYS)}) or name")
+    invoke.add_argument("--event", required=True, help="JSON event file, or - for stdin")
+    invoke.add_argument("--memory", type=int, default=None, metavar="MB",
+                        help=f"run at this memory size ({specs.MEMORY_MIN_MB}-{specs.MEMORY_MAX_MB} MB)")
+    invoke.add_argument("--invocation-type", choices=("RequestResponse", "Event", "DryRun"), default="RequestResponse")
+    invoke.set_defaults(func=_local("cmd_invoke"))
+
+    traffic = sub.add_parser("traffic", help="drive every event source with realistic load, then summarise")
+    traffic.add_argument("--profile", choices=("steady", "burst", "mixed"), default="steady")
+    traffic.add_argument("--duration", default=None, help="e.g. 60s, 2m (default: params local.traffic_duration_s)")
+    traffic.add_argument("--bad-share", type=float, default=0.1, help="share of bad inputs (default 0.1)")
+    traffic.add_argument("--seed", type=int, default=None)
+    traffic.add_argument("--no-progress", action="store_true", help="no progress bar")
+    traffic.set_defaults(func=_local("cmd_traffic"))
+
+
+def _add_tune(commands: argparse._SubParsersAction) -> None:
+    tune = commands.add_parser(
+        "tune",
+        help="power-tune a function and propose memory/timeout changes to params/<env>.yaml",
+        description="Power-tune one function (AWS, or the local sandbox for --env local), show the "
+        "analysis and a diff of params/<env>.yaml; --apply writes it.",
+    )
+    tune.add_argument("--env", required=True, help="environment: local, dev, staging or prod")
+    tune.add_argument("--function", required=True, help=f"function key: {', '.join(specs.FUNCTION_KEYS)}")
+    tune.add_argument("--power-values", default=None,
+                      help="comma-separated memory sizes in MB (default: workbook.tuning.defaults, 128 to 3008)")
+    tune.add_argument("--num", type=int, default=None, help="invocations per memory value (default: 10)")
+    tune.add_argument("--strategy", choices=("cost", "speed", "balanced"), default=None, help="default: cost")
+    tune.add_argument("--balanced-weight", type=float, default=None, help="default: 0.5")
+    tune.add_argument("--discard-top-bottom", type=float, default=None)
+    tune.add_argument("--payload", default=None,
+                      help="JSON payload, or @file.json (weighted payloads allowed); default: the function's "
+                      "sample event in AWS's shape")
+    tune.add_argument("--parallel", action="store_true", help="run each value's invocations at once")
+    tune.add_argument("--only-cold-starts", action="store_true")
+    tune.add_argument("--apply", action="store_true", help="write the proposed change to params/<env>.yaml")
+    tune.set_defaults(func=cmd_tune)
+
+
+def _add_schedule(commands: argparse._SubParsersAction) -> None:
+    schedule = commands.add_parser("schedule", help="print (or install) a crontab line and a systemd timer")
+    _env(schedule)
+    schedule.add_argument("--cron", required=True, help='five crontab fields, like "0 6 * * *"')
+    schedule.add_argument("--install", action="store_true", help="add the line to the current user's crontab")
+    schedule.set_defaults(func=cmd_schedule)
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands.
+# ---------------------------------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace) -> int:
+    from workbook.report import run  # noqa: PLC0415 - see the module docstring
+
+    try:
+        result = run.run(args.env, since=args.since, only=args.only, functions=args.functions,
+                         traffic_s=args.traffic_seconds)
+    except run.RunError as exc:
+        print(exc.folder)   # the partial runbook is there
+        raise
+    print(result.folder)
+    return ExitCode.DONE
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from workbook.deploy.plan import offline_plan  # noqa: PLC0415 - see the module docstring
+
+    plan = offline_plan(args.env)
+    if args.format == "json":
+        json.dump(plan.to_dict(), sys.stdout, indent=2, sort_keys=True)
+        sys.stdout.write("\n")
+        return ExitCode.DONE
+    table = plan.table()
+    widths = {column: max(len(column), *(len(str(v)) for v in table[column])) for column in table.columns}
+    print("  ".join(column.ljust(widths[column]) for column in table.columns))
+    for row in table.itertuples(index=False):
+        print("  ".join(str(value).ljust(widths[column]) for column, value in zip(table.columns, row, strict=True)).rstrip())
+    counts = table.groupby("stack").size().to_dict()
+    print(f"\nOffline plan for {args.env}: {len(table)} resources "
+          f"({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}); nothing was deployed.")
+    print("Outputs:")
+    for name, value in sorted(plan.outputs.items()):
+        print(f"  {name} = {json.dumps(value) if not isinstance(value, str) else value}")
+    return ExitCode.DONE
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    """preview, deploy, refresh, destroy and outputs through the Automation API."""
+    from workbook import deploy  # noqa: PLC0415 - see the module docstring
+    from workbook.deploy.operations import default_echo, describe_counts  # noqa: PLC0415 - as above
+
+    settings = config.load(args.env)
+    deploy.targets(settings, args.stack)   # an unknown or not-deployed stack fails before anything runs
+    echo = None if args.quiet else default_echo
+    if args.operation == "preview" and not deploy.cli_available():
+        result = deploy.deploy_or_plan(settings, "preview", echo=None)
+        summary = result.summary if args.stack is None else result.summary[result.summary["stack"] == args.stack]
+        print(summary.to_string(index=False))
+        print(f"workbook: {result.message}", file=sys.stderr)
+        return ExitCode.DONE
+    if settings.env == "local":
+        _point_at_local()
+    if args.operation == "outputs":
+        values = deploy.outputs(settings, stack=args.stack or "compute")
+        if args.format == "json":
+            json.dump(values, sys.stdout, indent=2, sort_keys=True, default=str)
+            sys.stdout.write("\n")
+        else:
+            for name, value in sorted(values.items()):
+                print(f"{name} = {value if isinstance(value, str) else json.dumps(value, default=str)}")
+        return ExitCode.DONE
+    try:
+        if args.operation == "preview":
+            run = deploy.preview(settings, stack=args.stack, echo=echo)
+        elif args.operation == "deploy":
+            run = deploy.up(settings, stack=args.stack, approve=args.approve, echo=echo)
+        elif args.operation == "refresh":
+            run = deploy.refresh(settings, stack=args.stack, clear_pending_creates=args.clear_pending_creates,
+                                 echo=echo)
+        else:
+            run = deploy.destroy(settings, stack=args.stack, confirm_destroy=args.confirm_destroy, echo=echo)
+    except deploy.ProdSafetyError as exc:
+        if exc.preview is not None:
+            _print_summary(exc.preview, describe_counts)
+        raise
+    _print_summary(run, describe_counts)
+    return ExitCode.DONE
+
+
+def _point_at_local() -> None:
+    """``--env local`` deploys to the running local environment: point this process at it, if one runs."""
+    from workbook.local import manager  # noqa: PLC0415 - see the module docstring
+    from workbook.local.errors import NotRunningError  # noqa: PLC0415 - as above
+
+    try:
+        manager.activate()
+    except NotRunningError:
+        pass   # the Automation API then says which command starts one (LocalEndpointMissing)
+
+
+def _print_summary(run: Any, describe_counts: Callable[[dict], str]) -> None:
+    summary = run.summary
+    if summary.empty:
+        print(f"{run.operation} of {run.env}: no resources")
+        return
+    print(summary.to_string(index=False))
+    print(f"{run.operation} of {run.env}: {describe_counts(run.counts())}")
+
+
+def _local(name: str) -> Command:
+    """A ``workbook local`` command from ``workbook.local.commands``, imported when it runs."""
+    def command(args: argparse.Namespace) -> int:
+        from workbook.local import commands  # noqa: PLC0415 - see the module docstring
+
+        return getattr(commands, name)(args)
+
+    command.__name__ = name
+    return command
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from workbook.tuning import defaults, invokers, patch, recommend, runner  # noqa: PLC0415 - see the docstring
+    from workbook.tuning.payloads import sample_event  # noqa: PLC0415 - as above
+
+    settings = config.load(args.env)
+    fn = settings.function(args.function)
+    try:
+        values = ([int(v) for v in str(args.power_values).split(",") if v.strip()] if args.power_values
+                  else list(defaults.DEFAULT_POWER_VALUES))
+    except ValueError:
+        raise BadInput(f"--power-values {args.power_values!r}: expected memory sizes in MB separated by commas, "
+                       "like 128,512,1769") from None
+    payload = sample_event(settings, args.function) if args.payload is None else _load_payload(args.payload)
+    run = runner.run_power_tuning(
+        invokers.make_invoker(settings, args.function), values, args.num or defaults.DEFAULT_NUM_INVOCATIONS, payload,
+        parallel=args.parallel, only_cold_starts=args.only_cold_starts, discard_top_bottom=args.discard_top_bottom,
+        strategy=args.strategy or defaults.DEFAULT_STRATEGY,
+        balanced_weight=defaults.DEFAULT_BALANCED_WEIGHT if args.balanced_weight is None else args.balanced_weight,
+        region=settings.params.aws_region, architecture=fn.architecture,
+    )
+    table = run.analysis.table[["memory_mb", "invocations", "errors", "average_duration_ms", "p95_duration_ms",
+                                "average_cost_usd", "cost_with_requests_usd"]]
+    print(table.to_string(index=False))
+    print(f"\n{run.analysis.strategy} strategy chooses {run.memory_mb} MB (now {fn.memory_mb} MB)")
+    recs = recommend.from_tuning_run(settings, args.function, run)
+    for row in recs.table.itertuples(index=False):
+        print(f"{row.kind}: {row.current} -> {row.recommended} ({row.reason})")
+    proposed = recs.patch(args.env)
+    if proposed.empty:
+        print(f"params/{args.env}.yaml already matches the recommendation")
+        return ExitCode.DONE
+    print(proposed.diff)
+    if args.apply:
+        proposed.apply()
+        print(f"wrote {patch.display_path(proposed.path)}; preview the change with "
+              f"`workbook preview --env {args.env}`")
+    else:
+        print("not applied; run again with --apply to write it")
+    return ExitCode.DONE
+
+
+def _load_payload(text: str) -> Any:
+    where = "--payload"
+    if text.startswith("@"):
+        where = f"--payload {text}"
+        try:
+            text = open(text[1:], encoding="utf-8").read()
+        except OSError as exc:
+            raise BadInput(f"{where}: cannot read it ({exc.strerror})") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise BadInput(f"{where} is not valid JSON: {exc}") from None
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from workbook.report import schedule  # noqa: PLC0415 - see the module docstring
+
+    lines = schedule.schedule_lines(args.env, args.cron)
+    print("# crontab (crontab -e):")
+    print(lines["crontab"])
+    print(f"\n# or systemd: /etc/systemd/system/lambda-workbook-{args.env}.service")
+    print(lines["service"])
+    print(f"# /etc/systemd/system/lambda-workbook-{args.env}.timer, then: "
+          f"systemctl enable --now lambda-workbook-{args.env}.timer")
+    print(lines["timer"])
+    if args.install:
+        schedule.install_crontab(lines["crontab"])
+        print(f"# installed in the crontab of {os.environ.get('USER', 'this user')}")
+    return ExitCode.DONE
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors to exit codes: here, and nowhere else.
+# ---------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
-    from infra.config import ParamsError
-
+        return ExitCode.BAD_INPUT
     try:
         return int(args.func(args) or 0)
     except ParamsError as exc:
-        print(f"workbook: {exc}", file=sys.stderr)
-        return 2
+        return _fail(exc, ExitCode.BAD_INPUT)
+    except WorkbookError as exc:
+        return _fail(exc, exc.exit_code)
+    except KeyError as exc:   # an unknown function key (infra.specs.spec) names the known ones
+        return _fail(exc.args[0] if exc.args else exc, ExitCode.BAD_INPUT)
     except BrokenPipeError:  # e.g. `workbook plan ... | head`
         sys.stderr.close()
-        return 0
+        return ExitCode.DONE
     except KeyboardInterrupt:
         print("workbook: interrupted", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
+
+
+def _fail(message: object, code: ExitCode) -> int:
+    print(f"workbook: {message}", file=sys.stderr)
+    return int(code)
 
 
 if __name__ == "__main__":

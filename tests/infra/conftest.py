@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from infra import config
-from workbook.plan import Plan, offline_plan
+from workbook.deploy.plan import Plan, offline_plan
 
 ENVS = config.ENVIRONMENTS
 

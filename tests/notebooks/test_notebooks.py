@@ -8,12 +8,12 @@ import nbformat
 import pytest
 
 from tests.notebooks import browser
-from workbook import report, summary
+from workbook.report import notebooks, record, summary
 
 CHARTS = {"02-metrics": 1, "03-cold-starts": 2, "04-cost": 1, "05-tuning": 2}
 
 
-@pytest.mark.parametrize("name", report.RUN_ORDER)
+@pytest.mark.parametrize("name", notebooks.RUN_ORDER)
 def test_notebook_ran_and_recorded_its_results(local_run, name):
     folder = local_run["folder"]
     executed = nbformat.read(str(folder / f"{name}.ipynb"), as_version=4)
@@ -23,7 +23,7 @@ def test_notebook_ran_and_recorded_its_results(local_run, name):
     errors = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if o.get("output_type") == "error"]
     assert not errors
-    scraps = report.read_scraps(folder / f"{name}.ipynb")
+    scraps = record.read(folder / f"{name}.ipynb")
     for scrap in summary.SCRAPS.get(name, ()):
         assert scrap in scraps, f"{name} did not record {scrap}"
     pngs = sum("image/png" in o.get("data", {}) for c in executed.cells if c.cell_type == "code"
@@ -51,7 +51,7 @@ def test_recorded_results_are_meaningful(local_run):
 
 def test_run_folder_layout_and_latest_link(local_run):
     folder = local_run["folder"]
-    for name in report.RUN_ORDER:
+    for name in notebooks.RUN_ORDER:
         assert (folder / f"{name}.ipynb").is_file()
     assert (folder / "runbook.html").is_file() and (folder / "summary.json").is_file()
     assert (folder.parent / "latest").resolve() == folder.resolve()
@@ -70,7 +70,7 @@ def test_runbook_in_headless_chromium(local_run, tmp_path):
     page = local_run["folder"] / "runbook.html"
     dom = browser.dom(page)
     body = re.sub(r"<(style|script)[^>]*>.*?</\1>", "", dom, flags=re.S)   # what the reader sees
-    for name in report.RUNBOOK_ORDER:
+    for name in notebooks.RUNBOOK_ORDER:
         assert f'id="{name}"' in dom, name
     for heading in ("Contents", "Parameters", "Headlines", "Health per function", "Preview", "Alarms in ALARM",
                     "Rate and INIT duration per function", "By charge type", "Recommendations", "The params patch"):

@@ -1,7 +1,6 @@
 """params/<env>.yaml validation: every bad file names the file, the field and the fix."""
 from __future__ import annotations
 
-import copy
 import shutil
 from pathlib import Path
 

@@ -11,11 +11,14 @@ import json
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from workbook import aws
+from workbook.local import http, sources
 from workbook.local.sandbox import FunctionConfig, LogFormat, PlatformSettings, Sandbox, Telemetry, detect
 
 
@@ -30,13 +33,20 @@ def function_config(entry: dict) -> FunctionConfig:
         tracing_active=bool(entry.get("tracing_active")), region=entry.get("region", "us-east-1"))
 
 
+#: The environment variable naming the listening sockets ``start`` bound and handed over: ``{name: fd}``.
+LISTENERS_ENV = "LWB_ENGINE_LISTENERS"
+
+
+def inherited_listeners() -> dict[str, socket.socket]:
+    """The sockets the parent bound before starting this process, by endpoint name."""
+    named = json.loads(os.environ.get(LISTENERS_ENV) or "{}")
+    return {name: socket.socket(fileno=int(fd)) for name, fd in named.items()}
+
+
 class Engine:
     """Everything that runs inside the engine process, wired from the topology."""
 
     def __init__(self, state: dict, topology: dict) -> None:
-        from workbook import aws
-        from workbook.local import http, sources
-
         self.state, self.topology = state, topology
         self.client = aws.client
         self.stop_event = threading.Event()
@@ -67,16 +77,21 @@ class Engine:
                                                self.stop_event, clock_factor, platform.region)
         self.workers.append(self.schedules)
         self.webhook = http.WebhookSink()
+        listeners = inherited_listeners()
+
+        def serve(app: Any, name: str) -> Any:
+            return http.serve(app, ports[name], listener=listeners.get(name))
+
         self.servers = [
-            http.serve(http.Control(self.sandbox, self.status, self.async_invoker.submit, self.shutdown, self.webhook),
-                       ports["control"]),
-            http.serve(http.SecretsExtension(aws.client, self.sandbox.session_token_valid), ports["extension"]),
-            http.serve(self.webhook, ports["webhook"]),
+            serve(http.Control(self.sandbox, self.status, self.async_invoker.submit, self.shutdown, self.webhook),
+                  "control"),
+            serve(http.SecretsExtension(aws.client, self.sandbox.session_token_valid), "extension"),
+            serve(self.webhook, "webhook"),
         ]
         if topology.get("http_api"):
-            self.servers.append(http.serve(http.HttpApi(self.sandbox, topology["http_api"], ports["api"]), ports["api"]))
+            self.servers.append(serve(http.HttpApi(self.sandbox, topology["http_api"], ports["api"]), "api"))
         for url in topology.get("function_urls", [])[:1]:
-            self.servers.append(http.serve(http.FunctionUrl(self.sandbox, url, ports["function_url"]), ports["function_url"]))
+            self.servers.append(serve(http.FunctionUrl(self.sandbox, url, ports["function_url"]), "function_url"))
         self.started = time.time()
 
     def start(self) -> None:
@@ -125,8 +140,6 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     os.environ["AWS_REGION"] = state.get("region", "us-east-1")
-    from workbook import aws
-
     aws.reset_clients()
     engine = Engine(state, topology)
     for sig in (signal.SIGTERM, signal.SIGINT):

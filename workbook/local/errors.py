@@ -1,8 +1,10 @@
 """The local environment's exceptions: one root, one family per concern."""
 from __future__ import annotations
 
+from workbook.errors import BadInput, WorkbookError
 
-class LocalError(Exception):
+
+class LocalError(WorkbookError):
     """Something in the embedded default failed; the message says what to do."""
 
 
@@ -24,3 +26,7 @@ class ProvisioningError(LocalError):
 
 class InvocationError(LocalError):
     """An invocation could not be made (not a function error: those are results)."""
+
+
+class LocalInputError(LocalError, BadInput):
+    """An argument of a ``workbook local`` command is invalid: an unknown function, a bad event or option."""

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from workbook.local.sandbox import Sandbox, UnknownFunctionError
@@ -33,7 +35,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    app: "Any" = None
+    app: Any = None
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - quiet by default
         return
@@ -59,17 +61,28 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         try:
             self.app.handle(self)
-        except Exception as exc:  # an endpoint bug must not hang the client
+        except Exception as exc:  # noqa: BLE001 - an endpoint bug must not hang the client
             self._send(500, json.dumps({"message": "Internal Server Error", "detail": str(exc)}),
                        {"Content-Type": "application/json"})
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _dispatch
 
 
-def serve(app: Any, port: int, host: str = "127.0.0.1") -> _Server:
-    """Serve ``app.handle(request)`` on a loopback port in a daemon thread."""
+def serve(app: Any, port: int, host: str = "127.0.0.1", listener: socket.socket | None = None) -> _Server:
+    """Serve ``app.handle(request)`` on a loopback port in a daemon thread.
+
+    ``listener`` is a socket already bound (and listening) on ``port``, handed over by the process
+    that chose the port: binding before handing over leaves no window for another process to take it.
+    """
     handler = type(f"{type(app).__name__}Handler", (_Handler,), {"app": app})
-    server = _Server((host, port), handler)
+    if listener is None:
+        server = _Server((host, port), handler)
+    else:
+        server = _Server(listener.getsockname(), handler, bind_and_activate=False)
+        server.socket.close()
+        server.socket = listener
+        server.server_address = listener.getsockname()
+        server.server_activate()
     threading.Thread(target=server.serve_forever, name=f"http-{port}", daemon=True).start()
     return server
 
@@ -400,7 +413,7 @@ class Control:
     INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 
     def __init__(self, sandbox: Sandbox, status: Callable[[], dict], submit_async: Callable[[str, Any], str],
-                 stop: Callable[[], None], webhook: "WebhookSink | None" = None) -> None:
+                 stop: Callable[[], None], webhook: WebhookSink | None = None) -> None:
         self.sandbox, self.status, self.submit_async, self.stop = sandbox, status, submit_async, stop
         self.webhook = webhook
 
@@ -459,7 +472,8 @@ class Control:
         outcome = self.sandbox.invoke(config.function_name, event, memory_mb=int(memory) if memory else None)
         if outcome.throttled:
             request._send(429, json.dumps({"Type": "User", "__type": "TooManyRequestsException",
-                                           "message": "Rate Exceeded.", "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded"}),
+                                           "message": "Rate Exceeded.",
+                                           "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded"}),
                           {"Content-Type": "application/json", "x-amzn-ErrorType": "TooManyRequestsException"})
             return
         headers = {"Content-Type": "application/json", "x-amzn-RequestId": outcome.request_id,

@@ -18,7 +18,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from workbook.local import services, state as state_file
+from infra import config
+from workbook import aws
+from workbook.deploy.plan import offline_plan
+from workbook.local import services
+from workbook.local.engine import LISTENERS_ENV
+from workbook.local import state as state_file
 from workbook.local.errors import AlreadyRunningError, NotRunningError, ServiceStartError
 from workbook.local.provision import HANDLERS_DIR, provision
 from workbook.local.sandbox import detect
@@ -60,8 +65,6 @@ def _export(recorded: dict) -> None:
     os.environ.setdefault("AWS_DEFAULT_REGION", recorded.get("region", "us-east-1"))
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    from workbook import aws
-
     aws.reset_clients()
 
 
@@ -103,8 +106,6 @@ def start(env: str = "local", plan: dict | None = None, settings=None, *, progre
 
 def _start(env: str, plan: dict | None, settings, *, progress, code_paths: list[str] | None) -> dict[str, Any]:
     say = progress or (lambda message: None)
-    from infra import config
-
     settings = settings or config.load(env)   # a bad env or params file fails before anything starts
     existing = state_file.read()
     if _running(existing):
@@ -121,24 +122,22 @@ def _start(env: str, plan: dict | None, settings, *, progress, code_paths: list[
     state_file.write(recorded)
     try:
         say("starting moto's server")
-        moto = services.start_moto(folder)
+        moto = services.with_port_retry(lambda: services.start_moto(folder))
         recorded.update(moto={"pid": moto.pid, "port": moto.port}, endpoint_url=moto.endpoint_url)
         state_file.write(recorded)
         say("starting PostgreSQL")
-        database = services.start_postgres(folder / "data")
+        database = services.with_port_retry(lambda: services.start_postgres(folder / "data"))
         recorded["postgres"] = {"pid": database.pid, "port": database.port, "data_dir": database.data_dir}
         state_file.write(recorded)
         _migrate(database)
         _export(recorded)
-        from workbook import aws
-
         recorded["region"] = settings.params.aws_region
         if plan is None:
             say("planning the stack (offline)")
-            from workbook.plan import offline_plan
-
             plan = offline_plan(env, settings).to_dict()
-        ports = {name: services.free_port() for name in ENGINE_PORTS}
+        # The engine's ports are bound here and the sockets handed over: no other start can take them meanwhile.
+        listeners = {name: services.listening_socket() for name in ENGINE_PORTS}
+        ports = {name: sock.getsockname()[1] for name, sock in listeners.items()}
         say("provisioning queues, topics, buckets, secrets and log groups")
         topology = provision(plan, settings, aws.client, database_secret=database.secret(),
                              webhook_url=f"http://127.0.0.1:{ports['webhook']}/webhook", code_paths=code_paths)
@@ -147,8 +146,16 @@ def _start(env: str, plan: dict | None, settings, *, progress, code_paths: list[
         recorded["engine"] = {"ports": ports}
         state_file.write(recorded)
         say("starting the sandbox engine")
-        engine = services.spawn([sys.executable, "-m", "workbook.local.engine", "--state-dir", str(folder)],
-                                folder / "engine.log", env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+        handed = {name: sock.fileno() for name, sock in listeners.items()}
+        try:
+            engine = services.spawn(
+                [sys.executable, "-m", "workbook.local.engine", "--state-dir", str(folder)], folder / "engine.log",
+                env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+                     LISTENERS_ENV: json.dumps(handed)},
+                pass_fds=tuple(handed.values()))
+        finally:
+            for sock in listeners.values():
+                sock.close()   # the engine holds its own copies
         recorded["engine"]["pid"] = engine.pid
         state_file.write(recorded)
 
@@ -171,10 +178,7 @@ def _migrate(database: services.Database) -> None:
     """Create the schema with the handlers' own migrations (handlers/common/db.py)."""
     if str(HANDLERS_DIR) not in sys.path:
         sys.path.insert(0, str(HANDLERS_DIR))
-    try:
-        from common import db  # type: ignore[import-not-found]
-    except ImportError:
-        return  # the shared layer is not there yet: nothing to migrate
+    from common import db  # noqa: PLC0415 - the handlers' layer is importable only once handlers/ is on sys.path
     connection = database.connect()
     try:
         db.migrate(connection)
@@ -215,8 +219,6 @@ def _stop() -> bool:
     if recorded.get("endpoint_url") and os.environ.get("AWS_ENDPOINT_URL") == recorded["endpoint_url"]:
         os.environ.pop("AWS_ENDPOINT_URL", None)
         os.environ.pop("AWS_ENDPOINT_URL_LAMBDA", None)
-        from workbook import aws
-
         aws.reset_clients()
     folder = Path(recorded.get("state_dir", state_file.state_dir()))
     (folder / "engine.ready").unlink(missing_ok=True)

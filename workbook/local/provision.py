@@ -13,8 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from infra import environment as contract
 from infra import specs
@@ -108,8 +111,6 @@ class Provisioner:
 
     def _guarded(self, step: Callable[[], Any]) -> Any:
         """Run one provisioning step; endpoint and plan-shape errors become a ProvisioningError."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
         what = step.__name__.strip("_").replace("_", " ")
         try:
             return step()

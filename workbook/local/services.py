@@ -16,11 +16,22 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import pg8000.dbapi
+
 from workbook.local.errors import ServiceStartError
 
 LOOPBACK = "127.0.0.1"
 DATABASE_NAME = "workbook"
 DATABASE_USER = "postgres"
+
+
+def listening_socket() -> socket.socket:
+    """A TCP socket bound to a free loopback port and listening: the port is ours from this moment."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind((LOOPBACK, 0))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
 
 
 def free_port() -> int:
@@ -89,20 +100,41 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
+def _log_tail(log_path: Path | None, lines: int = 20) -> str:
+    if log_path and log_path.exists():
+        return "\n" + "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
+    return ""
+
+
 def wait_until(check, timeout_s: float, what: str, log_path: Path | None = None) -> None:
+    """Poll ``check`` until it is true; a ``ServiceStartError`` from it (the process exited) fails at once."""
     deadline = time.monotonic() + timeout_s
     last_error: Exception | None = None
     while time.monotonic() < deadline:
         try:
             if check():
                 return
-        except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
+        except ServiceStartError as exc:
+            raise ServiceStartError(f"{exc}; see {log_path}{_log_tail(log_path)}") from None
+        except Exception as exc:  # noqa: BLE001 - any other failure means "not yet"
             last_error = exc
         time.sleep(0.1)
-    tail = ""
-    if log_path and log_path.exists():
-        tail = "\n" + "\n".join(log_path.read_text(errors="replace").splitlines()[-20:])
-    raise ServiceStartError(f"{what} did not come up within {timeout_s:.0f} s ({last_error}); see {log_path}{tail}")
+    raise ServiceStartError(f"{what} did not come up within {timeout_s:.0f} s ({last_error}); "
+                            f"see {log_path}{_log_tail(log_path)}")
+
+
+PORT_TAKEN = ("Address already in use", "could not bind")
+
+
+def with_port_retry(start, attempts: int = 3):
+    """``start()`` again (it picks a new port) when another process took the port between choice and bind."""
+    for attempt in range(attempts):
+        try:
+            return start()
+        except ServiceStartError as exc:
+            if attempt == attempts - 1 or not any(marker in str(exc) for marker in PORT_TAKEN):
+                raise
+    raise AssertionError("unreachable")
 
 
 # -- moto ---------------------------------------------------------------------------------------
@@ -147,10 +179,7 @@ class Database:
         return {"host": LOOPBACK, "port": self.port, "username": DATABASE_USER, "password": self.password,
                 "dbname": DATABASE_NAME, "engine": "postgres"}
 
-    def connect(self):
-        import pg8000.native  # noqa: F401 - make sure the driver is there
-        import pg8000.dbapi
-
+    def connect(self) -> pg8000.dbapi.Connection:
         return pg8000.dbapi.connect(host=LOOPBACK, port=self.port, user=DATABASE_USER, password=self.password,
                                     database=DATABASE_NAME, timeout=10)
 
@@ -159,7 +188,7 @@ def start_postgres(folder: Path) -> Database:
     """A real PostgreSQL from the ``pgserver`` wheel, listening on a free loopback port."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # platformdirs warns about XDG_RUNTIME_DIR on import
-        from pgserver._commands import POSTGRES_BIN_PATH
+        from pgserver._commands import POSTGRES_BIN_PATH  # noqa: PLC0415 - imported inside the warnings filter
 
     data_dir = folder / "postgres"
     log_path = folder / "postgres.log"
@@ -168,7 +197,11 @@ def start_postgres(folder: Path) -> Database:
         # PostgreSQL refuses to run as root; pgserver's convention is a system user of its own.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")   # platformdirs warns about XDG_RUNTIME_DIR on import
-            from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+            from pgserver.utils import (  # noqa: PLC0415 - imported inside the warnings filter
+                ensure_folder_permissions,
+                ensure_prefix_permissions,
+                ensure_user_exists,
+            )
 
         user = "pgserver"
         entry = _retry(lambda: ensure_user_exists(user), "creating the 'pgserver' system user")
@@ -197,8 +230,6 @@ def start_postgres(folder: Path) -> Database:
     def ready() -> bool:
         if process.poll() is not None:
             raise ServiceStartError(f"postgres exited with status {process.returncode}")
-        import pg8000.dbapi
-
         connection = pg8000.dbapi.connect(host=LOOPBACK, port=port, user=DATABASE_USER, database="postgres", timeout=2)
         connection.autocommit = True
         cursor = connection.cursor()

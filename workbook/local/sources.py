@@ -18,9 +18,12 @@ import logging
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import quote_plus, unquote_plus
+
+from croniter import croniter
 
 from workbook.local.sandbox import Sandbox
 from workbook.local.sandbox.types import InvocationOutcome
@@ -39,7 +42,7 @@ class _Worker(threading.Thread):
         while not self.stop_event.is_set():
             try:
                 self.step()
-            except Exception:  # keep polling through a transient endpoint error
+            except Exception:  # noqa: BLE001 - keep polling through a transient endpoint error
                 _log.warning("%s: step failed", self.name, exc_info=True)
                 self.stop_event.wait(1.0)
 
@@ -201,7 +204,7 @@ class AsyncInvoker(_Worker):
                 _, _, item = heapq.heappop(self._heap)
             try:
                 self._attempt(item)
-            except Exception:
+            except Exception:  # noqa: BLE001 - one failed async invocation must not stop the queue; it is logged
                 _log.warning("async invocation failed", exc_info=True)
 
     def _attempt(self, item: dict) -> None:
@@ -233,7 +236,7 @@ class AsyncInvoker(_Worker):
         config = self.sandbox.function(item["function"])
         record = {
             "version": "1.0",
-            "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "requestContext": {"requestId": item["request_id"], "functionArn": f"{config.function_arn}:$LATEST",
                                "condition": condition, "approximateInvokeCount": item["attempt"]},
             "requestPayload": item["event"],
@@ -314,7 +317,7 @@ class RuleForwarder(_Worker):
                 try:
                     deliver(self.client, target["arn"], payload, self.async_invoker)
                     self.delivered += 1
-                except Exception:
+                except Exception:  # noqa: BLE001 - a failed target delivery goes to its dead-letter queue, as EventBridge does
                     if target.get("dead_letter_arn"):
                         deliver(self.client, target["dead_letter_arn"], event, None)
             sqs.delete_message(QueueUrl=self.rule["queue_url"], ReceiptHandle=message["ReceiptHandle"])
@@ -337,7 +340,7 @@ class ScheduleClock(_Worker):
         self.async_invoker, self.client = async_invoker, client
         self.clock_factor, self.region = clock_factor, region
         self.started_real = time.monotonic()
-        self.started_virtual = datetime.now(timezone.utc)
+        self.started_virtual = datetime.now(UTC)
         self.fired = 0
         self._next = {rule["name"]: self._following(rule, self.started_virtual) for rule in self.rules}
 
@@ -348,8 +351,6 @@ class ScheduleClock(_Worker):
         rate = _rate_seconds(rule["schedule"])
         if rate is not None:
             return after + timedelta(seconds=rate)
-        from croniter import croniter
-
         fields = rule["schedule"][5:-1].split()
         minute, hour, dom, month, dow = fields[:5]
         dom = "*" if dom == "?" else dom

@@ -25,9 +25,20 @@ import urllib.request
 import uuid
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+
+import jwt
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from PIL import Image
+
+from workbook import aws
+from workbook.local import manager
+from workbook.local.client import topology as read_topology
+from workbook.telemetry.logs import load_reports
 
 # Events per second of each source in the steady profile.
 BASE_RATES = {"api": 4.0, "function_url": 0.5, "task": 3.0, "notification": 0.5, "upload": 0.3}
@@ -50,14 +61,11 @@ class Traffic:
     """One traffic run against a running local environment."""
 
     def __init__(self, recorded: dict, settings, *, bad_share: float = 0.1, seed: int | None = None) -> None:
-        from workbook import aws
-        from workbook.local import manager
-
         manager.activate()
         self.recorded, self.settings, self.bad_share = recorded, settings, bad_share
         self.random = random.Random(seed)
         self.endpoints = manager.endpoints(recorded)
-        self.topology = json.loads((Path(recorded["state_dir"]) / "topology.json").read_text())
+        self.topology = read_topology(recorded)
         self.refs = self.topology.get("refs", {})
         self.aws = aws
         self.sent: Counter = Counter()
@@ -70,8 +78,6 @@ class Traffic:
 
     # -- inputs ---------------------------------------------------------------------------------
     def _make_token(self) -> str | None:
-        import jwt
-
         arn = self.refs.get("jwt_secret_arn")
         if not arn:
             return None
@@ -136,10 +142,6 @@ class Traffic:
             self.bad["function_url"] += 1
             self._http(url)   # unsigned: 403 from the URL's AWS_IAM auth
             return
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
-        from botocore.credentials import Credentials
-
         request = AWSRequest(method="GET", url=url)
         SigV4Auth(Credentials("testing", "testing"), "lambda", "us-east-1").add_auth(request)
         self._http(url, headers=dict(request.headers))
@@ -216,7 +218,7 @@ class Traffic:
     def _safely(self, name: str, action: Callable[[], None]) -> None:
         try:
             action()
-        except Exception:  # a client-side failure is counted, not fatal to the run
+        except Exception:  # noqa: BLE001 - a client-side failure is counted, not fatal to the run
             self.failures[name] += 1
 
 
@@ -230,20 +232,13 @@ def _draw(elapsed: float, total: float, sent: Counter, multiplier: float) -> Non
 
 
 def _tiny_png() -> bytes:
-    try:
-        from PIL import Image
-
-        buffer = io.BytesIO()
-        Image.new("RGB", (64, 48), (200, 120, 40)).save(buffer, "PNG")
-        return buffer.getvalue()
-    except ImportError:
-        return b""
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 120, 40)).save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 def drain(recorded: dict, timeout_s: float = 20.0) -> None:
     """Wait until the engine has no async invocations pending and nothing is in flight."""
-    from workbook.local import manager
-
     deadline = time.time() + timeout_s
     while time.time() < deadline:
         engine = manager.status().get("engine") or {}
@@ -256,16 +251,11 @@ def drain(recorded: dict, timeout_s: float = 20.0) -> None:
 
 def summarize(recorded: dict, started: float, ended: float) -> list[dict]:
     """Per function: invocations, errors, cold starts and p50/p99 duration, from the REPORT lines."""
-    from workbook.local import manager
-
     manager.activate()
-    topology = json.loads((Path(recorded["state_dir"]) / "topology.json").read_text())
-    names = {entry["function_name"]: entry["key"] for entry in topology["functions"]}
-    from workbook import logs
-
+    names = {entry["function_name"]: entry["key"] for entry in read_topology(recorded)["functions"]}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # the note that Logs Insights is not used locally
-        frame = logs.load_reports(list(names), int(started * 1000) - 1000, int(ended * 1000) + 1000)
+        frame = load_reports(list(names), int(started * 1000) - 1000, int(ended * 1000) + 1000)
     rows = []
     for function_name, key in names.items():
         part = frame[frame["function"] == function_name] if len(frame) else frame

@@ -10,9 +10,9 @@ import json
 import time
 
 import pytest
+from local_helpers import FUNCTIONS_DIR
 
 from infra import config
-from local_helpers import FUNCTIONS_DIR
 from workbook import aws
 from workbook.local import manager, provision
 

@@ -258,11 +258,10 @@ def test_traffic_prints_a_summary_per_function_from_the_logs(stack):
 
 
 def test_power_tuning_invoker_drives_the_running_environment(stack):
-    from workbook.local.tuning import SandboxInvoker
+    from workbook.tuning import invokers
+    from workbook.tuning.sandbox_invoker import SandboxInvoker
 
-    from workbook import tuning
-
-    invoker = tuning.make_invoker(SETTINGS, "api-processor")      # the hook --env local uses
+    invoker = invokers.make_invoker(SETTINGS, "api-processor")      # what --env local uses
     assert isinstance(invoker, SandboxInvoker) and invoker.function_name == SETTINGS.function_name("api-processor")
     try:
         invoker.set_memory(256)

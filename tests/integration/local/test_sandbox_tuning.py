@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import pytest
-
 from local_helpers import make_config
-from workbook.local.tuning import InvocationResult, SandboxInvoker
+
+from workbook.tuning.sandbox_invoker import InvocationResult, SandboxInvoker
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from infra import config, specs
-from workbook import recommend
+from workbook.tuning import recommend
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +48,6 @@ def test_tune_cli_uses_the_sample_event_and_keeps_timeouts_on_thin_data(local_en
     code = cli.main(["tune", "--env", "local", "--function", "auth-handler", "--power-values", "256,512", "--num", "2"])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "strategy chooses" in out and "too few for a p99.9" in out
+    assert "strategy chooses" in out and "a timeout needs at least 100 for its p99.9" in out
     lines = [line for line in out.splitlines() if line.strip().startswith(("256", "512"))]
     assert len(lines) == 2 and all(line.split()[2] == "0" for line in lines)   # no errors at either size

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbook import coldstart
+from workbook.analysis import coldstart
 
 
 def _reports():

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from botocore.stub import Stubber
 
-from workbook import cost
+from workbook.analysis import cost
 
 
 # ---------------------------------------------------------------------------------------------

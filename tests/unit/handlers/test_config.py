@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-
 from handler_kit import function_env
 
 

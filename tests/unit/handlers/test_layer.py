@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from handler_kit import HANDLERS_DIR, LambdaContext
 
 

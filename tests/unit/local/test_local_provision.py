@@ -7,15 +7,16 @@ import pytest
 
 moto = pytest.importorskip("moto")
 
-from infra import config, environment as contract, specs  # noqa: E402
-from workbook.local import provision  # noqa: E402
+from infra import config, specs
+from infra import environment as contract
+from workbook.local import provision
 
 DATABASE_SECRET = {"host": "127.0.0.1", "port": 5432, "username": "postgres", "password": "x", "dbname": "workbook"}
 
 
 @pytest.fixture(scope="module")
 def plan() -> dict:
-    from workbook.plan import offline_plan
+    from workbook.deploy.plan import offline_plan
 
     return offline_plan("local").to_dict()
 

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 
 import pytest
 
-from workbook.local import cli, http, sources, traffic
+from workbook.local import commands as cli
+from workbook.local import http, sources, traffic
 from workbook.local.sandbox.types import InvocationOutcome
 
 BATCH = [{"MessageId": "m1"}, {"MessageId": "m2"}, {"MessageId": "m3"}]
@@ -78,12 +80,12 @@ def test_read_event_errors_name_the_problem(tmp_path):
 
 
 def test_cron_schedules_follow_eventbridge_fields():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     clock = sources.ScheduleClock.__new__(sources.ScheduleClock)
-    noon = clock._following({"schedule": "cron(0 12 * * ? *)"}, datetime(2026, 11, 27, 13, 0, tzinfo=timezone.utc))
-    assert noon == datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
-    monday = clock._following({"schedule": "cron(30 8 ? * 2 *)"}, datetime(2026, 11, 27, 0, 0, tzinfo=timezone.utc))
+    noon = clock._following({"schedule": "cron(0 12 * * ? *)"}, datetime(2026, 11, 27, 13, 0, tzinfo=UTC))
+    assert noon == datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    monday = clock._following({"schedule": "cron(30 8 ? * 2 *)"}, datetime(2026, 11, 27, 0, 0, tzinfo=UTC))
     assert monday.weekday() == 0 and (monday.hour, monday.minute) == (8, 30)
-    five = clock._following({"schedule": "rate(5 minutes)"}, datetime(2026, 11, 27, 0, 0, tzinfo=timezone.utc))
-    assert five == datetime(2026, 11, 27, 0, 5, tzinfo=timezone.utc)
+    five = clock._following({"schedule": "rate(5 minutes)"}, datetime(2026, 11, 27, 0, 0, tzinfo=UTC))
+    assert five == datetime(2026, 11, 27, 0, 5, tzinfo=UTC)

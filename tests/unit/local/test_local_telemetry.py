@@ -5,7 +5,7 @@ import pytest
 
 moto = pytest.importorskip("moto")
 
-from workbook.local.sandbox.telemetry import MAX_EVENT_BYTES, Telemetry  # noqa: E402
+from workbook.local.sandbox.telemetry import MAX_EVENT_BYTES, Telemetry
 
 
 @pytest.fixture

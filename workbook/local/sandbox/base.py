@@ -7,6 +7,7 @@ import time
 import uuid
 from collections import defaultdict
 
+from workbook.local.errors import LocalInputError
 from workbook.local.sandbox import formats
 from workbook.local.sandbox.environment import ExecutionEnvironment, Phase, PlatformSettings
 from workbook.local.sandbox.formats import Report, Status
@@ -18,7 +19,7 @@ LAMBDA_NAMESPACE = "AWS/Lambda"
 DEFAULT_ACCOUNT_CONCURRENCY = 1000
 
 
-class UnknownFunctionError(KeyError):
+class UnknownFunctionError(LocalInputError, KeyError):
     """No function of that name or key is registered in the sandbox."""
 
     def __str__(self) -> str:
@@ -71,6 +72,12 @@ class Sandbox:
         config = self.function(name)
         with self._lock:
             return sum(len(envs) for (fn, _), envs in self._idle.items() if fn == config.function_name)
+
+    def idle_environments(self, name: str) -> list[ExecutionEnvironment]:
+        """The warm environments of function ``name`` waiting for an invocation, at every memory size."""
+        function_name = self.function(name).function_name
+        with self._lock:
+            return [env for (fn, _), pool in self._idle.items() if fn == function_name for env in pool]
 
     def concurrency(self, name: str) -> int:
         return self._in_flight[self.function(name).function_name]
@@ -238,7 +245,7 @@ class Sandbox:
             environment.kill()
         self._reaper.join(timeout=5)
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Sandbox:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -10,7 +10,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from workbook.local.sandbox import formats
@@ -54,7 +54,7 @@ class ExecutionEnvironment:
         self.config = config
         self.platform = platform
         self.id = uuid.uuid4().hex
-        today = datetime.now(timezone.utc).strftime("%Y/%m/%d")
+        today = datetime.now(UTC).strftime("%Y/%m/%d")
         self.log_stream = f"{today}/[$LATEST]{self.id}"
         self.session_token = uuid.uuid4().hex + uuid.uuid4().hex
         self.limits = EnvironmentLimits(config.memory_mb, f"{config.function_name}-{self.id[:12]}")

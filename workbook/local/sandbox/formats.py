@@ -6,7 +6,7 @@ import math
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 
 RUNTIME_VERSION = "python:3.11.v-local"
@@ -86,7 +86,7 @@ class Report:
 
 
 def iso_time(epoch_s: float | None = None) -> str:
-    moment = datetime.fromtimestamp(epoch_s if epoch_s is not None else time.time(), tz=timezone.utc)
+    moment = datetime.fromtimestamp(epoch_s if epoch_s is not None else time.time(), tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 

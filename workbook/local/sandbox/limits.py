@@ -13,11 +13,12 @@ import signal
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-MB_PER_VCPU = 1769
-MAX_VCPUS = 6.0
+from infra.specs import vcpus_for
+
 INIT_VCPUS = 2.0
 # Lambda reserves a function's CPU share; a shared machine does not. A high cpu.shares weight on
 # the sandbox's cgroups lets an environment get its share even when other processes compete
@@ -47,20 +48,6 @@ class MemoryMode(str, Enum):
     CGROUP = "cgroup-v1 memory.limit_in_bytes"
     RLIMIT_AS = "RLIMIT_AS"
 
-
-MAX_MEMORY_MB = 10_240
-
-
-def vcpus_for(memory_mb: int) -> float:
-    """Lambda's CPU share for a memory size, in vCPUs.
-
-    In proportion up to 1,769 MB (one vCPU); above, linear between that and the documented six
-    vCPUs at 10,240 MB (plain proportion would give 5.79 there).
-    """
-    if memory_mb <= MB_PER_VCPU:
-        return memory_mb / MB_PER_VCPU
-    extra = (memory_mb - MB_PER_VCPU) * (MAX_VCPUS - 1.0) / (MAX_MEMORY_MB - MB_PER_VCPU)
-    return min(1.0 + extra, MAX_VCPUS)
 
 
 def _own_cgroup(controller: str) -> str:
@@ -115,6 +102,16 @@ def _memory_parent() -> Path | None:
     return _parents["memory"]
 
 
+@dataclass(frozen=True)
+class CpuStats:
+    """An environment's CPU quota (in vCPUs) and the kernel's counters from its ``cpu.stat``."""
+
+    quota_vcpus: float
+    periods: int
+    throttled_periods: int
+    throttled_ns: int
+
+
 class EnvironmentLimits:
     """The limits of one execution environment; attach the process once it is spawned."""
 
@@ -164,6 +161,19 @@ class EnvironmentLimits:
         if self._cpu_group is not None:
             quota_us = max(int(CFS_PERIOD_US * self.vcpus), 1000)
             (self._cpu_group / "cpu.cfs_quota_us").write_text(str(quota_us))
+
+    def cpu_stats(self) -> CpuStats | None:
+        """The CFS quota in force and the kernel's throttling counters (cgroup mode only; else None)."""
+        if self._cpu_group is None:
+            return None
+        try:
+            quota = int((self._cpu_group / "cpu.cfs_quota_us").read_text())
+            period = int((self._cpu_group / "cpu.cfs_period_us").read_text())
+            counters = dict(line.split() for line in (self._cpu_group / "cpu.stat").read_text().splitlines())
+        except (OSError, ValueError):
+            return None
+        return CpuStats(quota / period if quota > 0 else float("inf"), int(counters.get("nr_periods", 0)),
+                        int(counters.get("nr_throttled", 0)), int(counters.get("throttled_time", 0)))
 
     def begin_invocation(self) -> None:
         if self.cpu_mode is CpuMode.DUTY_CYCLE and self.vcpus < 1.0 and self._pid:

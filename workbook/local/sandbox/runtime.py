@@ -17,10 +17,10 @@ import sys
 _IN_FD, _OUT_FD, _RLIMIT_AS = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 sys.path[0:1] = [path for path in sys.argv[4].split(os.pathsep) if path]
 
-import logging  # noqa: E402
-import resource  # noqa: E402
-import time  # noqa: E402
-import traceback  # noqa: E402
+import logging
+import resource
+import time
+import traceback
 
 if _RLIMIT_AS > 0:  # the unprivileged fallback of the memory limit
     resource.setrlimit(resource.RLIMIT_AS, (_RLIMIT_AS, _RLIMIT_AS))
@@ -96,7 +96,8 @@ def _configure_logging() -> None:
     root = logging.getLogger()
     if _LOG_FORMAT == "JSON":
         handler.setFormatter(_JsonFormatter())
-        root.setLevel(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO").replace("WARN", "WARNING").replace("FATAL", "CRITICAL").replace("TRACE", "DEBUG"))
+        level = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO")
+        root.setLevel(level.replace("WARN", "WARNING").replace("FATAL", "CRITICAL").replace("TRACE", "DEBUG"))
     else:
         handler.setFormatter(_TextFormatter())
     root.addHandler(handler)
@@ -163,9 +164,9 @@ def main() -> None:
         _end_of_output()
         _send(writer, {"t": "init", "ok": False, "error": error})
         return
-    except BaseException as exc:  # an error at module level is the function's INIT error
+    except BaseException as exc:  # noqa: BLE001 - an error at module level is the function's INIT error
         error = _error(exc)
-        error["errorType"] = f"Runtime.UserCodeSyntaxError" if isinstance(exc, SyntaxError) else error["errorType"]
+        error["errorType"] = "Runtime.UserCodeSyntaxError" if isinstance(exc, SyntaxError) else error["errorType"]
         _log_error(error)
         _end_of_output()
         _send(writer, {"t": "init", "ok": False, "error": error})
@@ -193,7 +194,7 @@ def main() -> None:
                 reply = {"t": "result", "ok": False, "error": error}
         except MemoryError as exc:
             reply = {"t": "result", "ok": False, "error": _error(exc, _request_id), "memory_error": True}
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - any error of the handler is the invocation's error, as on Lambda
             error = _error(exc, _request_id)
             _log_error(error)
             reply = {"t": "result", "ok": False, "error": error}

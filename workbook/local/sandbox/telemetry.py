@@ -12,7 +12,8 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 _log = logging.getLogger(__name__)
 MAX_VALUES_PER_DATUM = 150
@@ -101,7 +102,7 @@ class Telemetry:
                 if time.monotonic() >= next_metrics:
                     self._send_metrics()
                     next_metrics = time.monotonic() + self._metric_interval_s
-            except Exception:  # the endpoint went away; telemetry must never break invocations
+            except Exception:  # noqa: BLE001 - the endpoint went away; telemetry must never break invocations
                 _log.debug("telemetry send failed", exc_info=True)
 
     def flush(self) -> None:
@@ -117,7 +118,7 @@ class Telemetry:
             self._thread.join(timeout=5)
         try:
             self.flush()
-        except Exception:
+        except Exception:  # noqa: BLE001 - a last flush at shutdown is best effort
             _log.debug("final telemetry flush failed", exc_info=True)
 
     def _send_logs(self) -> None:

@@ -43,7 +43,7 @@ class FunctionConfig:
     def log_group_name(self) -> str:
         return self.log_group or f"/aws/lambda/{self.function_name}"
 
-    def with_memory(self, memory_mb: int | None) -> "FunctionConfig":
+    def with_memory(self, memory_mb: int | None) -> FunctionConfig:
         return self if not memory_mb or memory_mb == self.memory_mb else replace(self, memory_mb=memory_mb)
 
 

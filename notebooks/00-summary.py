@@ -1,0 +1,74 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Summary
+#
+# The one-page view of this run: health, cost, and the top tuning recommendations. Each line links to its detail section.
+
+# %% tags=["parameters"]
+# Parameters (Papermill replaces these; the defaults suit an interactive session on --env local).
+# None means "the workbook's default" (workbook.tuning.defaults, params/<env>.yaml).
+env = "local"
+region = None                # None: the aws_region of params/<env>.yaml
+since = "1h"                 # time range: 90m, 24h, 7d
+functions = None             # None: all six; or a list of function keys
+run_folder = None            # set by `workbook run`; None in JupyterLab
+power_values = None          # memory sizes power tuning measures, in MB
+num_invocations = None       # per power value; adaptive tuning stops earlier when confident
+strategy = None              # cost | speed | balanced
+balanced_weight = None
+discard_top_bottom = None
+tune_functions = None        # power-tuned in 05-tuning (each costs invocations); None: file-processor
+apply_patch = False          # write the params patch to params/<env>.yaml
+interactive = True           # ipywidgets controls in JupyterLab; reports print the static view
+
+# %%
+from workbook.report import summary
+from workbook.report.record import glue
+from workbook.report.session import say, show
+
+view = summary.build(summary.collect(run_folder) if run_folder else {})
+say(view.links())
+
+# %% [markdown]
+# ## Headlines
+
+# %%
+say("\n".join(f"- {line}" for line in view.headlines) or "- Nothing was recorded: run the detail notebooks first (`workbook run`).")
+
+# %% [markdown]
+# ## Health per function
+#
+# Invocations, errors, throttles and tail latency over the window, with the cold-start rate.
+
+# %%
+show(view.health) if not view.health.empty else say("No metrics were recorded in this run.")
+
+# %% [markdown]
+# ## Cost
+
+# %%
+show(view.cost, 4) if not view.cost.empty else say("No cost was recorded in this run.")
+
+# %% [markdown]
+# ## Top recommendations
+#
+# The full reasoning, the tuning curves and the params patch are in the Tuning section.
+
+# %%
+show(view.recommendations) if not view.recommendations.empty else say("No recommendation in this run.")
+
+# %%
+glue("headlines", view.headlines)
+glue("missing", view.missing)

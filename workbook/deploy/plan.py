@@ -1,0 +1,119 @@
+"""The offline plan: the stack's program run under Pulumi's mocks. No CLI, no AWS.
+
+``offline_plan(env)`` returns every resource with its inputs and the stack outputs. Where the
+environment deploys its foundation standalone, the foundation program is planned first and its
+resources are part of the plan (``"stack": "foundation"``); otherwise its outputs only stand in
+for the referenced platform stacks, so the plan is complete either way.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import pulumi
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from infra import artifacts, compute, config, foundation
+from infra.config import Settings
+from infra.mocks import PlanMocks
+
+# Pulumi's runtime settings are process-global: one program (a plan, or an Automation API run) at a time.
+PULUMI_LOCK = threading.Lock()
+
+
+@dataclass
+class Plan:
+    """Resources (type, name, inputs, stack) and outputs of one environment's stacks."""
+
+    env: str
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    foundation_outputs: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"resources": self.resources, "outputs": self.outputs}
+
+    def of_type(self, type_token: str, stack: str | None = None) -> list[dict[str, Any]]:
+        return [r for r in self.resources if r["type"] == type_token and (stack is None or r["stack"] == stack)]
+
+    def named(self, name: str, type_token: str | None = None) -> dict[str, Any]:
+        matches = [r for r in self.resources if r["name"] == name and (type_token is None or r["type"] == type_token)]
+        if len(matches) != 1:
+            raise KeyError(f"{len(matches)} resources named {name!r}" + (f" of type {type_token}" if type_token else ""))
+        return matches[0]
+
+    def table(self) -> pd.DataFrame:
+        """One row per resource: stack, type, name, and the physical name where set."""
+        rows = [{
+            "stack": r["stack"],
+            "type": r["type"],
+            "name": r["name"],
+            "physical_name": r["inputs"].get("name") or r["inputs"].get("bucket") or r["inputs"].get("layerName") or "",
+        } for r in self.resources]
+        return pd.DataFrame(rows, columns=["stack", "type", "name", "physical_name"])
+
+
+def offline_plan(env: str, settings: Settings | None = None) -> Plan:
+    """Plan environment ``env`` (or the given settings) under mocks."""
+    settings = settings or config.load(env)
+    plan = Plan(env=settings.env)
+    with PULUMI_LOCK:
+        previous = artifacts.OFFLINE
+        artifacts.OFFLINE = True
+        try:
+            foundation_resources, foundation_outputs = _run(
+                settings, "foundation", lambda: foundation.build(settings), {})
+            stack_outputs = {name: foundation_outputs for name in settings.params.foundation.stacks.model_dump().values()}
+            compute_resources, compute_outputs = _run(
+                settings, "compute", lambda: compute.build(settings), stack_outputs)
+        finally:
+            artifacts.OFFLINE = previous
+    if settings.params.foundation.standalone:
+        plan.resources += [{**r, "stack": "foundation"} for r in foundation_resources]
+    plan.resources += [{**r, "stack": "compute"} for r in compute_resources]
+    plan.outputs = compute_outputs
+    plan.foundation_outputs = foundation_outputs
+    return plan
+
+
+def _run(settings: Settings, stack: str, program: Callable[[], dict[str, Any]],
+         stack_outputs: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Run one program under fresh mocks and resolve its outputs."""
+    mocks = PlanMocks(settings.params.aws_region, stack_outputs)
+    project = f"{settings.params.project_name}-{stack}"
+    pulumi.runtime.set_mocks(mocks, project=project, stack=settings.env, preview=False)
+    resolved: dict[str, Any] = {}
+
+    def body() -> None:
+        outputs = program()
+        resolved.update(_sync_await(pulumi.Output.from_input(outputs).future()) or {})
+
+    _sync_await(run_pulumi_func(body))
+    return _plain(mocks.resources), _plain(resolved)
+
+
+# Inputs whose values are secret even in a plan (mock values, but a plan is shared like a real one).
+SECRET_INPUTS = frozenset({"secretString", "secretBinary", "password", "masterPassword"})
+
+
+def _plain(value: Any) -> Any:
+    """Inputs as JSON-friendly values: assets become paths, whole floats ints, secrets masked."""
+    if isinstance(value, dict):
+        return {k: ("[secret]" if k in SECRET_INPUTS else _plain(v)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, pulumi.FileAsset):
+        return {"asset": value.path}
+    if isinstance(value, pulumi.FileArchive):
+        return {"archive": value.path}
+    if isinstance(value, pulumi.AssetArchive):
+        return {"archive": {k: _plain(v) for k, v in value.assets.items()}}
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)

@@ -1,0 +1,138 @@
+"""The notebooks of a run: their order, their one ``parameters`` cell, and executing one with Papermill.
+
+Each notebook has exactly one cell tagged ``parameters``; a run passes the same values to every
+notebook (``notebook_parameters``). Tuning parameters default to ``workbook.tuning.defaults``.
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import papermill as pm
+from jupyter_client.manager import AsyncKernelManager
+
+from infra import config, specs
+from workbook.errors import BadInput
+from workbook.report import record
+from workbook.tuning import defaults
+
+NOTEBOOKS_DIR = config.REPO_ROOT / "notebooks"
+# Run order: the summary reads what the others recorded, so it runs last and leads the runbook.
+RUN_ORDER = ("01-deploy", "02-metrics", "03-cold-starts", "04-cost", "05-tuning", "00-summary")
+RUNBOOK_ORDER = ("00-summary", "01-deploy", "02-metrics", "03-cold-starts", "04-cost", "05-tuning")
+KERNEL = "python3"
+_SINCE = re.compile(r"^(\d+)([mhd])$")
+
+
+@dataclass
+class NotebookResult:
+    name: str
+    status: str                       # ok | failed | skipped
+    seconds: float = 0.0
+    error: str | None = None
+    cell: int | None = None
+
+
+@dataclass
+class RunResult:
+    env: str
+    folder: Path
+    parameters: dict[str, Any]
+    notebooks: list[NotebookResult] = field(default_factory=list)
+    phases: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(n.status == "ok" for n in self.notebooks)
+
+
+
+def parse_since(value: str) -> int:
+    """``'24h'`` -> seconds. Accepts m, h and d."""
+    match = _SINCE.match(value or "")
+    if not match or int(match.group(1)) == 0:
+        raise BadInput(f"--since {value!r}: expected a positive number of minutes, hours or days, like 90m, 24h or 7d")
+    return int(match.group(1)) * {"m": 60, "h": 3600, "d": 86400}[match.group(2)]
+
+
+def selected(only: Sequence[str] | None) -> list[str]:
+    """The notebooks to run, in run order (``--only`` names, with or without ``.ipynb``)."""
+    if not only:
+        return list(RUN_ORDER)
+    wanted = [name.removesuffix(".ipynb") for name in only]
+    unknown = [n for n in wanted if n not in RUN_ORDER]
+    if unknown:
+        raise BadInput(f"--only {unknown[0]!r}: unknown notebook; choose from {', '.join(RUN_ORDER)}")
+    return [n for n in RUN_ORDER if n in wanted]
+
+
+def notebook_parameters(settings: config.Settings, since: str, folder: Path,
+                        functions: Sequence[str] | None = None) -> dict[str, Any]:
+    """The one ``parameters`` cell's values for every notebook of a run."""
+    since_s = parse_since(since)
+    unknown = [f for f in functions or () if f not in specs.FUNCTION_KEYS]
+    if unknown:
+        raise BadInput(f"unknown function {unknown[0]!r}; known: {', '.join(specs.FUNCTION_KEYS)}")
+    return {
+        "env": settings.env,
+        "region": settings.params.aws_region,
+        "since": since,
+        "since_s": since_s,
+        "functions": list(functions or specs.FUNCTION_KEYS),
+        "run_folder": str(folder),
+        "power_values": list(defaults.DEFAULT_POWER_VALUES),
+        "num_invocations": defaults.REPORT_NUM_INVOCATIONS,
+        "strategy": defaults.DEFAULT_STRATEGY,
+        "balanced_weight": defaults.DEFAULT_BALANCED_WEIGHT,
+        "discard_top_bottom": defaults.DEFAULT_DISCARD_TOP_BOTTOM,
+        "tune_functions": list(defaults.REPORT_TUNE_FUNCTIONS),
+        "apply_patch": False,
+        "interactive": False,
+    }
+
+
+def _kernel_manager(log_path: Path) -> type:
+    """A kernel manager whose kernel process writes its own stderr (start-up chatter) to ``log_path``.
+
+    Cell output still reaches the notebook through the kernel's channels; only the process's
+    stderr, which would otherwise interleave with the run's progress lines, goes to the log.
+    """
+    class RunKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            with open(log_path, "ab") as log:
+                kw["stderr"] = log
+                await super()._async_launch_kernel(kernel_cmd, **kw)
+
+        _launch_kernel = _async_launch_kernel
+
+    return RunKernelManager
+
+
+def execute(name: str, folder: Path, parameters: dict[str, Any], notebooks_dir: Path | None = None,
+            progress: bool = False) -> NotebookResult:
+    """Run one notebook with Papermill into the run folder (kernel stderr in ``kernels.log``)."""
+    source = (notebooks_dir or NOTEBOOKS_DIR) / f"{name}.ipynb"
+    target = folder / f"{name}.ipynb"
+    started = time.perf_counter()
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # charts as image/png outputs
+    try:
+        pm.execute_notebook(str(source), str(target), parameters=parameters, kernel_name=KERNEL,
+                            progress_bar=progress, cwd=str(folder), report_mode=False,
+                            kernel_manager_class=_kernel_manager(folder / "kernels.log"))
+    except pm.PapermillExecutionError as exc:
+        return NotebookResult(name, "failed", time.perf_counter() - started,
+                              error=f"{exc.ename}: {exc.evalue}", cell=exc.exec_count)
+    return NotebookResult(name, "ok", time.perf_counter() - started)
+
+
+
+def read_scraps(path: Path) -> dict[str, Any]:
+    """What a notebook recorded (``workbook.report.record.glue`` or ``scrapbook.glue`` with JSON data)."""
+    return record.read(str(path))
+
+

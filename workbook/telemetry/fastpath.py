@@ -1,0 +1,282 @@
+"""The numpy fast paths of ``parse_reports``: REPORT lines read straight from Arrow's buffers.
+
+Both formats Lambda writes keep their fields in a fixed order, so the separators (tabs in text,
+quotes and colons in JSON) locate the fields and the digits are read in bulk, with no regular
+expression per line. Each fast path returns the columns (Arrow arrays) and a mask of the lines it
+vouches for; ``workbook.telemetry.reports`` sends the others through the regular expressions.
+
+Large inputs go in chunks on threads: numpy and Arrow release the GIL in bulk work, and chunks
+keep the working set in cache and the peak memory low.
+"""
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from workbook.telemetry.fields import CHUNK_THREADS, FLOATS, INTS, REQUIRED, TEXT_FIELDS, WORKERS, extract_all
+
+__all__ = ["text_fast", "json_fast"]
+
+_CHUNK_POOL: ThreadPoolExecutor | None = None
+
+
+def _map_chunks(function, arr) -> list:
+    """``function`` over chunks of ``arr``, on threads."""
+    global _CHUNK_POOL
+    chunks = [arr.slice(i, _FAST_CHUNK) for i in range(0, len(arr), _FAST_CHUNK)]
+    if threading.current_thread().name.startswith(CHUNK_THREADS):
+        return [function(chunk) for chunk in chunks]
+    if _CHUNK_POOL is None:
+        _CHUNK_POOL = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix=CHUNK_THREADS)
+    return list(_CHUNK_POOL.map(function, chunks))
+
+
+_TEXT_LAYOUT = (  # (label after the tab, first byte offset checked, suffix) of the four fields after the id
+    ("Duration: ", " ms"),
+    ("Billed Duration: ", " ms"),
+    ("Memory Size: ", " MB"),
+    ("Max Memory Used: ", " MB"),
+)
+_REQUEST_PREFIX = b"REPORT RequestId: "
+_FAST_CHUNK = 65_536
+
+
+def _fast_eligible(arr) -> bool:
+    """The numpy fast paths read Arrow's large-string buffers directly: no nulls, at least one line."""
+    return len(arr) > 0 and not arr.null_count and isinstance(arr, pa.LargeStringArray)
+
+
+def _chunked(fast, arr) -> tuple[dict, np.ndarray] | None:
+    """``fast`` over chunks of ``arr`` (threads), joined; None when any chunk declines."""
+    parts = _map_chunks(fast, arr)
+    if any(part is None for part in parts):
+        return None
+    cols = {name: pa.chunked_array([part[0][name] for part in parts]) for name in parts[0][0]}
+    return cols, np.concatenate([part[1] for part in parts])
+
+
+def _byte_view(arr) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The lines' bytes as one uint8 array, with each line's start and end offsets into it."""
+    _, offsets_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64, count=len(arr) + 1, offset=arr.offset * 8)
+    whole = np.frombuffer(data_buf, dtype=np.uint8)
+    base = int(offsets[0])
+    return whole[base : int(offsets[-1])], offsets[:-1] - base, offsets[1:] - base
+
+
+def _text_fast(arr) -> tuple[dict, np.ndarray] | None:
+    """Parse text REPORT lines with numpy over Arrow's buffers: no regular expression per line.
+
+    The five leading fields of a REPORT line come in a fixed order, separated by tabs, so the
+    tabs locate them and the digits are read in bulk. Returns the columns (as Arrow arrays)
+    and a mask of the lines it vouches for; the others go through the regular expressions.
+    Optional fields (Init Duration, Status, Error Type, XRAY) are extracted only from lines
+    that have anything after Max Memory Used.
+    """
+    if not _fast_eligible(arr):
+        return None
+    if len(arr) > _FAST_CHUNK:  # chunks keep the working set in cache and the peak memory low
+        return _chunked(_text_fast, arr)
+    data, starts, ends = _byte_view(arr)
+    n, size = len(arr), len(data)
+    if size == 0:
+        return None
+    tabs = np.flatnonzero(data == 9)
+    tabs = np.concatenate([tabs, np.full(6, size + 64, dtype=tabs.dtype)])
+    first = np.searchsorted(tabs, starts)
+    t = [tabs[first + j] for j in range(5)]
+    ok = (t[3] < ends) & (t[0] - starts > len(_REQUEST_PREFIX))
+
+    def at(positions):
+        return data[np.minimum(positions, size - 1)]
+
+    for j, byte in ((7, ord("R")), (16, ord(":"))):
+        ok &= at(starts + j) == byte
+    field_end = [t[1], t[2], t[3], np.minimum(t[4], ends)]
+    numbers = []
+    for j, ((label, suffix), width) in enumerate(zip(_TEXT_LAYOUT, (16, 9, 6, 6), strict=True)):
+        begin = t[j] + 1
+        ok &= at(begin + len(label) - 2) == ord(":")
+        end = field_end[j]
+        ok &= at(end - 2) == ord(suffix[1])   # "ms" / "MB"; the cast below rejects anything else
+        field_lo, field_hi = begin + len(label), end - 3
+        ok &= (field_hi > field_lo) & (field_hi - field_lo <= width)
+        numbers.append((field_lo, field_hi))
+    request_id = _slice_strings(data, starts + len(_REQUEST_PREFIX), t[0], ok)
+    cols = {"request_id": request_id}
+    try:  # Arrow parses the digits; a value that is not a number sends the chunk to the careful path
+        for name, (lo, hi), kind in zip(("duration_ms", "billed_duration_ms", "memory_size_mb", "max_memory_used_mb"),
+                                        numbers, (pa.float64(), pa.int64(), pa.int64(), pa.int64()), strict=True):
+            cols[name] = pc.cast(_slice_strings(data, lo, hi, ok), kind)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    # Optional fields: only where something follows the Max Memory Used field.
+    tail = np.flatnonzero(ok & (ends - field_end[3] > 1))
+    optional = {name: TEXT_FIELDS[name] for name in ("init_duration_ms", "status_raw", "error_type", "xray_trace_id")}
+    if len(tail):
+        found = extract_all(pc.take(arr, pa.array(tail)), optional)
+        where = np.full(n, -1, dtype=np.int64)
+        where[tail] = np.arange(len(tail))
+        index = pa.array(where, mask=where < 0)
+        for name, values in found.items():
+            cols[name] = pc.take(values, index)
+    else:
+        for name in optional:
+            cols[name] = pa.nulls(n, pa.string())
+    return cols, ok
+
+
+# JSON keys read by the fast path: (column, key, kind) with kind number | string.
+_JSON_KEYS = (
+    ("request_id", "requestId", "string"),
+    ("duration_ms", "durationMs", "number"),
+    ("billed_duration_ms", "billedDurationMs", "number"),
+    ("memory_size_mb", "memorySizeMB", "number"),
+    ("max_memory_used_mb", "maxMemoryUsedMB", "number"),
+    ("init_duration_ms", "initDurationMs", "number"),
+    ("status_raw", "status", "string"),
+    ("error_type", "errorType", "string"),
+    ("_tracing", "value", "string"),
+    ("time", "time", "string"),
+    ("_type", "type", "string"),
+)
+
+
+def _key_hash(key: str) -> int:
+    return int.from_bytes(key.encode()[-4:].rjust(4, b'"'), "big")
+
+
+def _json_key_positions(data, key_end, last4, starts, ends) -> dict[str, np.ndarray]:
+    """Where each wanted key ends (its closing quote) in each line; -1 where absent.
+
+    Lambda writes its records with the keys always in one order, so lines with the same
+    number of keys share a layout: each layout's columns are told apart once, by the last
+    four bytes of their key (all rows of a column must agree) plus the opening quote and the
+    first letter. A layout whose columns disagree is located key by key.
+    """
+    n = len(starts)
+    first = np.searchsorted(key_end, starts)
+    counts = np.searchsorted(key_end, ends) - first
+    wanted = {key: _key_hash(key) for _, key, _ in _JSON_KEYS}
+    positions = {key: np.full(n, -1, dtype=np.int64) for key in wanted}
+    for count in np.unique(counts):
+        rows = np.flatnonzero(counts == count)
+        if count == 0:
+            continue
+        matrix = first[rows, None] + np.arange(count)
+        hashes = last4[matrix]
+        uniform = (hashes == hashes[0]).all(axis=0)
+        if not uniform.all():
+            for key, h in wanted.items():  # mixed layouts: find the key in each row
+                hit = (hashes == h) & _name_matches(data, key_end[matrix], key)
+                has = hit.any(axis=1)
+                column = hit.argmax(axis=1)
+                positions[key][rows[has]] = key_end[matrix[has, column[has]]]
+            continue
+        for c in range(int(count)):
+            for key, h in wanted.items():
+                if hashes[0, c] != h:
+                    continue
+                ends_c = key_end[matrix[:, c]]
+                named = _name_matches(data, ends_c, key)
+                fill = named & (positions[key][rows] < 0)          # the first occurrence in a line wins
+                positions[key][rows[fill]] = ends_c[fill]
+    return positions
+
+
+def _name_matches(data, key_ends, key: str):
+    raw = key.encode()
+    return ((data[np.maximum(key_ends - len(raw) - 1, 0)] == ord('"'))
+            & (data[np.maximum(key_ends - len(raw), 0)] == raw[0]))
+
+
+def _json_numpy(arr) -> tuple[dict, np.ndarray] | None:
+    """Read ``platform.report`` records with numpy over Arrow's buffers, in any key order.
+
+    Every ``"key":`` of a line is located at once (a quote followed by a colon), keys are told
+    apart by their names, and values are sliced out and handed to Arrow's casts. Returns None
+    when a value is not a number; lines it cannot vouch for (not a compact, complete record)
+    are left out of the returned mask for the regular expressions to sort out.
+    """
+    if not _fast_eligible(arr):
+        return None
+    if len(arr) > _FAST_CHUNK:
+        return _chunked(_json_numpy, arr)
+    data, starts, ends = _byte_view(arr)
+    size = len(data)
+    if size < 2:
+        return None
+    ok = (ends > starts) & (data[np.maximum(ends - 1, 0)] == ord("}"))
+    # One pass over the bytes: the quotes. Keys end with '"' then ':'; every value ends before
+    # the next quote (strings: at it; numbers: before the ',' and '}' that precede it).
+    quotes = np.flatnonzero(data == 34)
+    key_end = quotes[data[np.minimum(quotes + 1, size - 1)] == 58]
+    last4 = np.zeros(len(key_end), dtype=np.uint32)
+    for j in range(4):
+        last4 = (last4 << 8) | data[np.maximum(key_end - 4 + j, 0)].astype(np.uint32)
+    positions = _json_key_positions(data, key_end, last4, starts, ends)
+    cols: dict[str, Any] = {}
+    type_at = positions["type"] + 3
+    expected = b'platform.report"'
+    for offset in (0, 9, len(expected) - 1):           # "platform.report", checked at three bytes
+        ok &= (positions["type"] >= 0) & (data[np.minimum(type_at + offset, size - 1)] == expected[offset])
+    for column, key, kind in _JSON_KEYS:
+        if column == "_type":
+            continue
+        position = positions[key]
+        present = position >= 0
+        if kind == "string":
+            lo = position + 3
+            present &= data[np.minimum(position + 2, size - 1)] == ord('"')
+            hi = quotes[np.minimum(np.searchsorted(quotes, np.where(present, lo, 0)), len(quotes) - 1)]
+        else:
+            lo = position + 2
+            after = quotes[np.minimum(np.searchsorted(quotes, np.where(present, lo, 0)), len(quotes) - 1)]
+            hi = np.minimum(np.where(after > lo, after, ends), ends)
+            for _ in range(4):  # back over the ',' / '}' (and whitespace) that close the number
+                back = data[np.maximum(hi - 1, 0)]
+                hi = np.where((hi > lo) & ((back == 44) | (back == 125) | (back == 32)), hi - 1, hi)
+        present &= (hi > lo) & (hi < ends)
+        if column in REQUIRED:
+            ok &= present
+        cols[column] = (present, lo, hi)
+    for column, (present, lo, hi) in cols.items():
+        present = present & ok
+        cols[column] = _slice_strings(data, np.where(present, lo, 0), np.where(present, hi, 0), present)
+    try:
+        for name in FLOATS:
+            cols[name] = pc.cast(cols[name], pa.float64())
+        for name in INTS:
+            cols[name] = pc.cast(cols[name], pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    tracing = cols.pop("_tracing")
+    cols["xray_trace_id"] = pc.struct_field(pc.extract_regex(tracing, r"Root=(?P<v>[0-9A-Za-z-]+)"), "v")
+    return cols, ok
+
+
+def _slice_strings(data: np.ndarray, lo: np.ndarray, hi: np.ndarray, ok: np.ndarray):
+    """An Arrow string array of data[lo:hi] per row (null where not ok), built in one gather."""
+    lengths = np.where(ok, hi - lo, 0)
+    offsets = np.zeros(len(lo) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    common = lengths[ok][:1]
+    if len(common) and ok.all() and (lengths == common[0]).all():
+        # request ids are UUIDs: one length, so a 2-D gather does it
+        values = data[lo[:, None] + np.arange(int(common[0]))]
+    else:
+        index = np.repeat(lo - offsets[:-1], lengths) + np.arange(offsets[-1])
+        values = data[index]
+    validity = None if ok.all() else pa.py_buffer(np.packbits(ok, bitorder="little"))
+    return pa.LargeStringArray.from_buffers(len(lo), pa.py_buffer(offsets), pa.py_buffer(values.tobytes()), validity)
+
+
+
+
+text_fast = _text_fast
+json_fast = _json_numpy
