@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import re
+import socket
 import threading
 import time
 import uuid

@@ -22,8 +22,8 @@ from infra import config
 from workbook import aws
 from workbook.deploy.plan import offline_plan
 from workbook.local import services
-from workbook.local.engine import LISTENERS_ENV
 from workbook.local import state as state_file
+from workbook.local.engine import LISTENERS_ENV
 from workbook.local.errors import AlreadyRunningError, NotRunningError, ServiceStartError
 from workbook.local.provision import HANDLERS_DIR, provision
 from workbook.local.sandbox import detect
