@@ -27,9 +27,10 @@ POSTGRES_PORT = 5432
 #   EventBridge rules -> the events DLQ (dead-letters). The notifications topic -> its queue.
 # The encryption context (which topic or queue the data key is for) confines each to this
 # deployment's resources. aws:SourceAccount/aws:SourceArn add the publisher where the KMS request
-# carries them; AWS documents that EventBridge's deliveries to encrypted targets do not, so a
-# Source* condition there would drop every event: its statements rest on the encryption context,
-# and the topic and queue policies already admit only this stack's rules.
+# carries them (CloudWatch alarms, SNS). AWS's SNS key-management guide lists them as unsupported
+# for EventBridge's deliveries to encrypted targets, where such a condition would silently drop
+# every event: EventBridge's statements rest on the encryption context, and the topic and queue
+# policies already admit only this stack's rules.
 # S3 notifications invoke the file processor directly (no topic or queue), and Lambda, Step
 # Functions, SQS consumers and the handlers use the key through their roles (kms:ViaService in
 # their identity policies), so none of them needs a service grant here.

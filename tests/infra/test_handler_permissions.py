@@ -244,6 +244,25 @@ def test_handlers_calls_are_found():
         assert handler_actions(key), key
 
 
+# Powertools utilities that call AWS with the function's role; none is used today.
+POWERTOOLS_AWS_UTILITIES = ("parameters", "idempotency", "feature_flags", "streaming", "data_masking")
+
+
+@pytest.mark.parametrize("key", specs.FUNCTION_KEYS)
+def test_no_aws_call_escapes_the_client_walk(key):
+    """Calls the walk would not see: boto3 resources, and Powertools utilities that reach AWS."""
+    for module in module_closure(specs.spec(key).module):
+        tree = ast.parse(_module_path(module).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "resource":
+                assert not (isinstance(node.func.value, ast.Name) and node.func.value.id == "boto3"), (
+                    f"{module}: boto3.resource(); use common.aws.client so the permissions test sees the calls")
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("aws_lambda_powertools.utilities."):
+                utility = node.module.split(".")[2]
+                assert utility not in POWERTOOLS_AWS_UTILITIES, (
+                    f"{module} uses Powertools {utility}, which calls AWS: add its actions to IMPLIED_BY_NAME")
+
+
 def test_client_calls_follow_names_bound_to_clients_and_paginators():
     source = (
         "from common import aws\n"
