@@ -38,6 +38,7 @@ def build(settings: Settings) -> dict[str, pulumi.Output[Any]]:
     tags = settings.tags
     base = foundation_refs.read(settings)
     kms = base.kms_key_arn
+    account_id = aws.get_caller_identity_output().account_id
 
     # -- topics ------------------------------------------------------------------------------
     alarms_topic = aws.sns.Topic(
@@ -115,6 +116,8 @@ def build(settings: Settings) -> dict[str, pulumi.Output[Any]]:
                 statements=statements[key],
                 subnet_ids=base.private_subnet_ids if fn.spec.in_vpc else None,
                 security_group_ids=[base.lambda_security_group_id] if fn.spec.in_vpc else None,
+                vpc_id=base.vpc_id if fn.spec.in_vpc else None,
+                account_id=account_id if fn.spec.in_vpc else None,
                 on_failure_arn=on_failure,
             ),
         )
@@ -136,13 +139,13 @@ def build(settings: Settings) -> dict[str, pulumi.Output[Any]]:
             tags=tags,
         )
 
-    _s3_trigger(settings, base, functions["file-processor"])
+    _s3_trigger(settings, base, functions["file-processor"], account_id)
     rule_arns = _schedules(settings, functions["scheduler"], events_dlq)
     rule_arns.append(_processed_file_rule(settings, bus, notifications_topic, events_dlq))
     _allow_events_to_dlq(events_dlq, rule_arns)
     api = _http_api(settings, functions["api-processor"], functions["auth-handler"])
     function_url = _function_url(settings, functions["api-processor"])
-    pipeline = _pipeline(settings, functions, notifications_topic, kms)
+    pipeline = _pipeline(settings, functions, notifications_topic, kms, account_id)
     dashboard = _dashboard(settings, task_queue, notification_queue)
 
     outputs: dict[str, pulumi.Output[Any]] = {
@@ -173,39 +176,40 @@ def build(settings: Settings) -> dict[str, pulumi.Output[Any]]:
 def _statements(settings: Settings, base: foundation_refs.Foundation, task_queue: QueueWithDlq,
                 notification_queue: QueueWithDlq, topic: aws.sns.Topic,
                 bus: aws.cloudwatch.EventBus) -> dict[str, list[dict[str, Any]]]:
-    """Each function's permissions, on the exact ARNs it touches."""
+    """Each function's permissions, on the exact ARNs it touches.
+
+    The stack key's statements follow from these (``iam.key_statements``, in the component).
+    An event source mapping polls with the function's role: ReceiveMessage, DeleteMessage and
+    GetQueueAttributes, and nothing else (the handlers never change a message's visibility).
+    """
     st = iam.statement
-    kms = base.kms_key_arn
     read_secret = lambda arn: st("ReadOwnSecret", ["secretsmanager:GetSecretValue"], [arn])  # noqa: E731
     consume = lambda queue: st(  # noqa: E731
         "ConsumeQueue",
-        ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"],
+        ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
         [queue.arn])
-    use_key = st("UseStackKey", ["kms:Decrypt", "kms:GenerateDataKey"], [kms])
     publish = st("PublishNotifications", ["sns:Publish"], [topic.arn])
     prefix = settings.params.uploads.prefix
     return {
         "api-processor": [read_secret(base.db_secret_arn)],
-        "data-processor": [read_secret(base.db_secret_arn), consume(task_queue), publish, use_key],
+        "data-processor": [read_secret(base.db_secret_arn), consume(task_queue), publish],
         "file-processor": [
-            st("ReadUploads", ["s3:GetObject", "s3:GetObjectTagging"],
-               [pulumi.Output.concat(base.uploads_bucket_arn, "/", prefix, "*")]),
-            st("WriteProcessed", ["s3:PutObject", "s3:PutObjectTagging"],
-               [pulumi.Output.concat(base.processed_bucket_arn, "/*")]),
+            st("ReadUploads", ["s3:GetObject"], [pulumi.Output.concat(base.uploads_bucket_arn, "/", prefix, "*")]),
+            st("WriteProcessed", ["s3:PutObject"], [pulumi.Output.concat(base.processed_bucket_arn, "/*")]),
             st("EmitProcessedEvents", ["events:PutEvents"], [bus.arn]),
-            use_key,
         ],
         "scheduler": [
             read_secret(base.db_secret_arn),
             st("EnqueueTasks", ["sqs:SendMessage"], [task_queue.arn]),
-            publish, use_key,
+            publish,
         ],
-        "notification-handler": [read_secret(base.api_keys_secret_arn), consume(notification_queue), use_key],
+        "notification-handler": [read_secret(base.api_keys_secret_arn), consume(notification_queue)],
         "auth-handler": [read_secret(base.jwt_secret_arn)],
     }
 
 
-def _s3_trigger(settings: Settings, base: foundation_refs.Foundation, fn: LambdaFunction) -> None:
+def _s3_trigger(settings: Settings, base: foundation_refs.Foundation, fn: LambdaFunction,
+                account_id: pulumi.Input[str]) -> None:
     """ObjectCreated notifications from the uploads bucket, one rule per suffix under the prefix."""
     uploads = settings.params.uploads
     permission = aws.lambda_.Permission(
@@ -214,6 +218,9 @@ def _s3_trigger(settings: Settings, base: foundation_refs.Foundation, fn: Lambda
         function=fn.target_arn,
         principal="s3.amazonaws.com",
         source_arn=base.uploads_bucket_arn,
+        # A bucket ARN names no account: without this, a bucket of that name in any account could
+        # invoke the function (the confused deputy).
+        source_account=account_id,
     )
     aws.s3.BucketNotification(
         "uploads-notifications",
@@ -351,7 +358,8 @@ def _http_api(settings: Settings, api_fn: LambdaFunction, auth_fn: LambdaFunctio
         authorizer_payload_format_version="2.0",
         enable_simple_responses=True,
         identity_sources=["$request.header.Authorization"],
-        authorizer_result_ttl_in_seconds=300,
+        # A cached allow outlives the token: it stays usable up to this TTL past its exp (params).
+        authorizer_result_ttl_in_seconds=settings.params.http_api.authorizer_cache_ttl_s,
     )
     integration = aws.apigatewayv2.Integration(
         "api-integration",
@@ -411,35 +419,40 @@ def _function_url(settings: Settings, fn: LambdaFunction) -> aws.lambda_.Functio
     )
 
 
-def _pipeline(settings: Settings, functions: dict[str, LambdaFunction],
-              topic: aws.sns.Topic, kms_key_arn: pulumi.Input[str]) -> aws.sfn.StateMachine:
+def _pipeline(settings: Settings, functions: dict[str, LambdaFunction], topic: aws.sns.Topic,
+              kms_key_arn: pulumi.Input[str], account_id: pulumi.Input[str]) -> aws.sfn.StateMachine:
     """dataPipeline: process a file, then its data, then notify; failures notify and fail."""
     r = settings.params.pipeline_retry
-    invoked = [functions[key] for key in ("file-processor", "data-processor", "notification-handler")]
+    region = settings.params.aws_region
+    # The ARNs the definition invokes (the live alias where there is one), and nothing else.
+    invoked = [functions[key].target_arn for key in ("file-processor", "data-processor")]
+    machine_name = settings.name("data-pipeline")
     role = aws.iam.Role(
         "pipeline-role",
         name=settings.name("pipeline-role"),
-        assume_role_policy=iam.assume_role("states.amazonaws.com"),
+        # Only this account's data pipeline may assume the role (the confused deputy).
+        assume_role_policy=iam.assume_role("states.amazonaws.com", condition={
+            "StringEquals": {"aws:SourceAccount": account_id},
+            "ArnEquals": {"aws:SourceArn": pulumi.Output.concat(
+                "arn:aws:states:", region, ":", account_id, ":stateMachine:", machine_name)},
+        }),
         tags=settings.tags,
     )
     logs = aws.cloudwatch.LogGroup(
         "pipeline-logs", name=f"/aws/vendedlogs/states/{settings.name('data-pipeline')}",
         retention_in_days=settings.params.log_retention_days, tags=settings.tags)
-    invoke_resources: list[pulumi.Input[str]] = []
-    for fn in invoked:
-        invoke_resources += [fn.arn, fn.arn.apply(lambda arn: f"{arn}:*")]
+    statements = [
+        iam.statement("InvokeSteps", ["lambda:InvokeFunction"], invoked),
+        iam.statement("Notify", ["sns:Publish"], [topic.arn]),
+        iam.statement("XRayWrite", ["xray:PutTraceSegments", "xray:PutTelemetryRecords",
+                                    "xray:GetSamplingRules", "xray:GetSamplingTargets"], ["*"]),
+        iam.statement("LogDelivery", sorted(a for a in iam.STAR_RESOURCE_ACTIONS if a.startswith("logs:")), ["*"]),
+    ]
     policy = aws.iam.RolePolicy(
         "pipeline-policy",
         name="data-pipeline-least-privilege",
         role=role.id,
-        policy=iam.document([
-            iam.statement("InvokeSteps", ["lambda:InvokeFunction"], invoke_resources),
-            iam.statement("Notify", ["sns:Publish"], [topic.arn]),
-            iam.statement("UseStackKey", ["kms:GenerateDataKey", "kms:Decrypt"], [kms_key_arn]),
-            iam.statement("XRayWrite", ["xray:PutTraceSegments", "xray:PutTelemetryRecords",
-                                        "xray:GetSamplingRules", "xray:GetSamplingTargets"], ["*"]),
-            iam.statement("LogDelivery", sorted(a for a in iam.STAR_RESOURCE_ACTIONS if a.startswith("logs:")), ["*"]),
-        ]),
+        policy=iam.document(statements + iam.key_statements(statements, kms_key_arn, region)),
     )
     retry = [{
         "ErrorEquals": LAMBDA_SERVICE_ERRORS,
@@ -492,7 +505,7 @@ def _pipeline(settings: Settings, functions: dict[str, LambdaFunction],
 
     return aws.sfn.StateMachine(
         "data-pipeline",
-        name=settings.name("data-pipeline"),
+        name=machine_name,
         role_arn=role.arn,
         type="STANDARD",
         definition=pulumi.Output.all(functions["file-processor"].target_arn,

@@ -212,6 +212,18 @@ class FunctionUrlParams(_Strict):
     cors_max_age_s: int = Field(300, ge=0, le=86_400)
 
 
+class HttpApiParams(_Strict):
+    """The HTTP API in front of the api-processor.
+
+    ``authorizer_cache_ttl_s`` is how long API Gateway reuses the auth-handler's answer for the same
+    Authorization header. An allowed token therefore stays usable up to this many seconds past its
+    ``exp`` (plus ``jwt.leeway_s``), and a revoked key or secret takes as long to bite. 0 turns the
+    cache off: every request runs the authorizer. API Gateway allows 0..3600.
+    """
+
+    authorizer_cache_ttl_s: int = Field(0, ge=0, le=3600)
+
+
 class JwtParams(_Strict):
     """What the auth handler accepts."""
 
@@ -291,6 +303,7 @@ class Params(_Strict):
     alarms: AlarmParams = AlarmParams()
     pipeline_retry: RetryParams = RetryParams()
     function_url: FunctionUrlParams = FunctionUrlParams()
+    http_api: HttpApiParams = HttpApiParams()
     jwt: JwtParams
     secrets_extension_layer_arns: dict[str, ExtensionLayer] = Field(default_factory=dict)
     foundation: FoundationParams

@@ -20,6 +20,32 @@ from infra.config import Settings
 INTERFACE_ENDPOINTS = ("sqs", "sns", "secretsmanager")
 POSTGRES_PORT = 5432
 
+# AWS services that publish into the compute stack's KMS-encrypted topics and queues as
+# themselves (a service principal, not a role), so the key policy must let them use the key:
+# (Sid, publisher, the encrypting service, the publisher's source ARN pattern or None).
+#   CloudWatch alarms -> the alarms topic.           EventBridge rules -> the notifications topic.
+#   EventBridge rules -> the events DLQ (dead-letters). The notifications topic -> its queue.
+# The encryption context (which topic or queue the data key is for) confines each to this
+# deployment's resources. aws:SourceAccount/aws:SourceArn add the publisher where the KMS request
+# carries them (CloudWatch alarms, SNS). AWS's SNS key-management guide lists them as unsupported
+# for EventBridge's deliveries to encrypted targets, where such a condition would silently drop
+# every event: EventBridge's statements rest on the encryption context, and the topic and queue
+# policies already admit only this stack's rules.
+# S3 notifications invoke the file processor directly (no topic or queue), and Lambda, Step
+# Functions, SQS consumers and the handlers use the key through their roles (kms:ViaService in
+# their identity policies), so none of them needs a service grant here.
+KEY_PUBLISHERS: tuple[tuple[str, str, str, str | None], ...] = (
+    ("CloudWatchAlarmsToTopics", "cloudwatch", "sns", "arn:aws:cloudwatch:{region}:{account}:alarm:{prefix}-*"),
+    ("EventBridgeRulesToTopics", "events", "sns", None),
+    ("EventBridgeRulesToQueues", "events", "sqs", None),
+    ("SnsTopicsToQueues", "sns", "sqs", "arn:aws:sns:{region}:{account}:{prefix}-*"),
+)
+# The encryption context SNS and SQS pass to KMS: the topic's or the queue's ARN.
+ENCRYPTION_CONTEXT = {
+    "sns": ("kms:EncryptionContext:aws:sns:topicArn", "arn:aws:sns:{region}:{account}:{prefix}-*"),
+    "sqs": ("kms:EncryptionContext:aws:sqs:arn", "arn:aws:sqs:{region}:{account}:{prefix}-*"),
+}
+
 
 def build(settings: Settings) -> dict[str, pulumi.Output[Any]]:
     """Declare the foundation for one environment; return its outputs."""
@@ -84,15 +110,7 @@ def build(settings: Settings) -> dict[str, pulumi.Output[Any]]:
         description=f"{settings.prefix}: queues, topics, buckets, secrets and function environments",
         enable_key_rotation=True,
         deletion_window_in_days=30 if p.environment == "prod" else 7,
-        policy=json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Sid": "AccountAdministers", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-             "Action": "kms:*", "Resource": "*"},
-            {"Sid": "ServicesUseKey", "Effect": "Allow",
-             "Principal": {"Service": ["sns.amazonaws.com", "sqs.amazonaws.com", "events.amazonaws.com",
-                                       "s3.amazonaws.com", "states.amazonaws.com"]},
-             "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": "*",
-             "Condition": {"StringEquals": {"aws:SourceAccount": account}}},
-        ]}),
+        policy=json.dumps(key_policy(settings, account)),
         tags=tags,
     )
     aws.kms.Alias("stack-key-alias", name=f"alias/{settings.prefix}", target_key_id=key.key_id)
@@ -165,6 +183,29 @@ def build(settings: Settings) -> dict[str, pulumi.Output[Any]]:
     }
 
 
+def key_policy(settings: Settings, account: str) -> dict[str, Any]:
+    """The stack key's policy: the account administers it through IAM (AWS's default statement,
+    which lets the roles' identity policies grant its use), and each publisher of
+    ``KEY_PUBLISHERS`` may generate and decrypt data keys for this deployment's topics or queues."""
+    values = {"region": settings.params.aws_region, "account": account, "prefix": settings.prefix}
+    statements: list[dict[str, Any]] = [
+        {"Sid": "AccountAdministers", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+         "Action": "kms:*", "Resource": "*"},
+    ]
+    for sid, publisher, encrypting_service, source_arn in KEY_PUBLISHERS:
+        context_key, context_value = ENCRYPTION_CONTEXT[encrypting_service]
+        condition: dict[str, dict[str, str]] = {"StringLike": {context_key: context_value.format(**values)}}
+        if source_arn is not None:
+            condition["StringEquals"] = {"aws:SourceAccount": account}
+            condition["ArnLike"] = {"aws:SourceArn": source_arn.format(**values)}
+        statements.append({
+            "Sid": sid, "Effect": "Allow", "Principal": {"Service": f"{publisher}.amazonaws.com"},
+            # Exactly what SNS and SQS call for a publisher; GenerateDataKey* would add key pairs.
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": "*", "Condition": condition,
+        })
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
 def _bucket(settings: Settings, role: str, kms_key_arn: pulumi.Input[str]) -> aws.s3.Bucket:
     """A private, versioned, KMS-encrypted bucket that refuses plain HTTP."""
     bucket = aws.s3.Bucket(role, bucket=settings.name(role), force_destroy=settings.env != "prod", tags=settings.tags)
@@ -181,7 +222,9 @@ def _bucket(settings: Settings, role: str, kms_key_arn: pulumi.Input[str]) -> aw
             apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
                 sse_algorithm="aws:kms", kms_master_key_id=kms_key_arn))])
     aws.s3.BucketPolicy(f"{role}-tls-only", bucket=bucket.id, policy=iam.document([{
-        "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": ["s3:GetObject", "s3:PutObject"],
+        # Every S3 action, not only Get/PutObject: listing, deleting or changing the bucket over
+        # plain HTTP is refused too.
+        "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
         "Resource": [bucket.arn, pulumi.Output.concat(bucket.arn, "/*")],
         "Condition": {"Bool": {"aws:SecureTransport": "false"}},
     }]))

@@ -11,7 +11,6 @@ from infra.components import iam
 from infra.config import FunctionSettings, Settings
 
 RUNTIME = "python3.12"
-VPC_ACCESS_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
 LIVE_ALIAS = "live"
 
 
@@ -29,6 +28,8 @@ class FunctionArgs:
     statements: list[dict[str, Any]] = field(default_factory=list)
     subnet_ids: pulumi.Input[Sequence[str]] | None = None
     security_group_ids: pulumi.Input[Sequence[str]] | None = None
+    vpc_id: pulumi.Input[str] | None = None             # with the account, conditions the ENI permissions
+    account_id: pulumi.Input[str] | None = None
     on_failure_arn: pulumi.Input[str] | None = None     # async invocations' destination
 
 
@@ -63,11 +64,27 @@ class LambdaFunction(pulumi.ComponentResource):
             iam.statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
                           [self.log_group.arn.apply(lambda arn: f"{arn}:*")]),
             iam.statement("XRayWrite", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"]),
-            iam.statement("DecryptEnvironment", ["kms:Decrypt"], [args.kms_key_arn]),
             *args.statements,
         ]
         if args.on_failure_arn is not None:
             statements.append(iam.statement("AsyncOnFailure", ["sqs:SendMessage"], [args.on_failure_arn]))
+        vpc_config = None
+        if fn.spec.in_vpc:
+            missing = [name for name in ("subnet_ids", "security_group_ids", "vpc_id", "account_id")
+                       if getattr(args, name) is None]
+            if missing:
+                raise ValueError(f"{fn.key} runs in the VPC: {', '.join(missing)} required")
+            # Lambda manages the function's ENIs with its role; the exact EC2 actions replace the
+            # managed AWSLambdaVPCAccessExecutionRole, which also grants logs:* on "*".
+            statements += iam.vpc_access_statements(p.aws_region, args.account_id, args.vpc_id,
+                                                    args.subnet_ids, args.security_group_ids)
+            vpc_config = aws.lambda_.FunctionVpcConfigArgs(
+                subnet_ids=args.subnet_ids, security_group_ids=args.security_group_ids
+            )
+        # The stack key, per calling service (kms:ViaService): the environment, and each encrypted
+        # queue, topic, bucket or secret the statements above reach.
+        statements += iam.key_statements(statements, args.kms_key_arn, p.aws_region,
+                                         extra=[iam.LAMBDA_ENVIRONMENT_KMS_USE])
         self.policy = aws.iam.RolePolicy(
             f"{name}-policy",
             name=f"{fn.key}-least-privilege",
@@ -76,17 +93,6 @@ class LambdaFunction(pulumi.ComponentResource):
             opts=child,
         )
         depends: list[pulumi.Resource] = [self.log_group, self.policy]
-        vpc_config = None
-        if fn.spec.in_vpc:
-            if args.subnet_ids is None or args.security_group_ids is None:
-                raise ValueError(f"{fn.key} runs in the VPC: subnet_ids and security_group_ids are required")
-            attachment = aws.iam.RolePolicyAttachment(
-                f"{name}-vpc-access", role=self.role.name, policy_arn=VPC_ACCESS_POLICY, opts=child
-            )
-            depends.append(attachment)
-            vpc_config = aws.lambda_.FunctionVpcConfigArgs(
-                subnet_ids=args.subnet_ids, security_group_ids=args.security_group_ids
-            )
 
         provisioned = fn.provisioned_concurrency
         self.function = aws.lambda_.Function(

@@ -109,10 +109,37 @@ def test_api_processor_in_vpc_private_subnets_and_lambda_sg(plan, settings):
     assert "vpcConfig" not in fns["auth-handler"] or not fns["auth-handler"]["vpcConfig"]
 
 
-def test_vpc_functions_get_the_managed_vpc_access_policy(plan, settings):
-    attachments = compute(plan, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
-    attached = {a["name"].removesuffix("-vpc-access") for a in attachments}
-    assert attached == {s.key for s in specs.FUNCTIONS if s.in_vpc}
+ENI_ACTIONS = {"ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets",
+               "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"}
+
+
+def test_vpc_functions_get_exact_eni_permissions_instead_of_the_managed_policy(plan, settings):
+    # The managed AWSLambdaVPCAccessExecutionRole also grants logs:* on "*": never attached.
+    assert not compute(plan, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    from tests.infra.conftest import policy_of
+
+    policies = {p["inputs"]["name"]: policy_of(p) for p in compute(plan, ROLE_POLICY)}
+    from infra.mocks import ACCOUNT_ID
+
+    region, account = settings.params.aws_region, ACCOUNT_ID
+    ec2 = f"arn:aws:ec2:{region}:{account}"
+    for spec in specs.FUNCTIONS:
+        statements = {s["Sid"]: s for s in policies[f"{spec.key}-least-privilege"]["Statement"]}
+        granted = {a for s in statements.values() for a in s["Action"] if a.startswith("ec2:")}
+        if not spec.in_vpc:
+            assert not granted, spec.key
+            continue
+        assert granted == ENI_ACTIONS, spec.key
+        create = statements["CreateEnisInOwnSubnets"]["Resource"]
+        subnets = [f"{ec2}:subnet/{s}" for s in plan.foundation_outputs["privateSubnetIds"]]
+        group = f"{ec2}:security-group/{plan.foundation_outputs['lambdaSecurityGroupId']}"
+        assert sorted(create) == sorted([f"{ec2}:network-interface/*", *subnets, group])
+        manage = statements["ManageEnisInOwnVpc"]
+        assert manage["Resource"] == [f"{ec2}:network-interface/*"]
+        assert manage["Condition"] == {"ArnEquals": {"ec2:Vpc": f"{ec2}:vpc/{plan.foundation_outputs['vpcId']}"}}
+        assert statements["DescribeEnis"]["Resource"] == ["*"]
+        assert not any(a.startswith("logs:") for s in statements.values() for a in s["Action"]
+                       if "*" in s["Resource"]), spec.key
 
 
 def test_auth_handler_gets_the_secrets_extension_layer_for_region_and_arch(env, plan, settings):
