@@ -43,14 +43,15 @@ _key_problem_logged: str | None = None
 def _hs256_key() -> bytes:
     """The HS256 key from the JWT secret, refused (deny, error logged once) when missing or too short."""
     global _key_problem_logged
-    key = SECRETS.get_json(CONFIG.jwt_secret_arn).get("hs256_key")
-    if not isinstance(key, str) or not key:
+    value = SECRETS.get_json(CONFIG.jwt_secret_arn).get("hs256_key")
+    key = value.encode("utf-8") if isinstance(value, str) else b""
+    if not key:
         problem = "has no hs256_key string"
-    elif len(key.encode("utf-8")) < MIN_HS256_KEY_BYTES:
-        problem = f"has an hs256_key of {len(key.encode('utf-8'))} bytes, under the {MIN_HS256_KEY_BYTES} HS256 needs"
+    elif len(key) < MIN_HS256_KEY_BYTES:
+        problem = f"has an hs256_key of {len(key)} bytes, under the {MIN_HS256_KEY_BYTES} HS256 needs"
     else:
         _key_problem_logged = None
-        return key.encode("utf-8")
+        return key
     if problem != _key_problem_logged:
         _key_problem_logged = problem
         logger.error("cannot verify tokens: the JWT secret's HS256 key is unusable; denying every token", extra={

@@ -102,10 +102,12 @@ def bearer_token(authorization: Any, max_bytes: int) -> str:
     around the whole value are ignored (HTTP's optional whitespace); nothing else is trimmed, so a
     stray newline or tab inside makes the token malformed rather than silently cleaned.
     """
-    if not isinstance(authorization, str) or not authorization.strip(" \t"):
+    if not isinstance(authorization, str):
         raise TokenRejected(Reason.MISSING)
-    if len(authorization) > max_bytes + 64:
+    if len(authorization) > max_bytes + 64:  # room for the scheme and some spaces
         raise TokenRejected(Reason.OVERSIZED)
+    if not authorization.strip(" \t"):
+        raise TokenRejected(Reason.MISSING)
     scheme, separator, token = authorization.strip(" \t").partition(" ")
     token = token.lstrip(" ")
     if not separator or not scheme.isascii() or scheme.lower() != "bearer" or not token:
