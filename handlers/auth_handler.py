@@ -91,6 +91,8 @@ def authorization_header(event: Any) -> Any:
 
 
 def _context_value(value: Any) -> Any:
+    if isinstance(value, float) and not abs(value) < float("inf"):
+        return None  # NaN or infinity (1e400 decodes to inf): not JSON, so not for the API's context
     if isinstance(value, (str, int, float, bool)):
         return value
     if isinstance(value, list):

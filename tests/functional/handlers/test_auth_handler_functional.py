@@ -339,3 +339,19 @@ def test_a_header_nested_1000_deep_is_denied_like_garbage(auth, authorizer_event
     assert response == {"isAuthorized": False}
     assert [r["reason"] for r in logs.records("token rejected")] == ["malformed_token"]
     assert not [r for r in logs.records() if r["level"] == "ERROR"]
+
+
+def test_non_finite_claims_are_left_out_of_the_context(auth, authorizer_event):
+    # GIVEN a correctly signed token whose scope is 1e400 (JSON that decodes to infinity)
+    import hashlib
+    import hmac
+
+    now = int(time.time())
+    body = json.dumps({"sub": "user-123", "iss": ISSUER, "aud": AUDIENCE, "exp": now + 300, "email": "a@b.c"})
+    payload = body[:-1].encode() + b', "scope": 1e400}'
+    signing_input = f"{_segment({'alg': 'HS256'})}.{_segment(payload)}"
+    signature = _segment(hmac.new(HS256_KEY.encode(), signing_input.encode(), hashlib.sha256).digest())
+    # WHEN it is authorized
+    response = auth.handler(authorizer_event(f"Bearer {signing_input}.{signature}"), LambdaContext())
+    # THEN it is allowed, and the context carries only values the API can serialise
+    assert response == {"isAuthorized": True, "context": {"principal": "user-123", "email": "a@b.c"}}
