@@ -3,7 +3,15 @@
 It never loads boto3: the HS256 key is read through the Parameters and Secrets Lambda Extension's
 local HTTP endpoint (stdlib urllib), cached for SECRETS_MANAGER_TTL seconds. Every failure,
 including a bad event or an unreachable secret, is a deny (``isAuthorized: false``) with a
-structured log line naming the reason; the token itself is never logged.
+structured log line naming the reason; the token itself is never logged. ``handler`` raises for
+no event and no token: an exception nobody anticipated is still a deny (reason
+``malformed_token``), logged as an error with its type only, since an authorizer that raises
+answers HTTP 500 and counts against the function's error alarm.
+
+An HS256 key shorter than 32 bytes (or missing) in the JWT secret denies every token with reason
+``key_misconfigured``; the first such denial in an execution environment logs an error that names
+the secret and the fix. INIT does not read the secret, so it never fails for this: the API answers
+403, not 500, and a corrected secret is picked up within ``KEY_REFRESH_MIN_AGE_S``.
 """
 from __future__ import annotations
 
@@ -14,7 +22,7 @@ from common.errors import HandlerError
 from common.logger import correlation_paths, logger
 from common.metrics import count, metrics
 from common.secrets import ExtensionSource, SecretsCache
-from common.tokens import JwtVerifier, Reason, TokenRejected, bearer_token
+from common.tokens import MIN_HS256_KEY_BYTES, JwtVerifier, Reason, TokenRejected, bearer_token
 
 CONFIG = config.load("auth-handler")
 SECRETS = SecretsCache(ExtensionSource(port=CONFIG.extension_port), ttl_s=CONFIG.secrets_ttl_s)
@@ -28,11 +36,30 @@ KEY_REFRESH_MIN_AGE_S = 30.0
 CONTEXT_CLAIMS = ("scope", "email", "tenant", "roles", "client_id")
 
 
+#: The key problem last logged in this execution environment (logged once, not on every request).
+_key_problem_logged: str | None = None
+
+
 def _hs256_key() -> bytes:
-    key = SECRETS.get_json(CONFIG.jwt_secret_arn).get("hs256_key")
-    if not isinstance(key, str) or not key:
-        raise TokenRejected(Reason.BAD_SIGNATURE, "the JWT secret has no hs256_key")
-    return key.encode("utf-8")
+    """The HS256 key from the JWT secret, refused (deny, error logged once) when missing or too short."""
+    global _key_problem_logged
+    value = SECRETS.get_json(CONFIG.jwt_secret_arn).get("hs256_key")
+    key = value.encode("utf-8") if isinstance(value, str) else b""
+    if not key:
+        problem = "has no hs256_key string"
+    elif len(key) < MIN_HS256_KEY_BYTES:
+        problem = f"has an hs256_key of {len(key)} bytes, under the {MIN_HS256_KEY_BYTES} HS256 needs"
+    else:
+        _key_problem_logged = None
+        return key
+    if problem != _key_problem_logged:
+        _key_problem_logged = problem
+        logger.error("cannot verify tokens: the JWT secret's HS256 key is unusable; denying every token", extra={
+            "secret": CONFIG.jwt_secret_arn.rsplit(":", 1)[-1], "problem": problem,
+            "fix": f"store a random hs256_key of at least {MIN_HS256_KEY_BYTES} bytes in that secret, e.g. "
+                   "python -c 'import secrets; print(secrets.token_urlsafe(48))'; it is picked up within "
+                   f"{KEY_REFRESH_MIN_AGE_S:.0f} s"})
+    raise TokenRejected(Reason.KEY_MISCONFIGURED, f"the JWT secret {problem}")
 
 
 VERIFIER = JwtVerifier(
@@ -64,6 +91,8 @@ def authorization_header(event: Any) -> Any:
 
 
 def _context_value(value: Any) -> Any:
+    if isinstance(value, float) and not abs(value) < float("inf"):
+        return None  # NaN or infinity (1e400 decodes to inf): not JSON, so not for the API's context
     if isinstance(value, (str, int, float, bool)):
         return value
     if isinstance(value, list):
@@ -72,7 +101,19 @@ def _context_value(value: Any) -> Any:
 
 
 def authorize(event: Any) -> dict[str, Any]:
-    """The simple response for one authorizer event."""
+    """The simple response for one authorizer event; never raises."""
+    try:
+        return _decide(event)
+    except Exception as error:  # noqa: BLE001 - last resort: a bug must deny, never raise (HTTP 500)
+        # The type only: a message or a traceback could quote the token.
+        logger.error("token rejected: unexpected error while verifying", extra={
+            "reason": Reason.MALFORMED.value, "error_type": type(error).__name__})
+        count("TokenRejected")
+        count("AuthorizerUnexpectedError")
+        return DENY
+
+
+def _decide(event: Any) -> dict[str, Any]:
     try:
         token = bearer_token(authorization_header(event), CONFIG.jwt_max_token_bytes)
         claims = _verify(token)
@@ -94,16 +135,21 @@ def authorize(event: Any) -> dict[str, Any]:
     return {"isAuthorized": True, "context": context}
 
 
+#: Rejections a fresher copy of the key may cure (a rotated key; a misconfigured key since fixed).
+_KEY_REASONS = (Reason.BAD_SIGNATURE, Reason.KEY_MISCONFIGURED)
+
+
 def _verify(token: str) -> dict[str, Any]:
-    """Verify the token; on a bad signature, retry once with a fresh key if ours may be stale."""
+    """Verify the token; on a bad signature or an unusable key, retry once with a fresh key if ours may be stale."""
     try:
         return VERIFIER.verify(token)
     except TokenRejected as rejected:
         age_s = SECRETS.age_s(CONFIG.jwt_secret_arn)
-        if rejected.reason is not Reason.BAD_SIGNATURE or age_s is None or age_s < KEY_REFRESH_MIN_AGE_S:
+        if rejected.reason not in _KEY_REASONS or age_s is None or age_s < KEY_REFRESH_MIN_AGE_S:
             raise
         SECRETS.invalidate(CONFIG.jwt_secret_arn)
-        logger.info("signature failed with a cached key; re-reading the key once", extra={"key_age_s": round(age_s)})
+        logger.info("token refused with a cached key; re-reading the key once",
+                    extra={"reason": rejected.reason.value, "key_age_s": round(age_s)})
         return VERIFIER.verify(token)
 
 

@@ -269,3 +269,89 @@ def test_a_rotated_key_is_picked_up_without_waiting_for_the_ttl(auth, token_fact
     assert auth.handler(authorizer_event(f"Bearer {token_factory(key='forged-key-0123456789abcdef012345')}"),
                         LambdaContext())["isAuthorized"] is False
     assert len(extension.requests) == 2
+
+
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")  # PyJWT signs the test tokens
+@pytest.mark.parametrize("secret, problem", [
+    ({"hs256_key": "sixteen-byte-key"}, "16 bytes"),
+    ({"hs256_key": ""}, "no hs256_key"),
+    ({"other": "x" * 64}, "no hs256_key"),
+])
+def test_an_unusable_hs256_key_denies_every_token_and_logs_one_error(auth, token_factory, authorizer_event, extension,
+                                                                       secret, problem):
+    # GIVEN a JWT secret whose HS256 key is too short (or missing), and tokens correctly signed with it
+    extension.secrets["lwb-test/jwt"] = json.dumps(secret)
+    key = secret.get("hs256_key") or "unused"
+    logs = LogCapture(auth)
+    # WHEN three requests arrive in the same execution environment
+    responses = [auth.handler(authorizer_event(f"Bearer {token_factory(key=key)}"), LambdaContext())
+                 for _ in range(3)]
+    # THEN every one is denied (403, not a 500), each with the reason, and one error names the secret and the fix
+    assert responses == [{"isAuthorized": False}] * 3
+    assert [r["reason"] for r in logs.records("token rejected")] == ["key_misconfigured"] * 3
+    errors = [r for r in logs.records() if r["level"] == "ERROR"]
+    assert len(errors) == 1
+    assert errors[0]["secret"] == "lwb-test/jwt" and problem in errors[0]["problem"]
+    assert "32 bytes" in errors[0]["fix"] and "token_urlsafe" in errors[0]["fix"]
+    # AND the key itself is never logged
+    if secret.get("hs256_key"):
+        assert secret["hs256_key"] not in logs.text
+
+
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+def test_a_fixed_hs256_key_is_picked_up_after_the_refresh_age(auth, token_factory, authorizer_event, extension):
+    # GIVEN an authorizer that read a 16-byte key, and then the secret fixed with a long key
+    extension.secrets["lwb-test/jwt"] = json.dumps({"hs256_key": "sixteen-byte-key"})
+    assert auth.handler(authorizer_event(f"Bearer {token_factory()}"), LambdaContext()) == {"isAuthorized": False}
+    extension.secrets["lwb-test/jwt"] = json.dumps({"hs256_key": HS256_KEY})
+    clock = auth.SECRETS._clock
+    auth.SECRETS._clock = lambda: clock() + auth.KEY_REFRESH_MIN_AGE_S + 1
+    # WHEN the next token arrives, THEN the key is re-read once and the token accepted
+    assert auth.handler(authorizer_event(f"Bearer {token_factory()}"), LambdaContext())["isAuthorized"] is True
+    assert extension.requests == ["lwb-test/jwt", "lwb-test/jwt"]
+
+
+def test_an_unexpected_error_denies_and_logs_only_its_type(auth, token_factory, authorizer_event, monkeypatch):
+    # GIVEN a verifier with a bug that raises, quoting the token, for a valid token
+    token = token_factory()
+
+    def broken(value):
+        raise RuntimeError(f"bug while reading {value}")
+
+    monkeypatch.setattr(auth.VERIFIER, "verify", broken)
+    logs = LogCapture(auth)
+    # WHEN it is authorized
+    response = auth.handler(authorizer_event(f"Bearer {token}"), LambdaContext())
+    # THEN the handler denies instead of raising, and logs an error with the exception type, never the token
+    assert response == {"isAuthorized": False}
+    [error] = [r for r in logs.records() if r["level"] == "ERROR"]
+    assert error["reason"] == "malformed_token" and error["error_type"] == "RuntimeError"
+    assert token not in logs.text and "bug while reading" not in logs.text
+
+
+def test_a_header_nested_1000_deep_is_denied_like_garbage(auth, authorizer_event):
+    # GIVEN an unsigned token whose header is JSON nested 1,000 deep (2 KB; no key needed to send it)
+    header = _segment(b'{"alg":"HS256","x":' + b"[" * 1000 + b"]" * 1000 + b"}")
+    logs = LogCapture(auth)
+    # WHEN it is authorized
+    response = auth.handler(authorizer_event(f"Bearer {header}.e30.c2ln"), LambdaContext())
+    # THEN it is denied as malformed, as garbage is, with no error logged (no 500, nothing for the alarm)
+    assert response == {"isAuthorized": False}
+    assert [r["reason"] for r in logs.records("token rejected")] == ["malformed_token"]
+    assert not [r for r in logs.records() if r["level"] == "ERROR"]
+
+
+def test_non_finite_claims_are_left_out_of_the_context(auth, authorizer_event):
+    # GIVEN a correctly signed token whose scope is 1e400 (JSON that decodes to infinity)
+    import hashlib
+    import hmac
+
+    now = int(time.time())
+    body = json.dumps({"sub": "user-123", "iss": ISSUER, "aud": AUDIENCE, "exp": now + 300, "email": "a@b.c"})
+    payload = body[:-1].encode() + b', "scope": 1e400}'
+    signing_input = f"{_segment({'alg': 'HS256'})}.{_segment(payload)}"
+    signature = _segment(hmac.new(HS256_KEY.encode(), signing_input.encode(), hashlib.sha256).digest())
+    # WHEN it is authorized
+    response = auth.handler(authorizer_event(f"Bearer {signing_input}.{signature}"), LambdaContext())
+    # THEN it is allowed, and the context carries only values the API can serialise
+    assert response == {"isAuthorized": True, "context": {"principal": "user-123", "email": "a@b.c"}}
