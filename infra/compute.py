@@ -183,8 +183,8 @@ def _statements(settings: Settings, base: foundation_refs.Foundation, task_queue
     GetQueueAttributes, and nothing else (the handlers never change a message's visibility).
     """
     st = iam.statement
-    read_secret = lambda arn: st("ReadOwnSecret", ["secretsmanager:GetSecretValue"], [arn])  # noqa: E731
-    consume = lambda queue: st(  # noqa: E731
+    read_secret = lambda arn: st("ReadOwnSecret", ["secretsmanager:GetSecretValue"], [arn])
+    consume = lambda queue: st(
         "ConsumeQueue",
         ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
         [queue.arn])

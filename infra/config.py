@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -57,7 +58,7 @@ def validate_schedule_expression(expression: str) -> str:
     fields = cron.group(1).split()
     if len(fields) != 6:
         raise ValueError(f"an EventBridge cron has 6 fields (min hour dom month dow year), got {len(fields)}")
-    for (name, low, high, names), field in zip(_CRON_FIELD_RANGES, fields):
+    for (name, low, high, names), field in zip(_CRON_FIELD_RANGES, fields, strict=True):
         _validate_cron_field(name, field, low, high, names)
     dom, dow = fields[2], fields[4]
     if (dom == "?") == (dow == "?"):
@@ -107,7 +108,7 @@ class ProvisionedConcurrency(_Strict):
     target_utilization: float = Field(0.7, gt=0.0, le=0.99)
 
     @model_validator(mode="after")
-    def _min_below_max(self) -> "ProvisionedConcurrency":
+    def _min_below_max(self) -> ProvisionedConcurrency:
         if self.min_capacity > self.max_capacity:
             raise ValueError(f"min_capacity ({self.min_capacity}) must not exceed max_capacity ({self.max_capacity})")
         return self
@@ -137,7 +138,7 @@ class QueueParams(_Strict):
     oldest_message_alarm_s: int = Field(300, ge=60)
 
     @model_validator(mode="after")
-    def _batch_window(self) -> "QueueParams":
+    def _batch_window(self) -> QueueParams:
         if self.batch_size > 10 and self.batching_window_s < 1:
             raise ValueError("batch_size above 10 needs batching_window_s of at least 1 (an SQS rule)")
         return self
@@ -290,7 +291,8 @@ class Params(_Strict):
     aws_region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
     deploy_domain: str = Field(pattern=r"^[a-z0-9.-]+\.[a-z]{2,}$")
     architecture: Literal["x86_64", "arm64"] = "arm64"
-    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
+    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+                                2922, 3288, 3653]
     application_log_level: LogLevel = "INFO"
     system_log_level: Literal["DEBUG", "INFO", "WARN"] = "INFO"
     functions: dict[str, FunctionParams] = Field(default_factory=dict)
@@ -320,7 +322,7 @@ class Params(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _cross_checks(self) -> "Params":
+    def _cross_checks(self) -> Params:
         # Visibility timeout >= 6 x the consuming function's timeout (AWS guidance for ESMs).
         for queue_field, consumer in (("task_queue", "data-processor"), ("notification_queue", "notification-handler")):
             queue: QueueParams = getattr(self, queue_field)
@@ -544,8 +546,6 @@ def _bounds_of(field: str) -> tuple[Any, Any] | None:
 
 
 def _model_of(annotation: Any) -> Any:
-    import typing
-
     for candidate in (annotation, *typing.get_args(annotation)):
         if isinstance(candidate, type) and issubclass(candidate, BaseModel):
             return candidate
@@ -568,7 +568,7 @@ def from_pulumi_config() -> Settings:
     The Automation API derives ``workbook:params`` from the params file, so the two never drift.
     A user running ``pulumi up`` by hand only sets ``workbook:env`` (default: the stack name).
     """
-    import pulumi
+    import pulumi  # noqa: PLC0415 - only a Pulumi program needs it; the CLI loads params without Pulumi (0.2 s)
 
     cfg = pulumi.Config("workbook")
     raw = cfg.get_object("params")

@@ -6,7 +6,8 @@ the variables for that function. The handlers read exactly these names (handlers
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from infra import specs
 from infra.config import Settings

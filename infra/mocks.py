@@ -6,7 +6,8 @@ stack's region, so a plan's ARNs and queue URLs also address the local endpoint 
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pulumi
 

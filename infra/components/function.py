@@ -1,8 +1,9 @@
 """One Lambda function with everything it owns: role, log group, alarms, async config, alias."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws

@@ -1,7 +1,8 @@
 """Small helpers for least-privilege IAM policy documents."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pulumi
 

@@ -9,7 +9,7 @@ from infra.mocks import PlanMocks
 
 pulumi.runtime.set_mocks(PlanMocks("us-east-1"), project="lwb-compute", stack="prod", preview=False)
 
-from infra.components.function import FunctionArgs, LambdaFunction  # noqa: E402  (after set_mocks)
+from infra.components.function import FunctionArgs, LambdaFunction
 
 
 @pytest.fixture(autouse=True)

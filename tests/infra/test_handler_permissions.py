@@ -15,7 +15,7 @@ encrypted resource. The role's grants come from the plan's inline policy.
 from __future__ import annotations
 
 import ast
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import botocore.session
@@ -71,7 +71,7 @@ def _imported_common_modules(tree: ast.AST) -> set[str]:
     return {m for m in found if _module_path(m).is_file()}
 
 
-@lru_cache(maxsize=None)
+@cache
 def module_closure(module: str) -> tuple[str, ...]:
     """``module`` and every ``common`` module it imports, transitively (imports inside functions too)."""
     seen, todo = set(), [module]
@@ -115,7 +115,7 @@ def client_calls(source: str) -> set[tuple[str, str]]:
     return calls
 
 
-@lru_cache(maxsize=None)
+@cache
 def _operations(service: str) -> tuple[str, dict[str, str]]:
     model = botocore.session.get_session().get_service_model(service)
     return model.signing_name, {xform_name(op): op for op in model.operation_names}
@@ -146,7 +146,7 @@ def _names_used(source: str) -> set[str]:
         if isinstance(node, ast.ImportFrom) for alias in node.names}
 
 
-@lru_cache(maxsize=None)
+@cache
 def handler_actions(key: str) -> frozenset[str]:
     """The IAM actions the handler of ``key`` (and the common code it imports) calls."""
     actions = set()

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Iterator
+from functools import cache
+from typing import Any
 
 import pytest
 from parliament import analyze_policy_string
@@ -144,7 +145,7 @@ def _allowed(kind: str, sid: str, issue: str) -> tuple[str, str, str] | None:
     return None
 
 
-@lru_cache(maxsize=None)
+@cache
 def plan_findings(env: str) -> tuple[tuple[PolicyDocument, str, str, str], ...]:
     """Every finding of ``env``'s plan: (document, Sid, issue, detail)."""
     return tuple((doc, sid, issue, detail) for doc in documents(env) for sid, issue, detail in findings(doc.document))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
-from functools import lru_cache
+from functools import cache
 
 from infra import specs
 from infra.components.iam import STAR_RESOURCE_ACTIONS
@@ -97,7 +97,7 @@ _NAME_IS_NOT_PHYSICAL = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def _taggable(type_token: str) -> bool:
     package, module_and_class = type_token.split(":", 1)
     if package != "aws":
