@@ -38,20 +38,25 @@ BACKOFF = Backoff(base_s=0.05, cap_s=1.0)
 MAX_EVENT_BYTES = 256 * 1024    # EventBridge's own event size limit
 
 
+#: Who may send the Scheduled Event: an EventBridge schedule rule (the stack's own), or an
+#: EventBridge Scheduler schedule whose Lambda target input is written in the same shape.
+SCHEDULE_SOURCES = ("aws.events", "aws.scheduler")
+
+
 def check_event(event: Any) -> None:
-    """Accept EventBridge Scheduled Events only (source aws.events, detail-type Scheduled Event)."""
+    """Accept Scheduled Events only (source aws.events or aws.scheduler, detail-type Scheduled Event)."""
     if not isinstance(event, dict) or not event:
         raise InvalidEvent("expected an EventBridge Scheduled Event object")
     try:
         size = len(json.dumps(event, ensure_ascii=False).encode("utf-8"))
-    except (TypeError, ValueError, UnicodeEncodeError):
+    except (TypeError, ValueError, UnicodeEncodeError, RecursionError):
         raise InvalidEvent("event is not UTF-8 JSON") from None
     if size > MAX_EVENT_BYTES:
         raise PayloadTooLarge(f"event has {size} bytes; EventBridge events are at most {MAX_EVENT_BYTES}")
-    detail_type = event.get("detail-type")
-    if event.get("source") != "aws.events" or detail_type != "Scheduled Event":
-        raise InvalidEvent(f"expected source 'aws.events' and detail-type 'Scheduled Event', "
-                           f"got {str(event.get('source'))[:40]!r} / {str(detail_type)[:40]!r}")
+    source, detail_type = event.get("source"), event.get("detail-type")
+    if not isinstance(source, str) or source not in SCHEDULE_SOURCES or detail_type != "Scheduled Event":
+        raise InvalidEvent(f"expected source {' or '.join(map(repr, SCHEDULE_SOURCES))} and detail-type "
+                           f"'Scheduled Event', got {str(source)[:40]!r} / {str(detail_type)[:40]!r}")
 
 
 def claim_due_work(limit: int) -> list[dict[str, Any]]:
