@@ -283,9 +283,12 @@ def s3_records(event: Any) -> list[dict[str, Any]]:
     if isinstance(event, dict) and event.get("Event") == "s3:TestEvent":
         return []
     found: list[dict[str, Any]] = []
-    for record in events.records(event, ("aws:s3", "aws:sqs")):
+    for index, record in enumerate(events.records(event, ("aws:s3", "aws:sqs"))):
         if record.get("eventSource") == "aws:sqs":
-            inner = events.decode_json_text(record.get("body"), "SQS body", 256 * 1024)
+            try:
+                inner = events.decode_json_text(record.get("body"), "SQS body", 256 * 1024)
+            except InputError as error:
+                raise InvalidEvent(f"SQS record {index} does not carry an S3 event: {error.message}") from None
             if isinstance(inner, dict) and inner.get("Event") == "s3:TestEvent":
                 continue
             found.extend(events.records(inner, "aws:s3"))
