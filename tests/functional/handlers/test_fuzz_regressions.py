@@ -86,9 +86,9 @@ def test_fields_powertools_reads_are_type_checked(api_harness, field, value):
 
 @pytest.mark.parametrize("path", ["/items/²", "/items/١٢", "/items/９"])
 def test_non_ascii_digits_in_an_item_id_are_not_found(api_harness, path):
-    # str.isdigit() accepts them: '²' made int() raise (500) and '١٢' read item 12.
+    # str.isdigit() accepts them: '²' made int() raise (500), '١٢' read item 12 and '９' item 9.
     api_harness.sql.run("INSERT INTO items (id, name, created_by, updated_by) OVERRIDING SYSTEM VALUE "
-                        "VALUES (12, 'twelve', 't', 't') ON CONFLICT DO NOTHING")
+                        "VALUES (9, 'nine', 't', 't'), (12, 'twelve', 't', 't') ON CONFLICT DO NOTHING")
     outcome = invoke(api_harness.module, api_request("GET", path))
     assert status_of(outcome)[0] == 404
 
@@ -233,8 +233,7 @@ def test_deeply_nested_json_upload_is_rejected(file_harness):
     assert outcome.response["results"][0]["reason"] == "validation_error"
 
 
-@pytest.mark.parametrize("encoded_key", ["incoming/" + "k" * 1100 + ".txt", "incoming/%ED%A0%80.txt",
-                                         "incoming/\ud800.txt"])
+@pytest.mark.parametrize("encoded_key", ["incoming/" + "k" * 1100 + ".txt", "incoming/\ud800.txt"])
 def test_keys_s3_cannot_have_are_rejected(file_harness, encoded_key):
     # A key over 1,024 bytes reached S3 (an AWS error: the invocation failed and was retried);
     # a lone surrogate made botocore raise UnicodeEncodeError.
