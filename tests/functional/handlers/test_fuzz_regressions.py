@@ -244,8 +244,9 @@ def test_keys_s3_cannot_have_are_rejected(file_harness, encoded_key):
 
 
 def test_output_metadata_is_printable_ascii(file_harness):
-    # S3 metadata travels in HTTP headers; a key with CR/LF put them in a header value, which
-    # http.client refuses (see tests/integration/handlers for the same through a real HTTP endpoint).
+    # S3 metadata travels in HTTP headers; a key with CR/LF put them in a header value. Over HTTP,
+    # botocore's HTTPClientError became an AwsServiceError, and the upload was retried as if S3 were
+    # down (tests/integration/handlers/test_file_processor_http_integration.py shows it on a real endpoint).
     event = {"Records": [es.s3_record(urllib.parse.quote_plus("incoming/line\nbreak.txt", safe="/"))]}
     outcome = invoke(file_harness.module, event)
     file_harness.check(event, outcome)
