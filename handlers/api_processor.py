@@ -109,8 +109,10 @@ def validate_item(body: dict[str, Any], partial: bool) -> dict[str, Any]:
         raise ValidationError("field 'description' must have at most 2000 characters", field="description")
     if partial and not fields:
         raise ValidationError("nothing to update: send name, description or attributes")
-    if "version" in body and (isinstance(body["version"], bool) or not isinstance(body["version"], int)):
-        raise ValidationError("field 'version' must be an integer", field="version")
+    version = body.get("version")
+    # The column is an INTEGER: a larger number cannot match, and PostgreSQL refuses to compare it.
+    if "version" in body and (isinstance(version, bool) or not isinstance(version, int) or not 1 <= version < 2**31):
+        raise ValidationError("field 'version' must be an integer from 1 to 2147483647", field="version")
     return fields
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from common.errors import InvalidEvent, PayloadTooLarge, ValidationError
 
-#: How deeply a JSON document the handlers store or forward may nest. Python's json module gives
-#: up near 1,000 levels with a RecursionError, and nothing the stack sends nests more than a few.
+#: How deeply a JSON document the handlers read may nest. Python's json module gives up near 1,000
+#: levels (fewer the deeper the caller's stack), and nothing the stack sends nests more than a few.
 MAX_JSON_DEPTH = 64
 
 
@@ -33,26 +33,42 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def loads_strict(text: str, what: str) -> Any:
-    """Parse JSON text as RFC 8259 defines it; :class:`ValidationError` says what is wrong.
+def loads_strict(text: str, what: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse JSON text as RFC 8259 defines it, nested at most ``max_depth`` levels; else :class:`ValidationError`.
 
     Unlike ``json.loads`` it rejects ``NaN`` and ``Infinity`` (PostgreSQL's jsonb and most JSON
     readers refuse them), and it turns the errors json raises besides ``JSONDecodeError`` (a
-    RecursionError on deep nesting, a ValueError on an integer of more than 4,300 digits) into
-    the same clear 400.
+    ValueError on an integer of more than 4,300 digits) into the same clear 400. The depth limit
+    is explicit because json's own, a RecursionError, depends on how deep the caller's stack
+    already is: the same document would parse in one handler and fail in another.
     """
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant)
     except RecursionError:
-        raise ValidationError(f"{what} nests too deeply to parse") from None
+        raise ValidationError(f"{what} nests more than {max_depth} levels deep") from None
     except json.JSONDecodeError as error:
         raise ValidationError(f"{what} is not valid JSON: {error.msg} at position {error.pos}") from None
     except ValueError as error:
         raise ValidationError(f"{what} is not valid JSON: {str(error)[:120]}") from None
+    if _depth_exceeds(value, max_depth):
+        raise ValidationError(f"{what} nests more than {max_depth} levels deep")
+    return value
 
 
-def decode_json_text(text: Any, what: str, max_bytes: int) -> Any:
-    """Parse a JSON message body: it must be UTF-8 text of at most ``max_bytes`` bytes."""
+def _depth_exceeds(value: Any, max_depth: int) -> bool:
+    """Whether containers nest more than ``max_depth`` levels (iterative: any depth is safe)."""
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, (dict, list)):
+            if depth >= max_depth:
+                return True
+            pending.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
+def decode_json_text(text: Any, what: str, max_bytes: int, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse a JSON message body: UTF-8 text of at most ``max_bytes`` bytes, nested at most ``max_depth`` levels."""
     if isinstance(text, (bytes, bytearray)):
         raw = bytes(text)
     elif isinstance(text, str):
@@ -68,7 +84,7 @@ def decode_json_text(text: Any, what: str, max_bytes: int) -> Any:
         decoded = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ValidationError(f"{what} is not valid UTF-8 text") from None
-    return loads_strict(decoded, what)
+    return loads_strict(decoded, what, max_depth)
 
 
 def _text_problem(text: str) -> str | None:

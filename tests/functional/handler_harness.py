@@ -95,11 +95,12 @@ def _reject_constant(name: str) -> Any:
 
 
 def strict_json(text: str) -> tuple[bool, Any]:
-    """(True, value) when ``text`` is RFC 8259 JSON that Python can parse, else (False, None)."""
+    """(True, value) when ``text`` is RFC 8259 JSON nested at most MAX_DEPTH levels, else (False, None)."""
     try:
-        return True, json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         return False, None
+    return (True, value) if storable(value, check_text=False) else (False, None)
 
 
 def json_text(body: Any, max_bytes: int = MAX_MESSAGE_BYTES) -> tuple[str, Any]:
@@ -116,11 +117,16 @@ def json_text(body: Any, max_bytes: int = MAX_MESSAGE_BYTES) -> tuple[str, Any]:
     return ("ok", value) if ok else ("invalid", None)
 
 
-def storable(value: Any, max_depth: int = MAX_DEPTH) -> bool:
-    """Whether PostgreSQL can store ``value`` as text/jsonb, within the handlers' nesting limit."""
+def storable(value: Any, max_depth: int = MAX_DEPTH, check_text: bool = True) -> bool:
+    """Whether PostgreSQL can store ``value`` as text/jsonb, within the handlers' nesting limit.
+
+    ``check_text=False``: check the nesting only.
+    """
     stack = [(value, 0)]
     while stack:
         item, depth = stack.pop()
+        if not check_text and not isinstance(item, (list, dict)):
+            continue
         if isinstance(item, str):
             if "\x00" in item or any(0xD800 <= ord(ch) <= 0xDFFF for ch in item):
                 return False
@@ -721,7 +727,8 @@ def valid_create(request: dict) -> str | None:
     for name, kind in (("name", str), ("description", str), ("attributes", dict)):
         if name in item and (not isinstance(item[name], kind) or not storable(item[name])):
             return None
-    if "version" in item and (isinstance(item["version"], bool) or not isinstance(item["version"], int)):
+    version = item.get("version")
+    if "version" in item and (isinstance(version, bool) or not isinstance(version, int) or not 1 <= version < 2**31):
         return None
     name = item.get("name")
     if not isinstance(name, str) or not 1 <= len(name.strip()) <= 200 or len(item.get("description", "")) > 2000:

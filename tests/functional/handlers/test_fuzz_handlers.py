@@ -18,7 +18,10 @@ import event_strategies as es
 from handler_harness import *  # noqa: F401,F403 - fixtures
 from handler_harness import invoke, upload_corpus
 
-pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
+# pyproject's 600 s per test is plenty for 1,000 examples (about 10-30 s); the nightly profile's
+# 20,000 need more, on a busy machine most.
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning"),
+              pytest.mark.timeout(max(600, es.examples() // 5))]
 
 UPLOADED = tuple(sorted(upload_corpus()))
 HTTP = es.http_api_events()

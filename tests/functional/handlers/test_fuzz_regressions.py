@@ -103,7 +103,7 @@ def test_bad_paging_arguments_are_400(api_harness, query):
 
 
 @pytest.mark.parametrize("body, what", [
-    ('{"name": "x", "attributes": {"d": ' + es.deep_json_text(5_000) + "}}", "nests too deeply"),   # RecursionError
+    ('{"name": "x", "attributes": {"d": ' + es.deep_json_text(5_000) + "}}", "levels deep"),   # RecursionError
     ('{"name": "x", "version": ' + "9" * 5_000 + "}", "not valid JSON"),            # ValueError without .msg
     ('{"name": "a\\u0000b"}', "NUL"),                                               # PostgreSQL refuses NUL
     ('{"name": "\\ud800"}', "surrogate"),                                           # not UTF-8: pg8000 raised
@@ -126,6 +126,39 @@ def test_update_stores_the_name_stripped_as_create_does(api_harness):
     padded = json.dumps({"name": "renamed" + " " * 250})
     status, updated = status_of(invoke(api_harness.module, api_request("PUT", f"/items/{item['id']}", body=padded)))
     assert status == 200 and updated["name"] == "renamed"
+
+
+@pytest.mark.parametrize("version", [9999999999999999999, 2**31, 0, -1])
+def test_a_version_outside_the_integer_column_is_400(api_harness, version):
+    # Found by the nightly profile: PostgreSQL refused to compare 9999999999999999999 with the
+    # INTEGER column, a 500.
+    status, item = status_of(invoke(api_harness.module, api_request("POST", "/items", body='{"name": "x"}')))
+    event = api_request("PUT", f"/items/{item['id']}", body=json.dumps({"name": "y", "version": version}))
+    outcome = invoke(api_harness.module, event)
+    api_harness.check(event, outcome)
+    assert status_of(outcome)[0] == 400
+
+
+def test_the_nesting_limit_does_not_depend_on_the_callers_stack(api_harness):
+    # Found by the nightly profile: json's RecursionError comes at ~1,000 levels minus the caller's
+    # stack depth, so a body nested ~950 deep parsed in the test and failed inside the handler.
+    events = __import__("common.events", fromlist=["loads_strict"])
+    errors = __import__("common.errors", fromlist=["ValidationError"])
+    at_limit, beyond = es.deep_json_text(events.MAX_JSON_DEPTH), es.deep_json_text(events.MAX_JSON_DEPTH + 1)
+
+    def verdicts(frames: int) -> tuple:
+        if frames:
+            return verdicts(frames - 1)
+        outcomes = []
+        for text in (at_limit, beyond, es.deep_json_text(950)):
+            try:
+                events.loads_strict(text, "body")
+                outcomes.append("ok")
+            except errors.ValidationError:
+                outcomes.append("refused")
+        return tuple(outcomes)
+
+    assert verdicts(0) == verdicts(850) == ("ok", "refused", "refused")
 
 
 # --- data-processor ----------------------------------------------------------------------------
