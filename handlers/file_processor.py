@@ -314,7 +314,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise
     if batch:
         # S3's request id ties the upload, this invocation and the emitted events together.
-        request_id = (batch[0].get("responseElements") or {}).get("x-amz-request-id")
+        elements = batch[0].get("responseElements")
+        request_id = elements.get("x-amz-request-id") if isinstance(elements, dict) else None
         logger.set_correlation_id(request_id if isinstance(request_id, str) else None)
     results: list[dict[str, Any]] = []
     for index, record in enumerate(batch):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import importlib
 import io
@@ -391,6 +392,7 @@ def _pdf() -> bytes:
     return buffer.getvalue()
 
 
+@functools.cache
 def upload_corpus() -> dict[str, tuple[bytes, str]]:
     """Objects in the uploads bucket: key -> (content, expected outcome: 'processed' or a reason code)."""
     deep_json = ("[" * 50_000 + "]" * 50_000).encode()
@@ -474,7 +476,7 @@ def s3_event_records(event: Any) -> list[dict] | None:
 class FileProcessorHarness:
     def __init__(self, module: Any, s3: Any, tmp_root: Any):
         self.module, self.s3, self.tmp_root = module, s3, tmp_root
-        self.corpus = upload_corpus()
+        self.corpus = dict(upload_corpus())
         for key, (data, _) in self.corpus.items():
             s3.put_object(Bucket=UPLOADS, Key=key, Body=data)
         self.outputs: list[str] = []      # what the last example wrote to the processed bucket

@@ -258,6 +258,17 @@ def test_sqs_body_that_is_not_json_is_an_invalid_event(file_harness):
     assert type(outcome.error).__name__ == "InvalidEvent"
 
 
+@pytest.mark.parametrize("elements", [1, "C3D13FE58DE4C810", ["x"]])
+def test_response_elements_that_are_not_an_object_are_ignored(file_harness, elements):
+    # Found by the nightly profile: reading the S3 request id (for the correlation id) raised
+    # AttributeError before any record was looked at.
+    event = {"Records": [es.s3_record("incoming/notes/readme.txt")]}
+    event["Records"][0]["responseElements"] = elements
+    outcome = invoke(file_harness.module, event)
+    file_harness.check(event, outcome)
+    assert outcome.response["results"][0]["status"] == "processed"
+
+
 def test_deeply_nested_json_upload_is_rejected(file_harness):
     # json.load raised RecursionError: the invocation failed (retries, then the DLQ), no FileRejected.
     event = {"Records": [es.s3_record("incoming/deep.json")]}
