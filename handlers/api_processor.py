@@ -16,12 +16,11 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response, content_types
 
-from common import config, db, runtime
-from common.errors import (Conflict, HandlerError, InvalidEvent, NotFound, OutOfTime, PayloadTooLarge,
-                           ValidationError, to_http)
+from common import config, db, events, runtime
+from common import tracer as tracing
+from common.errors import Conflict, HandlerError, InvalidEvent, NotFound, OutOfTime, PayloadTooLarge, ValidationError, to_http
 from common.logger import correlation_paths, logger
 from common.metrics import count, metrics
-from common import tracer as tracing
 
 CONFIG = config.load("api-processor")
 # Only pg8000: the API's one AWS call is a GetSecretValue per execution environment, and
@@ -47,7 +46,8 @@ def caller_identity(event: dict[str, Any]) -> str:
     lambda_context = authorizer.get("lambda") or {}
     if isinstance(lambda_context, dict) and isinstance(lambda_context.get("principal"), str):
         return lambda_context["principal"]
-    claims = (authorizer.get("jwt") or {}).get("claims") or {}
+    jwt = authorizer.get("jwt") or {}
+    claims = (jwt.get("claims") or {}) if isinstance(jwt, dict) else {}
     if isinstance(claims, dict) and isinstance(claims.get("sub"), str):
         return claims["sub"]
     iam = authorizer.get("iam") or {}
@@ -78,10 +78,7 @@ def json_body(event: dict[str, Any]) -> dict[str, Any]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ValidationError("request body is not UTF-8") from None
-    try:
-        value = json.loads(text)
-    except ValueError as error:
-        raise ValidationError(f"request body is not valid JSON: {error.msg} at position {error.pos}") from None
+    value = events.loads_strict(text, "request body")
     if not isinstance(value, dict):
         raise ValidationError("request body must be a JSON object")
     return value
@@ -98,38 +95,58 @@ def validate_item(body: dict[str, Any], partial: bool) -> dict[str, Any]:
             continue
         if not isinstance(body[name], kind):
             raise ValidationError(f"field {name!r} must be a {kind.__name__}", field=name)
+        events.check_storable(body[name], f"field {name!r}")
         fields[name] = body[name]
+    if "name" in fields:
+        # Stored stripped on update as on create: the column's length check applies to what is stored.
+        fields["name"] = fields["name"].strip()
     if not partial and "name" not in fields:
         raise ValidationError("field 'name' is required", field="name")
-    if "name" in fields and not 1 <= len(fields["name"].strip()) <= 200:
+    if "name" in fields and not 1 <= len(fields["name"]) <= 200:
         raise ValidationError("field 'name' must have 1 to 200 characters", field="name")
     if len(fields.get("description", "")) > 2000:
         raise ValidationError("field 'description' must have at most 2000 characters", field="description")
     if partial and not fields:
         raise ValidationError("nothing to update: send name, description or attributes")
-    if "version" in body and (isinstance(body["version"], bool) or not isinstance(body["version"], int)):
-        raise ValidationError("field 'version' must be an integer", field="version")
+    version = body.get("version")
+    # The column is an INTEGER: a larger number cannot match, and PostgreSQL refuses to compare it.
+    if "version" in body and (isinstance(version, bool) or not isinstance(version, int) or not 1 <= version < 2**31):
+        raise ValidationError("field 'version' must be an integer from 1 to 2147483647", field="version")
     return fields
 
 
-def _item_id(raw: str) -> int:
-    if not raw.isdigit() or len(raw) > 18:
-        raise NotFound(f"item {raw[:40]!r} not found")
+def _ascii_number(raw: str, max_digits: int) -> int | None:
+    """``raw`` as an int when it is 1 to ``max_digits`` ASCII digits, else None.
+
+    ``str.isdigit`` alone also accepts digits such as '²' or '١', which ``int()`` refuses or
+    reads as another number.
+    """
+    if not raw.isascii() or not raw.isdigit() or len(raw) > max_digits:
+        return None
     return int(raw)
 
 
+def _item_id(raw: str) -> int:
+    identifier = _ascii_number(raw, 18)   # 18 digits always fit the BIGINT column
+    if identifier is None:
+        raise NotFound(f"item {raw[:40]!r} not found")
+    return identifier
+
+
 def _page_args(query: dict[str, str]) -> tuple[int, int]:
-    raw_limit = query.get("limit", str(DEFAULT_PAGE_SIZE))
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE_SIZE:
+    limit = _ascii_number(query.get("limit", str(DEFAULT_PAGE_SIZE)), 3)
+    if limit is None or not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValidationError(f"limit must be an integer from 1 to {MAX_PAGE_SIZE}", field="limit")
-    after_id = 0
+    after_id: int | None = 0
     token = query.get("next_token")
     if token:
         try:
-            after_id = int(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("ascii"))
+            after_id = _ascii_number(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("ascii"), 18)
         except (binascii.Error, ValueError, UnicodeDecodeError):
-            raise ValidationError("next_token is not one this API issued", field="next_token") from None
-    return int(raw_limit), after_id
+            after_id = None
+        if after_id is None:
+            raise ValidationError("next_token is not one this API issued", field="next_token")
+    return limit, after_id
 
 
 _COLUMNS = "id, name, description, attributes, created_by, updated_by, version, created_at, updated_at"
@@ -137,7 +154,7 @@ _COLUMNS = "id, name, description, attributes, created_by, updated_by, version, 
 
 def _row(row: list[Any]) -> dict[str, Any]:
     keys = [column.strip() for column in _COLUMNS.split(",")]
-    item = dict(zip(keys, row))
+    item = dict(zip(keys, row, strict=True))
     for stamp in ("created_at", "updated_at"):
         item[stamp] = item[stamp].isoformat()
     if isinstance(item["attributes"], str):
@@ -255,17 +272,61 @@ def handle_not_found(_: Exception) -> Response:
     return _error_response(NotFound(f"no route for {app.current_event.http_method} {app.current_event.path}"))
 
 
-def _is_http_v2_event(event: Any) -> bool:
+_STRING_MAPS = ("headers", "queryStringParameters", "pathParameters", "stageVariables")
+
+
+def http_event(event: Any) -> dict[str, Any]:
+    """The request as Powertools reads it: an HTTP API (payload 2.0) or Function URL event, normalised.
+
+    Function URL events may come without ``requestContext.stage`` and ``routeKey`` (aws-lambda-go's
+    ``lambda-urls-request.json`` has neither), and Powertools indexes them directly: a Function URL
+    has one stage and one route, so both become ``$default``. Every other field Powertools reads
+    is type-checked here, so a malformed event is a 400 ``invalid_event`` rather than an exception
+    inside ``app.resolve``, where no exception handler sees it. Returns a copy; ``event`` is unchanged.
+    """
     if not isinstance(event, dict) or event.get("version") != "2.0":
-        return False
-    http = (event.get("requestContext") or {}).get("http") if isinstance(event.get("requestContext"), dict) else None
-    return isinstance(http, dict) and isinstance(http.get("method"), str) and isinstance(event.get("rawPath"), str)
+        raise InvalidEvent("not an HTTP API (payload 2.0) or Function URL event")
+    if event.get("type") == "REQUEST" or "routeArn" in event:
+        raise InvalidEvent("a Lambda authorizer event, not a request to serve")
+    context = event.get("requestContext")
+    http = context.get("http") if isinstance(context, dict) else None
+    if not isinstance(http, dict) or not isinstance(http.get("method"), str) or not isinstance(event.get("rawPath"), str):
+        raise InvalidEvent("not an HTTP API (payload 2.0) or Function URL event: "
+                           "requestContext.http.method and rawPath are required")
+    request = dict(event)
+    request["requestContext"] = context = dict(context)
+    for name in ("stage", "routeKey"):
+        context.setdefault(name, "$default")
+        if not isinstance(context[name], str):
+            raise InvalidEvent(f"requestContext.{name} must be a string")
+    for name, default in (("routeKey", "$default"), ("rawQueryString", "")):
+        if request.get(name) is None:
+            request[name] = default
+        elif not isinstance(request[name], str):
+            raise InvalidEvent(f"{name} must be a string")
+    for name in _STRING_MAPS:
+        value = request.get(name)
+        if value is not None and not (isinstance(value, dict) and all(
+                isinstance(key, str) and isinstance(item, str) for key, item in value.items())):
+            raise InvalidEvent(f"{name} must be an object of strings")
+    request["headers"] = request.get("headers") or {}
+    cookies = request.get("cookies")
+    if cookies is not None and not (isinstance(cookies, list) and all(isinstance(c, str) for c in cookies)):
+        raise InvalidEvent("cookies must be a list of strings")
+    if request.get("body") is not None and not isinstance(request["body"], str):
+        raise InvalidEvent("body must be a string")
+    request["isBase64Encoded"] = request.get("isBase64Encoded", False)
+    if not isinstance(request["isBase64Encoded"], bool):
+        raise InvalidEvent("isBase64Encoded must be a boolean")
+    if context.get("authorizer") is not None and not isinstance(context["authorizer"], dict):
+        raise InvalidEvent("requestContext.authorizer must be an object")
+    return request
 
 
-def _invalid_event_response(event: Any) -> dict[str, Any]:
-    error = InvalidEvent("not an HTTP API (payload 2.0) or Function URL event")
-    logger.warning("invalid event", extra={"error": error.code, "event_type": type(event).__name__,
-                                           "keys": sorted(event)[:10] if isinstance(event, dict) else None})
+def _invalid_event_response(event: Any, error: InvalidEvent) -> dict[str, Any]:
+    logger.warning("invalid event", extra={"error": error.code, "detail": error.message,
+                                           "event_type": type(event).__name__,
+                                           "keys": sorted(map(str, event))[:10] if isinstance(event, dict) else None})
     count("InvalidEvent")
     status, body = to_http(error)
     return {"statusCode": status, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body),
@@ -277,7 +338,17 @@ def _invalid_event_response(event: Any) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda entry point for HTTP API and Function URL events."""
-    if not _is_http_v2_event(event):
-        return _invalid_event_response(event)
-    logger.append_keys(caller=caller_identity(event))
-    return app.resolve(event, context)
+    try:
+        request = http_event(event)
+    except InvalidEvent as error:
+        return _invalid_event_response(event, error)
+    logger.append_keys(caller=caller_identity(request))
+    try:
+        return app.resolve(request, context)
+    except Exception:  # noqa: BLE001 - Powertools failed outside any route: answer 500 without a trace
+        logger.exception("unexpected error outside the routes")
+        count("UnexpectedError")
+        status, body = to_http(RuntimeError())
+        body["request_id"] = getattr(context, "aws_request_id", None)
+        return {"statusCode": status, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body),
+                "isBase64Encoded": False}

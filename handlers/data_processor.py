@@ -22,15 +22,15 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from common import aws, config, db, events, runtime
+from common import tracer as tracing
 from common.errors import HandlerError, InvalidEvent, ValidationError
 from common.logger import logger
 from common.metrics import count, metrics
-from common import tracer as tracing
 
 CONFIG = config.load("data-processor")
 tracer = tracing.create(patch_modules=("botocore", "pg8000"))
 MAX_MESSAGE_BYTES = 256 * 1024
-_KIND = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+_KIND = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
@@ -41,14 +41,17 @@ def parse_message(body: Any) -> dict[str, Any]:
     if not isinstance(message, dict):
         raise ValidationError("message body must be a JSON object")
     kind = message.get("kind")
-    if not isinstance(kind, str) or not _KIND.match(kind):
+    # fullmatch: with match(), '$' also accepts a trailing newline ("order.created\n").
+    if not isinstance(kind, str) or not _KIND.fullmatch(kind):
         raise ValidationError("field 'kind' must be a string of 1-64 letters, digits or ._:-", field="kind")
     business_key = message.get("business_key")
     if business_key is not None and (not isinstance(business_key, str) or not 1 <= len(business_key) <= 200):
         raise ValidationError("field 'business_key' must be a string of 1-200 characters", field="business_key")
+    events.check_storable(business_key, "field 'business_key'")
     payload = message.get("payload")
     if not isinstance(payload, dict):
         raise ValidationError("field 'payload' must be a JSON object", field="payload")
+    events.check_storable(payload, "field 'payload'")
     return {"kind": kind, "business_key": business_key, "payload": payload}
 
 
@@ -84,6 +87,7 @@ def record_handler(record: SQSRecord, lambda_context: Any = None) -> dict[str, A
     try:
         runtime.ensure_time(lambda_context, CONFIG.safety_margin_ms, "the next record")
         message = parse_message(record.raw_event.get("body"))
+        events.check_storable(record.message_id, "messageId")   # stored, and part of the fallback key
         record_key = message["business_key"] or f"message:{record.message_id}"
         deliveries = upsert(record_key, record.message_id, message, transform(message))
     except HandlerError as error:
@@ -122,7 +126,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         batch = events.records(event, "aws:sqs")
         for index, record in enumerate(batch):
-            if not isinstance(record.get("messageId"), str):
+            if not isinstance(record.get("messageId"), str) or not record["messageId"]:
+                # SQS reads an empty itemIdentifier as "the whole batch failed": never report one.
                 raise InvalidEvent(f"record {index} has no messageId")
     except HandlerError as error:
         # Not an SQS batch: nothing can be reported per record, so the invocation fails as a whole.

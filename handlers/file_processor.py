@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
 import urllib.parse
@@ -30,16 +31,17 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from common import aws, config, events, runtime
+from common import tracer as tracing
 from common.errors import HandlerError, InputError, InvalidEvent, PayloadTooLarge, UnsupportedMedia, ValidationError
 from common.logger import logger
 from common.metrics import count, metrics
-from common import tracer as tracing
 
 CONFIG = config.load("file-processor")
 tracer = tracing.create(patch_modules=("botocore",))
 RESIZED_MAX_PX = 1024
 THUMBNAIL_PX = 128
 CHUNK_BYTES = 1024 * 1024
+MAX_KEY_BYTES = 1024            # S3's limit on an object key
 EVENT_SOURCE = "workbook.file-processor"
 Image.MAX_IMAGE_PIXELS = 50_000_000  # decompression-bomb guard: a larger image is rejected
 
@@ -74,8 +76,15 @@ def s3_object(record: dict[str, Any]) -> S3Object:
     size = record["s3"]["object"].get("size")
     if size is not None and (isinstance(size, bool) or not isinstance(size, int)):
         raise InvalidEvent("S3 record's object size must be an integer")
-    return S3Object(bucket=bucket, key=urllib.parse.unquote_plus(raw_key), size=size,
-                    etag=record["s3"]["object"].get("eTag"))
+    key = urllib.parse.unquote_plus(raw_key)
+    try:
+        key_bytes = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidEvent("S3 record's object key is not UTF-8") from None
+    if key_bytes > MAX_KEY_BYTES:
+        raise InvalidEvent(f"S3 record's object key has {key_bytes} bytes; S3 keys have at most {MAX_KEY_BYTES}")
+    etag = record["s3"]["object"].get("eTag")
+    return S3Object(bucket=bucket, key=key, size=size, etag=etag if isinstance(etag, str) else None)
 
 
 def check_acceptable(obj: S3Object) -> str:
@@ -170,6 +179,8 @@ def document_metadata(path: str, suffix: str) -> dict[str, Any]:
         raise ValidationError(f"{kind} file is not UTF-8") from None
     except csv.Error as error:
         raise ValidationError(f"CSV cannot be parsed: {error}") from None
+    except RecursionError:
+        raise ValidationError("JSON nests too deeply to parse") from None
     except ValueError as error:
         raise ValidationError(f"JSON cannot be parsed: {getattr(error, 'msg', error)}") from None
     summary: dict[str, Any] = {"type": "json", "top_level": type(value).__name__}
@@ -191,13 +202,22 @@ def _pdf_metadata(path: str) -> dict[str, Any]:
         return {"type": "pdf", "pages": len(reader.pages), "encrypted": bool(reader.is_encrypted),
                 "title": str(info.get("/Title") or "")[:200], "author": str(info.get("/Author") or "")[:200],
                 "producer": str(info.get("/Producer") or "")[:200]}
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as error:
+    except Exception as error:  # noqa: BLE001 - pypdf raises many kinds (IndexError, RecursionError...) on bad files
+        if not isinstance(error, (PdfReadError, ValueError, KeyError, TypeError, OSError)):
+            logger.info("unusual PDF parser error", extra={"pdf_error": type(error).__name__})
         raise ValidationError(f"PDF cannot be read: {type(error).__name__}") from None
 
 
+_NOT_PRINTABLE_ASCII = re.compile(r"[^\x20-\x7e]")
+
+
 def _ascii_metadata(values: dict[str, Any]) -> dict[str, str]:
-    # S3 user metadata travels in HTTP headers: ASCII only, short.
-    return {key: str(value).encode("ascii", "replace").decode("ascii")[:256] for key, value in values.items()}
+    """S3 user metadata travels in HTTP headers: printable ASCII only, short.
+
+    Keys may hold any character, CR and LF included (``%0A`` in the event), and http.client
+    refuses a header value with those: everything outside printable ASCII becomes '?'.
+    """
+    return {key: _NOT_PRINTABLE_ASCII.sub("?", str(value))[:256] for key, value in values.items()}
 
 
 def _put(key: str, body: bytes, content_type: str, metadata: dict[str, Any]) -> None:
@@ -263,9 +283,12 @@ def s3_records(event: Any) -> list[dict[str, Any]]:
     if isinstance(event, dict) and event.get("Event") == "s3:TestEvent":
         return []
     found: list[dict[str, Any]] = []
-    for record in events.records(event, ("aws:s3", "aws:sqs")):
+    for index, record in enumerate(events.records(event, ("aws:s3", "aws:sqs"))):
         if record.get("eventSource") == "aws:sqs":
-            inner = events.decode_json_text(record.get("body"), "SQS body", 256 * 1024)
+            try:
+                inner = events.decode_json_text(record.get("body"), "SQS body", 256 * 1024)
+            except InputError as error:
+                raise InvalidEvent(f"SQS record {index} does not carry an S3 event: {error.message}") from None
             if isinstance(inner, dict) and inner.get("Event") == "s3:TestEvent":
                 continue
             found.extend(events.records(inner, "aws:s3"))
@@ -291,7 +314,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise
     if batch:
         # S3's request id ties the upload, this invocation and the emitted events together.
-        request_id = (batch[0].get("responseElements") or {}).get("x-amz-request-id")
+        elements = batch[0].get("responseElements")
+        request_id = elements.get("x-amz-request-id") if isinstance(elements, dict) else None
         logger.set_correlation_id(request_id if isinstance(request_id, str) else None)
     results: list[dict[str, Any]] = []
     for index, record in enumerate(batch):

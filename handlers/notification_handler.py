@@ -13,6 +13,8 @@ breaker kept across warm invocations; while it is open every record fails fast w
 """
 from __future__ import annotations
 
+import hashlib
+import re
 import time
 from typing import Any
 
@@ -20,11 +22,11 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from common import config, events, httpclient, runtime
+from common import tracer as tracing
 from common.errors import CircuitOpenError, HandlerError, InvalidEvent, SecretUnavailable, ValidationError
 from common.logger import logger
 from common.metrics import count, metrics
 from common.secrets import default_cache
-from common import tracer as tracing
 
 CONFIG = config.load("notification-handler")
 tracer = tracing.create(patch_modules=("botocore", "httplib"))
@@ -45,11 +47,15 @@ def webhook_settings() -> tuple[str, str]:
     return url, token if isinstance(token, str) else ""
 
 
-def notification_from_envelope(envelope: Any, fallback_id: str) -> dict[str, Any]:
-    """The webhook payload for an SNS envelope (SQS body or the ``Sns`` field of an SNS record)."""
+def notification_from_envelope(envelope: Any, fallback_id: str, raw_delivery: bool = True) -> dict[str, Any]:
+    """The webhook payload for an SNS envelope (SQS body or the ``Sns`` field of an SNS record).
+
+    ``raw_delivery``: whether a body that is not an SNS envelope is the published message itself
+    (SQS subscriptions with raw message delivery). A direct SNS record always holds an envelope.
+    """
     if not isinstance(envelope, dict):
         raise ValidationError("SNS envelope must be a JSON object")
-    if "Type" in envelope or "TopicArn" in envelope:
+    if "Type" in envelope or "TopicArn" in envelope or not raw_delivery:
         if envelope.get("Type") not in ("Notification", None):
             raise ValidationError(f"unsupported SNS message type {str(envelope.get('Type'))[:40]!r}")
         message = envelope.get("Message")
@@ -69,13 +75,28 @@ def notification_from_envelope(envelope: Any, fallback_id: str) -> dict[str, Any
     return {"id": fallback_id, "topic": None, "subject": None, "timestamp": None, "message": envelope}
 
 
+_TOKEN = re.compile(r"[A-Za-z0-9._:@/+=-]{1,200}")
+
+
+def idempotency_key(message_id: Any) -> str:
+    """The Idempotency-Key header for a message id: the id itself when it is a plain token.
+
+    SNS and SQS ids are UUIDs; anything else (spaces, CR/LF, non-ASCII, very long) cannot travel
+    in an HTTP header as it is, so it is replaced by a digest that stays stable across retries.
+    """
+    text = str(message_id)
+    if _TOKEN.fullmatch(text):
+        return text
+    return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def deliver(notification: dict[str, Any], context: Any) -> None:
     """POST one notification to the webhook, or raise (CircuitOpenError fails fast)."""
     runtime.ensure_time(context, CONFIG.safety_margin_ms, "the webhook call")
     if BREAKER.state is httpclient.BreakerState.OPEN:
         raise CircuitOpenError("webhook circuit is open; failing fast", retry_after_s=round(BREAKER.retry_after_s(), 3))
     url, token = webhook_settings()
-    headers = {"Idempotency-Key": str(notification["id"])}
+    headers = {"Idempotency-Key": idempotency_key(notification["id"])}
     if token:
         headers["Authorization"] = f"Bearer {token}"
 
@@ -87,9 +108,9 @@ def deliver(notification: dict[str, Any], context: Any) -> None:
     metrics.add_metric(name="WebhookLatency", unit="Milliseconds", value=(time.perf_counter() - started) * 1000)
 
 
-def _handle(notification_source: Any, message_id: str, context: Any) -> None:
+def _handle(notification_source: Any, message_id: str, context: Any, raw_delivery: bool = True) -> None:
     try:
-        deliver(notification_from_envelope(notification_source, message_id), context)
+        deliver(notification_from_envelope(notification_source, message_id, raw_delivery), context)
     except HandlerError as error:
         logger.warning("notification not delivered", extra={"message_id": message_id, "error": error.code,
                                                             "detail": error.message, "breaker": BREAKER.state.value})
@@ -116,7 +137,7 @@ def _handle_sns(event: dict[str, Any], context: Any) -> dict[str, Any]:
     for record in event["Records"]:
         sns = record.get("Sns")
         message_id = sns.get("MessageId") if isinstance(sns, dict) and isinstance(sns.get("MessageId"), str) else "?"
-        _handle(sns, message_id, context)  # raises: the async invoke is retried, then dead-lettered
+        _handle(sns, message_id, context, raw_delivery=False)  # raises: the async invoke is retried, then dead-lettered
         delivered += 1
     return {"delivered": delivered}
 
@@ -138,7 +159,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         kinds = {record.get("eventSource") or record.get("EventSource") for record in batch}
         if len(kinds) != 1:
             raise InvalidEvent("event mixes SQS and SNS records")
-        if kinds == {"aws:sqs"} and not all(isinstance(record.get("messageId"), str) for record in batch):
+        if kinds == {"aws:sqs"} and not all(isinstance(record.get("messageId"), str) and record["messageId"]
+                                            for record in batch):
             raise InvalidEvent("an SQS record has no messageId")
     except HandlerError as error:
         logger.error("invalid event", extra={"error": error.code, "detail": error.message})

@@ -3,8 +3,9 @@
 Each round claims up to 10 due rows (``FOR UPDATE SKIP LOCKED``, so overlapping runs never take
 the same row), sends them with one SendMessageBatch, retries the failed entries with backoff and
 full jitter, and marks each row ``enqueued`` or back to ``pending``, due again after an
-exponential delay (attempt counted, error kept; after MAX_ATTEMPTS it becomes ``failed``). Claims older than CLAIM_TIMEOUT are taken again, so a
-run that died mid-round loses nothing. The run stops when no due work remains, when
+exponential delay (attempt counted, error kept; after MAX_ATTEMPTS it becomes ``failed``).
+Claims older than CLAIM_TIMEOUT are taken again, so a run that died mid-round loses nothing.
+The run stops when no due work remains, when
 SAFETY_MARGIN_MS of the timeout is left, or after MAX_ROUNDS, and leaves the rest for the next run.
 A summary of the run goes to the notifications topic.
 
@@ -19,11 +20,11 @@ import time
 from typing import Any
 
 from common import aws, config, db, runtime
+from common import tracer as tracing
 from common.errors import HandlerError, InvalidEvent, PayloadTooLarge
 from common.httpclient import Backoff
 from common.logger import correlation_paths, logger
 from common.metrics import count, metrics
-from common import tracer as tracing
 
 CONFIG = config.load("scheduler")
 tracer = tracing.create(patch_modules=("botocore", "pg8000"))
@@ -38,20 +39,25 @@ BACKOFF = Backoff(base_s=0.05, cap_s=1.0)
 MAX_EVENT_BYTES = 256 * 1024    # EventBridge's own event size limit
 
 
+#: Who may send the Scheduled Event: an EventBridge schedule rule (the stack's own), or an
+#: EventBridge Scheduler schedule whose Lambda target input is written in the same shape.
+SCHEDULE_SOURCES = ("aws.events", "aws.scheduler")
+
+
 def check_event(event: Any) -> None:
-    """Accept EventBridge Scheduled Events only (source aws.events, detail-type Scheduled Event)."""
+    """Accept Scheduled Events only (source aws.events or aws.scheduler, detail-type Scheduled Event)."""
     if not isinstance(event, dict) or not event:
         raise InvalidEvent("expected an EventBridge Scheduled Event object")
     try:
         size = len(json.dumps(event, ensure_ascii=False).encode("utf-8"))
-    except (TypeError, ValueError, UnicodeEncodeError):
+    except (TypeError, ValueError, UnicodeEncodeError, RecursionError):
         raise InvalidEvent("event is not UTF-8 JSON") from None
     if size > MAX_EVENT_BYTES:
         raise PayloadTooLarge(f"event has {size} bytes; EventBridge events are at most {MAX_EVENT_BYTES}")
-    detail_type = event.get("detail-type")
-    if event.get("source") != "aws.events" or detail_type != "Scheduled Event":
-        raise InvalidEvent(f"expected source 'aws.events' and detail-type 'Scheduled Event', "
-                           f"got {str(event.get('source'))[:40]!r} / {str(detail_type)[:40]!r}")
+    source, detail_type = event.get("source"), event.get("detail-type")
+    if not isinstance(source, str) or source not in SCHEDULE_SOURCES or detail_type != "Scheduled Event":
+        raise InvalidEvent(f"expected source {' or '.join(map(repr, SCHEDULE_SOURCES))} and detail-type "
+                           f"'Scheduled Event', got {str(source)[:40]!r} / {str(detail_type)[:40]!r}")
 
 
 def claim_due_work(limit: int) -> list[dict[str, Any]]:

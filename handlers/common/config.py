@@ -8,7 +8,8 @@ and the fix, so a misconfigured function never reaches its first event.
 from __future__ import annotations
 
 import os
-from typing import Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import NamedTuple
 
 from common.errors import ConfigError
 

@@ -18,7 +18,8 @@ import os
 import sys
 import threading
 import urllib.parse
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pg8000.native
 
@@ -247,7 +248,7 @@ class Database:
                 raise  # an SQL error: the caller's transaction (if any) rolls back in _Transaction
         raise DatabaseUnavailable("PostgreSQL unavailable")  # pragma: no cover - loop always returns/raises
 
-    def transaction(self) -> "_Transaction":
+    def transaction(self) -> _Transaction:
         """A context manager running BEGIN/COMMIT (ROLLBACK on error) on the shared connection."""
         return _Transaction(self)
 

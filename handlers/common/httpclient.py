@@ -19,10 +19,11 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
-from common.errors import CircuitOpenError, UpstreamError, UpstreamRejected
+from common.errors import CircuitOpenError, UpstreamError, UpstreamRejected, ValidationError
 
 
 class BreakerState(str, enum.Enum):
@@ -185,7 +186,12 @@ class HttpClient:
             self.attempts_made += 1
             try:
                 response = self._send(url, body, all_headers, timeout_s)
-            except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as error:
+            except (ValueError, UnicodeError) as error:
+                # http.client refused to build the request (a header with CR/LF or outside Latin-1, a
+                # malformed URL): nothing was sent, so give back a half-open trial slot and say so.
+                self.circuit.release_trial()
+                raise ValidationError(f"request to {_host(url)} cannot be sent: {type(error).__name__}") from None
+            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as error:
                 self.circuit.record_failure()
                 last_problem = _describe(error)
             else:

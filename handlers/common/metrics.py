@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from aws_lambda_powertools.metrics import MetricUnit, Metrics
+from aws_lambda_powertools.metrics import Metrics, MetricUnit
 
 metrics = Metrics(
     namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "LambdaWorkbook",

@@ -42,7 +42,8 @@ import hmac
 import json
 import re
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from common.errors import Unauthorized
 

@@ -11,7 +11,8 @@ costs INIT time for calls the handler never makes.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def tracing_enabled(env: Any = None) -> bool:
@@ -39,7 +40,7 @@ class NoOpTracer:
             return lambda f: f
         return fn
 
-    def put_annotation(self, key: str, value: Any) -> None:  # noqa: D401 - mirrors Powertools
+    def put_annotation(self, key: str, value: Any) -> None:
         return None
 
     def put_metadata(self, key: str, value: Any, namespace: str | None = None) -> None:

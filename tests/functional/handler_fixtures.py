@@ -4,13 +4,12 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
-
-from handler_kit import (LambdaContext, forget_handler_modules, fresh_handler, load_event, start_postgres,
-                         truncate_all)
+from handler_kit import LambdaContext, forget_handler_modules, fresh_handler, load_event, start_postgres, truncate_all
 
 __all__ = ["aws", "context_factory", "event_factory", "handler_factory", "pg", "db_secret", "pytest_sessionfinish"]
 

@@ -13,16 +13,16 @@ from __future__ import annotations
 import copy
 import importlib
 import json
-import os
 import sys
 import threading
 import time
 import urllib.parse
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HANDLERS_DIR = REPO_ROOT / "handlers"
@@ -118,7 +118,7 @@ class ExtensionEmulator:
         emulator = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 parts = urllib.parse.urlsplit(self.path)
                 secret_id = urllib.parse.parse_qs(parts.query).get("secretId", [""])[0]
                 emulator.requests.append(secret_id)
@@ -145,7 +145,7 @@ class ExtensionEmulator:
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
-    def __enter__(self) -> "ExtensionEmulator":
+    def __enter__(self) -> ExtensionEmulator:
         self._thread.start()
         return self
 
@@ -235,7 +235,7 @@ class WebhookServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 with server._lock:
@@ -267,7 +267,7 @@ class WebhookServer:
     def calls(self) -> int:
         return len(self.received)
 
-    def __enter__(self) -> "WebhookServer":
+    def __enter__(self) -> WebhookServer:
         self._thread.start()
         return self
 

@@ -20,10 +20,11 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any
 from unittest import mock
 
 NOW = 1_800_000_000  # 2027-01-15T08:00:00Z, the fixed "now" of every case

@@ -8,4 +8,4 @@ _KIT = Path(__file__).resolve().parents[2] / "functional"
 if str(_KIT) not in sys.path:
     sys.path.insert(0, str(_KIT))
 
-from handler_fixtures import *  # noqa: E402,F401,F403 - fixtures
+from handler_fixtures import *  # noqa: F403 - fixtures

@@ -5,7 +5,6 @@ import base64
 import json
 
 import pytest
-
 from handler_kit import LambdaContext, LogCapture
 
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 import jwt_cases
+import pytest
 from handler_kit import ExtensionEmulator, LambdaContext, LogCapture, forget_handler_modules, fresh_handler, load_event
 from jwt_cases import CONFIGS, Case, pyjwt_accepts
 

@@ -11,7 +11,6 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-
 from handler_kit import HANDLERS_DIR, ExtensionEmulator, LambdaContext, LogCapture, function_env
 
 HS256_KEY = "test-hs256-key-0123456789abcdef0123456789abcdef"

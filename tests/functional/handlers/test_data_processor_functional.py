@@ -6,7 +6,6 @@ import uuid
 
 import boto3
 import pytest
-
 from handler_kit import LambdaContext, LogCapture, db_rows
 
 TOPIC = "lwb-test-notifications"

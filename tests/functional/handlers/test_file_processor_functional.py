@@ -8,9 +8,8 @@ import tempfile
 
 import boto3
 import pytest
-from PIL import Image
-
 from handler_kit import LambdaContext, LogCapture
+from PIL import Image
 
 UPLOADS, PROCESSED, BUS = "lwb-test-uploads", "lwb-test-processed", "lwb-test-bus"
 

@@ -5,7 +5,6 @@ import json
 
 import boto3
 import pytest
-
 from handler_kit import LambdaContext, LogCapture, db_rows, function_env
 
 QUEUE_URL = function_env("scheduler")["TASK_QUEUE_URL"]

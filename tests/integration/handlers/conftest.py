@@ -8,11 +8,10 @@ _KIT = Path(__file__).resolve().parents[2] / "functional"
 if str(_KIT) not in sys.path:
     sys.path.insert(0, str(_KIT))
 
-from handler_fixtures import *  # noqa: E402,F401,F403 - fixtures
+import os
 
-import os  # noqa: E402
-
-import pytest  # noqa: E402
+import pytest
+from handler_fixtures import *  # noqa: F403 - fixtures
 
 
 @pytest.fixture(scope="session")
@@ -30,8 +29,9 @@ def moto_endpoint():
 @pytest.fixture
 def local_aws(moto_endpoint, monkeypatch):
     """Point boto3 (handlers and test clients alike) at the moto server; reset its state afterwards."""
-    import boto3
     import urllib.request
+
+    import boto3
 
     for name, value in {"AWS_ENDPOINT_URL": moto_endpoint, "AWS_ACCESS_KEY_ID": "testing",
                         "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",

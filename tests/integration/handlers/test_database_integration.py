@@ -8,7 +8,6 @@ import threading
 
 import pg8000.dbapi
 import pg8000.native
-
 from handler_kit import HANDLERS_DIR, db_rows
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from handler_kit import LambdaContext, db_rows, forget_handler_modules
 
 MAX_RECEIVE_COUNT = 2

@@ -9,7 +9,6 @@ import json
 import uuid
 
 import pytest
-
 from handler_kit import LambdaContext, WebhookServer, forget_handler_modules
 
 

@@ -7,10 +7,9 @@ settings the handler uses and the clock fixed at ``jwt_cases.NOW``.
 """
 from __future__ import annotations
 
-import pytest
-
 import jwt_cases
-from jwt_cases import CASES_MINIMUM, STRICTER, Case, CONFIGS, pyjwt_accepts
+import pytest
+from jwt_cases import CASES_MINIMUM, CONFIGS, STRICTER, Case, pyjwt_accepts
 
 CASES = jwt_cases.build_cases()
 
