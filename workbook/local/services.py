@@ -254,8 +254,12 @@ def _initdb(data_dir: Path, bin_path: Path, user: str | None, entry) -> None:
     scratch.mkdir(parents=True)
     if user:
         os.chown(scratch, entry.pw_uid, entry.pw_gid)
-    result = subprocess.run([str(bin_path / "initdb"), "-D", str(scratch), "--auth=trust", "--encoding=utf8",
-                             "-U", DATABASE_USER], capture_output=True, text=True, user=user)
+    try:
+        result = subprocess.run([str(bin_path / "initdb"), "-D", str(scratch), "--auth=trust", "--encoding=utf8",
+                                 "-U", DATABASE_USER], capture_output=True, text=True, user=user)
+    except BaseException:   # interrupted: initdb is killed by subprocess.run; drop its half cluster
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
     if result.returncode != 0:
         shutil.rmtree(scratch, ignore_errors=True)
         raise ServiceStartError(f"initdb failed in {data_dir}: {result.stderr.strip()[-500:]}")
