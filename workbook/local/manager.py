@@ -80,10 +80,37 @@ def _exclusive():
 
 
 # -- health ---------------------------------------------------------------------------------------
+def _identity(name: str, recorded: dict) -> Identity | None:
+    """The recorded process's identity; for an entry written before start times were recorded, the
+    process is taken as ours only if it runs exactly the command that version ran, on its recorded port."""
+    entry = recorded.get(name) or {}
+    identity = Identity.from_dict(entry)
+    if identity is not None or not entry.get("pid"):
+        return identity
+    pid, port = int(entry["pid"]), entry.get("port")
+    command = processes.command_line(pid) or ()
+    expected = {
+        "moto": command[1:] == ("-m", "moto.server", "-H", services.LOOPBACK, "-p", str(port)),
+        "postgres": Path(command[0] if command else "").name == "postgres" and command[1:3] == ("-D", entry.get(
+            "data_dir")) and ("-p", str(port)) in zip(command, command[1:], strict=False),
+        "engine": command[1:5] == ("-m", "workbook.local.engine", "--state-dir", recorded.get("state_dir")),
+    }[name]
+    listening = name == "engine" or (port and processes.listens_on(pid, int(port)))
+    return Identity.of(pid) if expected and listening and not processes.is_zombie(pid) else None
+
+
+def _liveness(name: str, recorded: dict) -> Liveness:
+    entry = recorded.get(name) or {}
+    identity = _identity(name, recorded)
+    if identity is not None:
+        return identity.check()
+    return processes.liveness(entry)   # dead, or a pid that cannot be proved ours
+
+
 def health(recorded: dict | None) -> dict[str, Liveness]:
     """Each recorded process's liveness: alive (the same process), dead, replaced (pid reused) or unproven."""
     recorded = recorded or {}
-    return {name: processes.liveness(recorded.get(name)) for name in SERVICES if recorded.get(name)}
+    return {name: _liveness(name, recorded) for name in SERVICES if recorded.get(name)}
 
 
 def _running(recorded: dict | None) -> bool:
@@ -268,7 +295,7 @@ def _repair(recorded: dict, restart: set[str], say) -> dict[str, Any]:
         f"(owner {recorded['owner']}; PostgreSQL's data folder is kept)")
     for name in ("engine", "postgres", "moto"):
         if name in restart and recorded.get(name):
-            _report(name, recorded[name], services.stop(recorded[name], STOP_SIGNALS[name]), say)
+            _report(name, recorded[name], _end(name, recorded), say)
     try:
         _bring_up(recorded, restart, say)
         recorded["generation"] = int(recorded.get("generation", 1)) + 1
@@ -435,6 +462,14 @@ def stop(*, owner: str | None = None, progress=None) -> bool:
     return stopped
 
 
+def _end(name: str, recorded: dict) -> processes.Ending:
+    """Stop one recorded service if it is provably ours; else only say what its entry is."""
+    identity = _identity(name, recorded)
+    if identity is None:
+        return processes.Ending(processes.liveness(recorded.get(name)))
+    return processes.end(identity, STOP_SIGNALS[name], grace_s=10.0)
+
+
 def _report(name: str, entry: dict, ending: processes.Ending, say) -> None:
     pid = entry.get("pid")
     if ending.liveness is Liveness.REPLACED:
@@ -457,7 +492,7 @@ def _stop(say) -> bool:
     survivors = {}
     for name in ("engine", "postgres", "moto"):
         if recorded.get(name):
-            ending = services.stop(recorded[name], STOP_SIGNALS[name])
+            ending = _end(name, recorded)
             _report(name, recorded[name], ending, say)
             if ending.survivors:
                 survivors[name] = recorded[name]
@@ -488,7 +523,7 @@ def _sweep(recorded: dict, say) -> None:
     token = recorded.get("owner")
     if not token:
         return
-    keep = {identity.pid for name in SERVICES if (identity := Identity.from_dict(recorded.get(name)))
+    keep = {identity.pid for name in SERVICES if (identity := _identity(name, recorded))
             and identity.check() is Liveness.ALIVE}
     strays = [identity for identity in processes.carrying(token) if identity.pid not in keep]
     for stray in strays:
@@ -530,7 +565,7 @@ def _process_report(recorded: dict) -> dict[str, dict]:
     report = {}
     for name in SERVICES:
         entry = recorded.get(name) or {}
-        state = processes.liveness(entry) if entry.get("pid") else Liveness.DEAD
+        state = _liveness(name, recorded) if entry.get("pid") else Liveness.DEAD
         row = {"pid": entry.get("pid"), "state": state.value if entry.get("pid") else "not started",
                "alive": state is Liveness.ALIVE, "port": entry.get("port") or entry.get("ports", {}).get("control")}
         if state in (Liveness.REPLACED, Liveness.UNPROVEN):

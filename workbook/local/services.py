@@ -156,11 +156,6 @@ def with_port_retry(start: Callable[[int], object], preferred: int | None = None
     raise AssertionError("unreachable")
 
 
-def stop(entry: dict | None, first_signal: int = signal.SIGTERM, grace_s: float = 10.0) -> processes.Ending:
-    """End a recorded process (and its group) only if it is provably the one recorded."""
-    return processes.end(processes.Identity.from_dict(entry), first_signal, grace_s)
-
-
 # -- moto ---------------------------------------------------------------------------------------
 # moto's own entry point, with the environment's owner token and state folder on the command line
 # (so `ps` says whose it is, and a stop can find it even if its pid was never recorded).
@@ -318,11 +313,6 @@ def _retry(action, what: str, attempts: int = 5):
             if attempt == attempts - 1:
                 raise ServiceStartError(f"{what} failed: {exc}") from exc
             time.sleep(0.5 * (attempt + 1))
-
-
-def stop_postgres(entry: dict | None) -> processes.Ending:
-    """Fast shutdown (SIGINT to the postmaster, which ends its server processes), then kill what is left."""
-    return stop(entry, signal.SIGINT, grace_s=10.0)
 
 
 # -- what an interrupted or crashed PostgreSQL leaves in its data folder ------------------------------

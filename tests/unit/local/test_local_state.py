@@ -196,6 +196,34 @@ def test_port_retry_moves_to_a_new_port_only_when_the_port_was_taken():
         services.with_port_retry(lambda port: (_ for _ in ()).throw(errors.ServiceStartError("initdb failed")))
 
 
+def test_an_environment_recorded_before_start_times_were_kept_is_still_stopped(state_dir, decoys):
+    # GIVEN a moto started as the previous version started it, recorded by pid and port only,
+    # and a legacy entry whose pid runs something else
+    port = services.free_port()
+    moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    (victim,) = decoys(1)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not processes.listens_on(moto.pid, port):
+            time.sleep(0.1)
+        state.write({"env": "local", "owner": "lwb-legacy000000", "state_dir": str(state_dir), "complete": True,
+                     "moto": {"pid": moto.pid, "port": port},
+                     "postgres": {"pid": victim.pid, "port": port, "data_dir": str(state_dir / "data" / "postgres")}})
+        # THEN the moto that runs exactly that command on that port is taken as ours, the other is not
+        assert manager.health(state.read()) == {"moto": processes.Liveness.ALIVE,
+                                                "postgres": processes.Liveness.UNPROVEN}
+        # WHEN it is stopped
+        manager.stop()
+        # THEN moto ended and the other program runs on
+        assert moto.wait(20) is not None
+        assert victim.poll() is None and state.read() is None
+    finally:
+        if moto.poll() is None:
+            moto.kill()
+            moto.wait()
+
+
 def _workbook(state_dir, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "WORKBOOK_STATE_DIR": str(state_dir)}
     return subprocess.run([sys.executable, "-m", "workbook.cli", *args], capture_output=True, text=True, env=env,
