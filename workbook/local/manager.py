@@ -315,14 +315,18 @@ def _bring_up(recorded: dict, restart: set[str], say) -> None:
     settings, plan = saved.load_inputs(folder, recorded["env"])
     restart = set(restart)
     if "moto" in restart:
+        # moto's resources are provisioned afresh: the engine needs the new topology, and its ports
+        # are bound for it before provisioning, so the running one must let them go first.
+        restart.add("engine")
+        _end_engine(recorded, say)
         say("starting moto's server")
         moto = services.with_port_retry(
             lambda port: services.start_moto(folder, recorded["owner"], _recorder(recorded, "moto", port=port), port),
             preferred=recorded.get("moto", {}).get("port"))
         recorded["endpoint_url"] = moto.endpoint_url
         state_file.write(recorded)
-        restart.add("engine")   # moto's resources are provisioned afresh: the engine needs the new topology
     _export(recorded)
+    previous_database_port = (recorded.get("postgres") or {}).get("port")
     database = _database(recorded, folder, restart, say)
     listeners = None
     if "moto" in restart:
@@ -331,14 +335,21 @@ def _bring_up(recorded: dict, restart: set[str], say) -> None:
             plan = offline_plan(recorded["env"], settings).to_dict()
             saved.save_inputs(folder, settings, plan)
         listeners = _provision(recorded, folder, settings, plan, database, say)
-    elif database is not None and database.port != saved.database_port(recorded):
+    elif database is not None and database.port != previous_database_port:   # the old port was taken meanwhile
         saved.update_database_secret(recorded, database)
         restart.add("engine")   # warm environments hold the old port
     if "engine" in restart:
+        _end_engine(recorded, say)
         _start_engine(recorded, folder, listeners or _engine_listeners(recorded), say)
     cpu_mode, memory_mode = detect()
     recorded.update(cpu_limit=cpu_mode.value, memory_limit=memory_mode.value, endpoints=endpoints(recorded))
     state_file.write(recorded)
+
+
+def _end_engine(recorded: dict, say) -> None:
+    """Stop the running engine (if it is provably ours) before another takes its ports."""
+    if recorded.get("engine", {}).get("pid") and _liveness("engine", recorded) is Liveness.ALIVE:
+        _report("engine", recorded["engine"], _end("engine", recorded), say)
 
 
 def _recorder(recorded: dict, name: str, **extra):

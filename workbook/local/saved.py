@@ -70,11 +70,6 @@ def database_password(recorded: dict) -> str | None:
     return (_db_secret(recorded) or {}).get("password")
 
 
-def database_port(recorded: dict) -> int | None:
-    port = (_db_secret(recorded) or {}).get("port")
-    return int(port) if port else None
-
-
 def update_database_secret(recorded: dict, database: services.Database) -> None:
     secret_id = _db_secret_id(recorded)
     if secret_id:

@@ -26,10 +26,11 @@ def cli_env(state_dir: Path, **extra: str) -> dict[str, str]:
     return {**env, "WORKBOOK_STATE_DIR": str(state_dir), **extra}
 
 
-def workbook(state_dir: Path, *args: str, timeout_s: float = 300, **extra: str) -> subprocess.CompletedProcess:
+def workbook(state_dir: Path, *args: str, timeout_s: float = 300, input_text: str | None = None,
+             **extra: str) -> subprocess.CompletedProcess:
     """Run the `workbook` console script against the environment of ``state_dir``."""
     return subprocess.run([WORKBOOK, *args], capture_output=True, text=True, env=cli_env(state_dir, **extra),
-                          cwd=REPO, timeout=timeout_s)
+                          cwd=REPO, timeout=timeout_s, input=input_text)
 
 
 class Watched:
@@ -115,3 +116,42 @@ def end_decoy(decoy: subprocess.Popen) -> int | None:
         os.kill(decoy.pid, signal.SIGKILL)
     decoy.wait()
     return before
+
+
+_START_SMALL = """
+import json, sys
+sys.path.insert(0, {helpers!r})
+from infra import config
+from local_helpers import FUNCTIONS_DIR, small_plan
+from workbook.local import manager
+recorded = manager.start("local", plan=small_plan(), settings=config.load("local"), code_paths=[str(FUNCTIONS_DIR)])
+print(json.dumps(recorded))
+"""
+
+
+def start_small(state_dir: Path) -> dict:
+    """Start an environment of the small test plan in a process of its own (as `workbook local start` would)."""
+    script = _START_SMALL.format(helpers=str(Path(__file__).resolve().parent))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=cli_env(state_dir),
+                            cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def state_of(state_dir: Path) -> dict:
+    return json.loads((state_dir / "state.json").read_text())
+
+
+def sandboxes(owner: str) -> list[int]:
+    """The execution environments (runtime processes) carrying the owner token."""
+    return [identity.pid for identity in processes.carrying(owner) if any("runtime.py" in part
+                                                                           for part in identity.command)]
+
+
+def kill_9(entry: dict) -> None:
+    """SIGKILL a recorded process (proved to be the recorded one first) and wait until it is gone."""
+    identity = processes.Identity.from_dict(entry)
+    assert identity is not None and processes.send(identity, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while identity.check() is processes.Liveness.ALIVE and time.monotonic() < deadline:
+        time.sleep(0.05)
