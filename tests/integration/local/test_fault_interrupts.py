@@ -7,10 +7,16 @@ carrying the owner token, or a recorded process still alive. An innocent decoy m
 """
 from __future__ import annotations
 
+import json
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
-from fault_helpers import Watched, end_decoy, ours, start_decoy, still_ours, workbook
+from fault_helpers import Watched, cli_env, end_decoy, ours, start_decoy, still_ours, workbook
+
+from workbook.local import processes
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -88,3 +94,40 @@ def test_after_an_interrupted_postgres_start_the_next_start_works(tmp_path, case
         assert stopped.returncode == 0, stopped.stderr
     owners = first.owners | {line.split()[1] for line in status.stdout.splitlines() if line.startswith("owner:")}
     assert ours(state_dir, owners) == []
+
+
+_HOLDER = """
+import sys, time
+sys.path.insert(0, {helpers!r})
+from infra import config
+from local_helpers import FUNCTIONS_DIR, small_plan
+from workbook.local import manager
+manager.start("local", plan=small_plan(), settings=config.load("local"), code_paths=[str(FUNCTIONS_DIR)])
+try:
+    print("holding", flush=True)
+    time.sleep(600)          # a `workbook run` at work
+finally:
+    manager.stop()           # what its cleanup does on Ctrl-C
+"""
+
+
+def test_sigterm_to_a_process_holding_an_environment_stops_it(tmp_path):
+    # GIVEN a process that started an environment and holds it (stopping it in its cleanup)
+    state_dir = tmp_path / "state"
+    decoy = start_decoy()
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER.format(helpers=str(Path(__file__).parent))],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(state_dir))
+    try:
+        assert holder.stdout.readline().strip() == "holding", holder.stderr.read()
+        recorded = json.loads((state_dir / "state.json").read_text())
+        # WHEN a scheduler stops it with SIGTERM
+        holder.send_signal(signal.SIGTERM)
+        holder.wait(120)
+        # THEN its cleanup ran as on Ctrl-C: the environment is stopped, nothing of it is left
+        assert "KeyboardInterrupt" in holder.stderr.read()
+        assert not (state_dir / "state.json").exists()
+        assert processes.carrying(recorded["owner"]) == [] and ours(state_dir, {recorded["owner"]}) == []
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        assert end_decoy(decoy) is None

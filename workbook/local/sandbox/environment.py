@@ -149,7 +149,9 @@ class ExecutionEnvironment:
         try:
             _write_all(self._control_in, line)
             phase = self._exchange(time.monotonic() + timeout_s, started)
-        except BrokenPipeError:
+        except (OSError, ValueError):
+            # The runtime died (a broken pipe), or the sandbox is closing and killed it under us
+            # (its descriptors are closed: EBADF, or -1 given to select).
             phase = self._died(started, [])
         finally:
             self.limits.end_invocation()
