@@ -291,6 +291,8 @@ def _fresh(env: str, plan: dict | None, settings, say, code_paths: list[str] | N
 
 def _repair(recorded: dict, restart: set[str], say) -> dict[str, Any]:
     """Bring back the processes named in ``restart`` (stopping any that still run), keeping owner and data."""
+    if "moto" in restart:
+        restart = restart | {"engine"}   # moto is provisioned afresh: the engine needs the new topology
     say(f"restarting {', '.join(name for name in SERVICES if name in restart)} "
         f"(owner {recorded['owner']}; PostgreSQL's data folder is kept)")
     for name in ("engine", "postgres", "moto"):

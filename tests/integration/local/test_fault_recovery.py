@@ -99,7 +99,7 @@ def test_kill_9_moto_then_start_provisions_it_again_on_its_port(env):
     assert code == 3 and f"moto       pid {before['moto']['pid']} port {before['moto']['port']} DEAD" in text, text
     # THEN start brings it back on the same endpoint, provisions the plan again and restarts the engine
     started = workbook(state_dir, "local", "start")
-    assert started.returncode == 0 and "restarting moto (owner" in started.stderr, started.stderr
+    assert started.returncode == 0 and "restarting moto, engine (owner" in started.stderr, started.stderr
     after = state_of(state_dir)
     assert after["endpoint_url"] == before["endpoint_url"] and after["moto"]["pid"] != before["moto"]["pid"]
     assert after["engine"]["pid"] != before["engine"]["pid"]
