@@ -112,6 +112,10 @@ def _add_local(commands: argparse._SubParsersAction) -> None:
     stop = sub.add_parser("stop", help="stop everything the local environment started")
     stop.set_defaults(func=_local("cmd_stop"))
 
+    restart = sub.add_parser("restart", help="restart its processes, keeping PostgreSQL's data (or start one)")
+    restart.add_argument("--env", default="local", help="params environment to run locally (default: local)")
+    restart.set_defaults(func=_local("cmd_restart"))
+
     status = sub.add_parser("status", help="what runs, where, and how CPU and memory are limited")
     status.add_argument("--json", action="store_true", help="print the status document as JSON")
     status.set_defaults(func=_local("cmd_status"))

@@ -1,7 +1,8 @@
 """The embedded default (``--env local``): moto's server, an embedded PostgreSQL and a Lambda-faithful sandbox.
 
 Public surface:
-    start, stop, status, current, activate, ensure_running   the one local environment
+    start, stop, restart, status, current, activate, ensure_running   the local environment (one per state folder)
+    verify, owner, Verification                              is it still the environment I started?
     Sandbox, FunctionConfig, InvocationOutcome               the sandbox, usable on its own
     LocalError and its family                                what can go wrong
 See workbook/local/README.md for what is emulated and what is not.
@@ -14,11 +15,22 @@ from workbook.local.errors import (
                                    ProvisioningError,
                                    ServiceStartError,
 )
-from workbook.local.manager import activate, current, ensure_running, start, status, stop
+from workbook.local.manager import (
+                                    Verification,
+                                    activate,
+                                    current,
+                                    ensure_running,
+                                    owner,
+                                    restart,
+                                    start,
+                                    status,
+                                    stop,
+                                    verify,
+)
 from workbook.local.sandbox import FunctionConfig, InvocationOutcome, Sandbox
 
 __all__ = [
     "AlreadyRunningError", "FunctionConfig", "InvocationError", "InvocationOutcome", "LocalError", "NotRunningError",
-    "ProvisioningError", "Sandbox", "ServiceStartError", "activate", "current", "ensure_running", "start", "status",
-    "stop",
+    "ProvisioningError", "Sandbox", "ServiceStartError", "Verification", "activate", "current", "ensure_running",
+    "owner", "restart", "start", "status", "stop", "verify",
 ]

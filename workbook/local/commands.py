@@ -1,8 +1,9 @@
-"""What ``workbook local start | stop | status | invoke | traffic`` do (their parser is ``workbook.cli``).
+"""What ``workbook local start | stop | restart | status | invoke | traffic`` do (their parser is ``workbook.cli``).
 
 Exit codes: 0 success; 1 a function error or throttle (``invoke``), or a failed start; 2 bad
 input (unknown function, unreadable or invalid event JSON, bad option); 3 ``status`` when no
-environment is running. Errors are raised (``LocalError`` and its family) and ``workbook.cli``
+environment is running, or one of its processes is dead or stale; 130 interrupted (Ctrl-C or
+SIGTERM: what the command had started is stopped first). Errors are raised (``LocalError`` and its family) and ``workbook.cli``
 maps them to their exit codes; results that are not errors are returned.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ from infra import config, specs
 from workbook.local import manager, traffic
 from workbook.local.client import invoke_remote, resolve_function, topology
 from workbook.local.errors import AlreadyRunningError, InvocationError, LocalInputError
+from workbook.local.sandbox.formats import Status, status_fields
 
 
 def _err(message: str) -> None:
@@ -26,12 +28,23 @@ def _err(message: str) -> None:
 
 
 # -- start / stop / status ---------------------------------------------------------------------------
+def _progress(message: str) -> None:
+    print(f"... {message}", file=sys.stderr, flush=True)
+
+
 def cmd_start(args: argparse.Namespace) -> int:
     try:
-        recorded = manager.start(args.env, progress=lambda message: print(f"... {message}", file=sys.stderr))
+        recorded = manager.start(args.env, progress=_progress)
     except AlreadyRunningError as exc:
         _err(str(exc))
         return 0
+    _print_endpoints(recorded)
+    return 0
+
+
+def cmd_restart(args: argparse.Namespace) -> int:
+    """Restart every process of the environment (its owner, data folder and free ports kept), or start one."""
+    recorded = manager.restart(args.env, progress=_progress)
     _print_endpoints(recorded)
     return 0
 
@@ -47,24 +60,41 @@ def _print_endpoints(recorded: dict) -> None:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    print("stopped" if manager.stop() else "no local environment was running")
+    stopped = manager.stop(progress=_progress)
+    print("stopped" if stopped else "no local environment was running")
     return 0
 
 
+_HEALTH_WORDS = {
+    "running": "yes",
+    "degraded": "no: some processes died; `workbook local start` restarts them (data kept)",
+    "stale": "no: the state file is stale (nothing it records runs); `workbook local stop` cleans it",
+    "stopped": "no",
+}
+_STATE_WORDS = {"alive": "alive", "dead": "DEAD", "replaced": "STALE: pid now runs another program",
+                "unproven": "STALE: no start time recorded, cannot be proved ours", "not started": "not started"}
+
+
 def cmd_status(args: argparse.Namespace) -> int:
+    """Exit 0 when the environment runs and every process is healthy, else 3."""
     report = manager.status()
     if args.json:
         print(json.dumps(report, indent=2))
         return 0 if report["running"] else 3
-    print(f"running:       {'yes' if report['running'] else 'no'}")
+    print(f"running:       {_HEALTH_WORDS[report['health']]}")
     print(f"cpu limit:     {report['cpu_limit']}"
           + ("  (CFS quota per environment)" if "cfs" in report["cpu_limit"] else "  (no writable cpu cgroup)"))
     print(f"memory limit:  {report['memory_limit']}")
     print(f"state file:    {report['state_file']}")
+    if report["health"] == "stopped":
+        return 3
+    print(f"owner:         {report['owner']} (generation {report['generation']})")
+    for name, process in report["processes"].items():
+        port = f" port {process['port']}" if process.get("port") else ""
+        now = f" ({process['now']})" if process.get("now") else ""
+        print(f"  {name:<10} pid {process['pid']}{port} {_STATE_WORDS[process['state']]}{now}")
     if not report["running"]:
         return 3
-    for name, process in report["processes"].items():
-        print(f"  {name:<10} pid {process['pid']} {'alive' if process['alive'] else 'DEAD'}")
     for name, url in report["endpoints"].items():
         print(f"  {name:<18} {url}")
     engine = report.get("engine") or {}
@@ -115,8 +145,8 @@ def report_line(headers: dict) -> str | None:
              f"Max Memory Used: {figures['maxMemoryUsedMB']} MB"]
     if figures.get("initDurationMs") is not None:
         parts.append(f"Init Duration: {figures['initDurationMs']:.2f} ms")
-    if figures.get("status") == "timeout":
-        parts.append("Status: timeout")
+    status = Status(figures["status"]) if figures.get("status") in {s.value for s in Status} else Status.SUCCESS
+    parts.extend(status_fields(status, figures.get("errorType")))
     return "\t".join(parts)
 
 
@@ -128,7 +158,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     recorded = manager.current()
     if recorded is None:
         print("... no local environment running; starting one (stop it with `workbook local stop`)", file=sys.stderr)
-        recorded = manager.start("local", progress=lambda message: print(f"... {message}", file=sys.stderr))
+        recorded = manager.start("local", progress=_progress)
     function = resolve_function(recorded, args.function)
     if function is None:
         known = ", ".join(fn["key"] for fn in topology(recorded).get("functions", []))
@@ -184,8 +214,7 @@ def cmd_traffic(args: argparse.Namespace) -> int:
     recorded = manager.current()
     if recorded is None:
         print("... no local environment running; starting one (stop it with `workbook local stop`)", file=sys.stderr)
-        recorded = manager.start("local", settings=settings,
-                                 progress=lambda message: print(f"... {message}", file=sys.stderr))
+        recorded = manager.start("local", settings=settings, progress=_progress)
     manager.activate()
     summary = traffic.run(recorded, settings, profile=args.profile, duration_s=duration_s, bad_share=args.bad_share,
                           seed=args.seed, progress=not args.no_progress)

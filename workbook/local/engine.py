@@ -131,8 +131,13 @@ class Engine:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="workbook.local.engine")
     parser.add_argument("--state-dir", required=True)
+    parser.add_argument("--owner", default=None, help="the environment's owner token (names its processes)")
     args = parser.parse_args(argv)
     folder = Path(args.state_dir)
+    # A stop may come while the engine is still being built: note it, and end before starting anything.
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     state = json.loads((folder / "state.json").read_text())
     topology = json.loads((folder / "topology.json").read_text())
@@ -144,10 +149,13 @@ def main(argv: list[str] | None = None) -> int:
     engine = Engine(state, topology)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: engine.shutdown())
+    if stopping.is_set():
+        engine.close()
+        return 0
     engine.start()
     (folder / "engine.ready").write_text(json.dumps({"pid": os.getpid()}))
     try:
-        while not engine.stop_event.wait(0.5):
+        while not engine.stop_event.wait(0.1):
             pass
     finally:
         engine.close()

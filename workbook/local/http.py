@@ -83,7 +83,9 @@ def serve(app: Any, port: int, host: str = "127.0.0.1", listener: socket.socket 
         server.socket = listener
         server.server_address = listener.getsockname()
         server.server_activate()
-    threading.Thread(target=server.serve_forever, name=f"http-{port}", daemon=True).start()
+    # A short poll interval: a stop waits for each server's loop to notice it.
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name=f"http-{port}",
+                     daemon=True).start()
     return server
 
 
@@ -484,6 +486,7 @@ class Control:
             tail = "\n".join(outcome.log_lines).encode()[-4096:]
             headers["X-Amz-Log-Result"] = base64.b64encode(tail).decode()
         if outcome.report is not None:
-            headers["X-Lwb-Report"] = json.dumps({"cold_start": outcome.cold_start, **outcome.report.record()["metrics"],
-                                                  "status": outcome.report.status.value})
+            record = outcome.report.record()
+            headers["X-Lwb-Report"] = json.dumps({"cold_start": outcome.cold_start, **record["metrics"],
+                                                  "status": record["status"], "errorType": record.get("errorType")})
         request._send(200, outcome.payload, headers)

@@ -1,11 +1,17 @@
 """The processes of the local environment: moto's server and the embedded PostgreSQL.
 
-Each runs in its own session (process group), so ``stop`` ends it with everything it started.
+Each runs in its own session (process group). A process is handed to ``on_spawn`` (to be
+recorded in the state file) the moment it exists, before anything waits for it, and it is
+ready only when it is alive, holds the listening socket of its port itself (not another
+program that took the port) and answers. A process that exits during start-up fails the start
+at once, with the tail of what it logged since it was spawned.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -13,23 +19,35 @@ import sys
 import time
 import urllib.request
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pg8000.dbapi
 
+from workbook.local import processes
 from workbook.local.errors import ServiceStartError
+from workbook.local.processes import Identity, Liveness
 
 LOOPBACK = "127.0.0.1"
 DATABASE_NAME = "workbook"
 DATABASE_USER = "postgres"
+READY_TIMEOUT_S = 30.0
+OnSpawn = Callable[[Identity], None]
 
 
-def listening_socket() -> socket.socket:
-    """A TCP socket bound to a free loopback port and listening: the port is ours from this moment."""
+def listening_socket(port: int = 0) -> socket.socket:
+    """A TCP socket bound to a loopback port (``0``: a free one) and listening: the port is ours from this moment."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind((LOOPBACK, 0))
-    sock.listen(128)
+    try:
+        # Connections of a killed engine linger in TIME_WAIT; with SO_REUSEADDR on both the old
+        # and the new socket, a restarted engine gets its ports back.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((LOOPBACK, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
     sock.set_inheritable(True)
     return sock
 
@@ -49,7 +67,18 @@ def spawn(command: list[str], log_path: Path, env: dict[str, str] | None = None,
                                 env=env, start_new_session=True, close_fds=True, **kwargs)
 
 
+def launch(command: list[str], log_path: Path, on_spawn: OnSpawn, **kwargs) -> subprocess.Popen:
+    """``spawn`` and hand the new process to ``on_spawn``, with no interrupt in between."""
+    with processes.signals_deferred():
+        process = spawn(command, log_path, **kwargs)
+        identity = Identity.of(process.pid, command)
+        # Exited already (and reaped by nobody yet): record the pid alone; the readiness check reports it.
+        on_spawn(identity or Identity(process.pid, -1, processes.boot_id(), tuple(command)))
+    return process
+
+
 def alive(pid: int | None) -> bool:
+    """Whether a process with this pid runs (any process: use ``processes.Identity.check`` to know it is ours)."""
     if not pid:
         return False
     try:
@@ -58,55 +87,28 @@ def alive(pid: int | None) -> bool:
         return False
     except PermissionError:
         return True
-    try:  # a zombie is not alive
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(")")[-1].split()[0] != "Z"
+    return not processes.is_zombie(pid)
+
+
+def _log_size(log_path: Path) -> int:
+    try:
+        return log_path.stat().st_size
     except OSError:
-        return False
+        return 0
 
 
-def stop_group(pid: int | None, first_signal: int = signal.SIGTERM, grace_s: float = 5.0) -> None:
-    """Signal a process group, wait, then kill whatever is left of it."""
-    if not pid:
-        return
-    for sig in (first_signal, signal.SIGKILL):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            return
-        except PermissionError:
-            return
-        deadline = time.monotonic() + grace_s
-        while time.monotonic() < deadline:
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-            if not alive(pid) and not _group_alive(pid):
-                return
-            time.sleep(0.05)
+def log_tail(log_path: Path | None, since: int = 0, lines: int = 20) -> str:
+    """The last lines ``log_path`` gained after byte ``since`` (what this start of the process wrote)."""
+    if not log_path or not log_path.exists():
+        return ""
+    with open(log_path, "rb") as handle:
+        handle.seek(since)
+        text = handle.read().decode("utf-8", "replace")
+    tail = text.splitlines()[-lines:]
+    return ("\n" + "\n".join(tail)) if tail else ""
 
 
-def _group_alive(pgid: int) -> bool:
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().split(")")[-1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
-
-
-def _log_tail(log_path: Path | None, lines: int = 20) -> str:
-    if log_path and log_path.exists():
-        return "\n" + "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
-    return ""
-
-
-def wait_until(check, timeout_s: float, what: str, log_path: Path | None = None) -> None:
+def wait_until(check, timeout_s: float, what: str, log_path: Path | None = None, since: int = 0) -> None:
     """Poll ``check`` until it is true; a ``ServiceStartError`` from it (the process exited) fails at once."""
     deadline = time.monotonic() + timeout_s
     last_error: Exception | None = None
@@ -115,22 +117,39 @@ def wait_until(check, timeout_s: float, what: str, log_path: Path | None = None)
             if check():
                 return
         except ServiceStartError as exc:
-            raise ServiceStartError(f"{exc}; see {log_path}{_log_tail(log_path)}") from None
+            raise ServiceStartError(f"{exc}; see {log_path}{log_tail(log_path, since)}") from None
         except Exception as exc:  # noqa: BLE001 - any other failure means "not yet"
             last_error = exc
         time.sleep(0.1)
     raise ServiceStartError(f"{what} did not come up within {timeout_s:.0f} s ({last_error}); "
-                            f"see {log_path}{_log_tail(log_path)}")
+                            f"see {log_path}{log_tail(log_path, since)}")
 
 
-PORT_TAKEN = ("Address already in use", "could not bind")
+def wait_ready(process: subprocess.Popen, port: int, answers: Callable[[], bool], what: str, log_path: Path,
+               since: int, timeout_s: float = READY_TIMEOUT_S) -> None:
+    """Wait until ``process`` runs, holds the listening socket of ``port`` itself, and ``answers()``."""
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise ServiceStartError(f"{what} exited with status {process.returncode} during start-up")
+        # Another program on this port would answer too: only our own socket counts.
+        return processes.listens_on(process.pid, port) and answers()
+
+    wait_until(ready, timeout_s, what, log_path, since)
 
 
-def with_port_retry(start, attempts: int = 3):
-    """``start()`` again (it picks a new port) when another process took the port between choice and bind."""
+PORT_TAKEN = ("Address already in use", "could not bind", "is in use by another program")
+
+
+def with_port_retry(start: Callable[[int], object], preferred: int | None = None, attempts: int = 3):
+    """``start(port)`` on ``preferred`` (or a free port), then on a new free port when another process took it.
+
+    A port is chosen, then bound by the child: another program may bind it in between. The child
+    then fails with "Address already in use", and the next attempt takes a new port.
+    """
     for attempt in range(attempts):
+        port = preferred if (attempt == 0 and preferred) else free_port()
         try:
-            return start()
+            return start(port)
         except ServiceStartError as exc:
             if attempt == attempts - 1 or not any(marker in str(exc) for marker in PORT_TAKEN):
                 raise
@@ -138,31 +157,43 @@ def with_port_retry(start, attempts: int = 3):
 
 
 # -- moto ---------------------------------------------------------------------------------------
+# moto's own entry point, with the environment's owner token and state folder on the command line
+# (so `ps` says whose it is, and a stop can find it even if its pid was never recorded).
+_MOTO_MAIN = "import sys; from moto.server import main; main(sys.argv[sys.argv.index('--') + 1:])"
+
+
 @dataclass(frozen=True)
 class MotoServer:
     pid: int
     port: int
+    identity: Identity
 
     @property
     def endpoint_url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
 
 
-def start_moto(folder: Path) -> MotoServer:
-    """moto's server on a free loopback port, in its own process."""
-    port = free_port()
-    log_path = folder / "moto.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    process = spawn([sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)], log_path, env=env)
-    server = MotoServer(process.pid, port)
+def moto_command(port: int, owner: str, folder: Path) -> list[str]:
+    return [sys.executable, "-c", _MOTO_MAIN, f"--owner={owner}", f"--state-dir={folder}", "--",
+            "-H", LOOPBACK, "-p", str(port)]
 
-    def ready() -> bool:
-        if process.poll() is not None:
-            raise ServiceStartError(f"moto's server exited with status {process.returncode}")
+
+def start_moto(folder: Path, owner: str, on_spawn: OnSpawn, port: int | None = None) -> MotoServer:
+    """moto's server on ``port`` (default: a free loopback port), in its own process."""
+    port = port or free_port()
+    log_path = folder / "moto.log"
+    since = _log_size(log_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    command = moto_command(port, owner, folder)
+    identities: list[Identity] = []
+    process = launch(command, log_path, lambda identity: (identities.append(identity), on_spawn(identity)), env=env)
+    server = MotoServer(process.pid, port, identities[0])
+
+    def answers() -> bool:
         with urllib.request.urlopen(f"{server.endpoint_url}/moto-api/data.json", timeout=1) as response:
             return response.status == 200
 
-    wait_until(ready, 30, "moto's server", log_path)
+    wait_ready(process, port, answers, "moto's server", log_path, since)
     return server
 
 
@@ -173,6 +204,7 @@ class Database:
     port: int
     password: str
     data_dir: str
+    identity: Identity | None = None
 
     def secret(self) -> dict:
         """The DB secret's JSON, in the format the handlers read."""
@@ -184,64 +216,92 @@ class Database:
                                     database=DATABASE_NAME, timeout=10)
 
 
-def start_postgres(folder: Path) -> Database:
-    """A real PostgreSQL from the ``pgserver`` wheel, listening on a free loopback port."""
+def _pgserver():
+    """pgserver's binaries folder and helpers (its import warns about XDG_RUNTIME_DIR: silenced)."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")   # platformdirs warns about XDG_RUNTIME_DIR on import
-        from pgserver._commands import POSTGRES_BIN_PATH  # noqa: PLC0415 - imported inside the warnings filter
+        warnings.simplefilter("ignore")
+        from pgserver import utils  # noqa: PLC0415 - imported inside the warnings filter
+        from pgserver._commands import POSTGRES_BIN_PATH  # noqa: PLC0415 - as above
+    return POSTGRES_BIN_PATH, utils
 
+
+def _server_user(folder: Path, bin_path: Path, utils) -> tuple[str | None, object]:
+    """As root, PostgreSQL runs as pgserver's own system user (it refuses to run as root)."""
+    if os.geteuid() != 0:
+        return None, None
+    user = "pgserver"
+    entry = _retry(lambda: utils.ensure_user_exists(user), "creating the 'pgserver' system user")
+    folder.mkdir(parents=True, exist_ok=True)
+    utils.ensure_prefix_permissions(folder)
+    utils.ensure_folder_permissions(bin_path, 0o055)
+    utils.ensure_folder_permissions(bin_path.parent / "lib", 0o044)
+    return user, entry
+
+
+def _initdb(data_dir: Path, bin_path: Path, user: str | None, entry) -> None:
+    """Create the cluster in a scratch folder, then move it into place: an interrupted initdb leaves no half cluster."""
+    if (data_dir / "PG_VERSION").exists():
+        return
+    if data_dir.exists():   # a folder without PG_VERSION is no cluster: keep it aside, lose nothing
+        data_dir.rename(data_dir.with_name(f"{data_dir.name}.incomplete-{int(time.time())}"))
+    scratch = data_dir.with_name(f"{data_dir.name}.initdb")
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    if user:
+        os.chown(scratch, entry.pw_uid, entry.pw_gid)
+    try:
+        result = subprocess.run([str(bin_path / "initdb"), "-D", str(scratch), "--auth=trust", "--encoding=utf8",
+                                 "-U", DATABASE_USER], capture_output=True, text=True, user=user)
+    except BaseException:   # interrupted: initdb is killed by subprocess.run; drop its half cluster
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    if result.returncode != 0:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise ServiceStartError(f"initdb failed in {data_dir}: {result.stderr.strip()[-500:]}")
+    scratch.rename(data_dir)
+
+
+def postgres_command(bin_path: Path, data_dir: Path, port: int, owner: str) -> list[str]:
+    return [str(bin_path / "postgres"), "-D", str(data_dir), "-h", LOOPBACK, "-p", str(port),
+            "-c", "unix_socket_directories=", "-c", "fsync=off", "-c", "max_connections=200",
+            "-c", f"cluster_name={owner}"]
+
+
+def start_postgres(folder: Path, owner: str, on_spawn: OnSpawn, port: int | None = None,
+                   password: str | None = None) -> Database:
+    """A real PostgreSQL from the ``pgserver`` wheel on ``port`` (default: a free one), its data in ``folder/postgres``."""
+    bin_path, utils = _pgserver()
     data_dir = folder / "postgres"
     log_path = folder / "postgres.log"
-    user = None
-    if os.geteuid() == 0:
-        # PostgreSQL refuses to run as root; pgserver's convention is a system user of its own.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")   # platformdirs warns about XDG_RUNTIME_DIR on import
-            from pgserver.utils import (  # noqa: PLC0415 - imported inside the warnings filter
-                ensure_folder_permissions,
-                ensure_prefix_permissions,
-                ensure_user_exists,
-            )
-
-        user = "pgserver"
-        entry = _retry(lambda: ensure_user_exists(user), "creating the 'pgserver' system user")
-        folder.mkdir(parents=True, exist_ok=True)
-        ensure_prefix_permissions(folder)
-        ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
-        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
-    if not (data_dir / "PG_VERSION").exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        if user:
-            os.chown(data_dir, entry.pw_uid, entry.pw_gid)
-        result = subprocess.run([str(POSTGRES_BIN_PATH / "initdb"), "-D", str(data_dir), "--auth=trust",
-                                 "--encoding=utf8", "-U", DATABASE_USER], capture_output=True, text=True, user=user)
-        if result.returncode != 0:
-            raise ServiceStartError(f"initdb failed in {data_dir}: {result.stderr.strip()[-500:]}")
-    (data_dir / "postmaster.pid").unlink(missing_ok=True)
-    port = free_port()
-    process = spawn([str(POSTGRES_BIN_PATH / "postgres"), "-D", str(data_dir), "-h", LOOPBACK, "-p", str(port),
-                     "-c", "unix_socket_directories=", "-c", "fsync=off", "-c", "max_connections=200"],
-                    log_path, user=user)
+    user, entry = _server_user(folder, bin_path, utils)
+    _initdb(data_dir, bin_path, user, entry)
+    clean_data_folder(data_dir)
+    port = port or free_port()
+    since = _log_size(log_path)
+    identities: list[Identity] = []
+    process = launch(postgres_command(bin_path, data_dir, port, owner), log_path,
+                     lambda identity: (identities.append(identity), on_spawn(identity)), user=user)
     if user:
         os.chown(log_path, entry.pw_uid, entry.pw_gid)
-    password = secrets.token_urlsafe(18)
-    database = Database(process.pid, port, password, str(data_dir))
+    password = password or secrets.token_urlsafe(18)
+    database = Database(process.pid, port, password, str(data_dir), identities[0])
+    wait_ready(process, port, lambda: configure_database(port, password), "PostgreSQL", log_path, since)
+    return database
 
-    def ready() -> bool:
-        if process.poll() is not None:
-            raise ServiceStartError(f"postgres exited with status {process.returncode}")
-        connection = pg8000.dbapi.connect(host=LOOPBACK, port=port, user=DATABASE_USER, database="postgres", timeout=2)
+
+def configure_database(port: int, password: str) -> bool:
+    """Create the workbook database when missing and set the user's password."""
+    connection = pg8000.dbapi.connect(host=LOOPBACK, port=port, user=DATABASE_USER, database="postgres", timeout=2)
+    try:
         connection.autocommit = True
         cursor = connection.cursor()
         cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,))
         if not cursor.fetchall():
             cursor.execute(f"CREATE DATABASE {DATABASE_NAME}")
         cursor.execute(f"ALTER USER {DATABASE_USER} PASSWORD '{password}'")
+    finally:
         connection.close()
-        return True
-
-    wait_until(ready, 30, "PostgreSQL", log_path)
-    return database
+    return True
 
 
 def _retry(action, what: str, attempts: int = 5):
@@ -255,6 +315,93 @@ def _retry(action, what: str, attempts: int = 5):
             time.sleep(0.5 * (attempt + 1))
 
 
-def stop_postgres(pid: int | None) -> None:
-    """Fast shutdown (SIGINT), then kill what is left."""
-    stop_group(pid, signal.SIGINT, grace_s=10.0)
+# -- what an interrupted or crashed PostgreSQL leaves in its data folder ------------------------------
+@dataclass(frozen=True)
+class PidFile:
+    """``postmaster.pid``: the postmaster's pid, its data folder, its start time and its shared memory key."""
+
+    pid: int
+    data_dir: str
+    started_at: int
+    shm_key: int | None
+
+
+def read_pid_file(data_dir: Path) -> PidFile | None:
+    try:
+        lines = (data_dir / "postmaster.pid").read_text().splitlines()
+        key = lines[6].split()[0] if len(lines) > 6 and lines[6].split() else None
+        return PidFile(int(lines[0]), lines[1], int(lines[2]), int(key) if key is not None else None)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _postmaster_of(data_dir: Path, recorded: PidFile) -> Identity | None:
+    """The live postmaster the pid file names, if it really is that one: our data folder, started when it says."""
+    command = processes.command_line(recorded.pid)
+    started = processes.started_at_epoch(recorded.pid)
+    if not command or started is None or processes.is_zombie(recorded.pid):
+        return None
+    on_our_folder = any(Path(part).resolve() == data_dir.resolve() for part in command[1:] if part.startswith("/"))
+    if Path(command[0]).name != "postgres" or not on_our_folder or abs(started - recorded.started_at) > 2:
+        return None
+    return Identity.of(recorded.pid)
+
+
+def _shared_memory_users(recorded: PidFile) -> list[Identity]:
+    """Processes still attached to the shared memory block our postmaster created (orphaned server processes).
+
+    The block is ours when its creator (``cpid`` in ``/proc/sysvipc/shm``) is the postmaster of
+    our pid file and it was created no earlier than that postmaster started.
+    """
+    if recorded.shm_key is None:
+        return []
+    try:
+        rows = [line.split() for line in Path("/proc/sysvipc/shm").read_text().splitlines()[1:]]
+    except OSError:
+        return []
+    # key shmid perms size cpid lpid nattch uid gid cuid cgid atime dtime ctime ...
+    ours = [row for row in rows if len(row) > 13 and int(row[0]) == recorded.shm_key
+            and int(row[4]) == recorded.pid and int(row[13]) >= recorded.started_at - 2]
+    if not ours or int(ours[0][6]) == 0:
+        return []
+    mark = f"/SYSV{recorded.shm_key & 0xFFFFFFFF:08x}"
+    users = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if mark in (entry / "maps").read_text():
+                identity = Identity.of(int(entry.name))
+                if identity is not None:
+                    users.append(identity)
+    return users
+
+
+def clean_data_folder(data_dir: Path) -> list[str]:
+    """Clear what an interrupted or killed PostgreSQL left in ``data_dir``; returns what was done.
+
+    A live postmaster of this data folder (proved by its pid file: pid, folder and start time)
+    is shut down; server processes still attached to its shared memory are killed; a pid file
+    whose process is gone, or belongs to another program, is removed. Nothing else is touched.
+    """
+    recorded = read_pid_file(data_dir)
+    if recorded is None:
+        return []
+    done = []
+    postmaster = _postmaster_of(data_dir, recorded)
+    if postmaster is not None:
+        processes.end(postmaster, signal.SIGINT, grace_s=10.0)
+        done.append(f"stopped the PostgreSQL (pid {recorded.pid}) still running on {data_dir}")
+    for user in _shared_memory_users(recorded):
+        if processes.send(user, signal.SIGKILL):
+            done.append(f"ended PostgreSQL server process {user.pid}, still attached to {data_dir}'s shared memory")
+    deadline = time.monotonic() + 5
+    while _shared_memory_users(recorded) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if postmaster is None or postmaster.check() is not Liveness.ALIVE:
+        with contextlib.suppress(FileNotFoundError):
+            (data_dir / "postmaster.pid").unlink()
+            occupant = processes.occupant(recorded.pid)
+            done.append(f"removed the stale {data_dir / 'postmaster.pid'} (its pid {recorded.pid} "
+                        + (f"now runs another program: {occupant})" if occupant != "nothing" else "no longer runs)"))
+    return done

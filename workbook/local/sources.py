@@ -74,6 +74,19 @@ def _sqs_record(message: dict, queue_arn: str, region: str) -> dict:
     return record
 
 
+# moto's SQS backend is not thread-safe: two ReceiveMessage calls on one queue that both move the
+# same message to its DLQ fail one of them with HTTP 500 ("list.remove(x): x not in list"), and the
+# messages that call had already marked received are lost to the caller until their visibility
+# timeout ends, one receive closer to the DLQ. The pollers of a queue therefore take turns to receive.
+_receive_locks: dict[str, threading.Lock] = {}
+_receive_locks_guard = threading.Lock()
+
+
+def _receive_lock(queue_url: str) -> threading.Lock:
+    with _receive_locks_guard:
+        return _receive_locks.setdefault(queue_url, threading.Lock())
+
+
 class SqsPoller(_Worker):
     """One poller of an SQS event source mapping (a mapping runs ``maximum_concurrency`` of them)."""
 
@@ -98,9 +111,10 @@ class SqsPoller(_Worker):
                 if remaining <= 0:
                     break
                 wait_s = 1 if remaining >= 1 else 0
-            response = sqs.receive_message(
-                QueueUrl=mapping["queue_url"], MaxNumberOfMessages=min(10, mapping["batch_size"] - len(batch)),
-                WaitTimeSeconds=wait_s, AttributeNames=["All"], MessageAttributeNames=["All"])
+            with _receive_lock(mapping["queue_url"]):
+                response = sqs.receive_message(
+                    QueueUrl=mapping["queue_url"], MaxNumberOfMessages=min(10, mapping["batch_size"] - len(batch)),
+                    WaitTimeSeconds=wait_s, AttributeNames=["All"], MessageAttributeNames=["All"])
             messages = response.get("Messages", [])
             if not batch and not messages:
                 return  # nothing yet; poll again

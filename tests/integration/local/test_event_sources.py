@@ -7,68 +7,19 @@ exercised exactly as with the real stack's plan.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 
 import pytest
-from local_helpers import FUNCTIONS_DIR
+from local_helpers import FUNCTIONS_DIR, small_plan
 
 from infra import config
 from workbook import aws
-from workbook.local import manager, provision
+from workbook.local import manager
 
 pytestmark = pytest.mark.timeout(240)
-ARN = "arn:aws:{service}:us-east-1:123456789012:{rest}"
-FN = "arn:aws:lambda:us-east-1:123456789012:function:{name}"
-
-
-def _queue(name: str, **inputs) -> dict:
-    return {"type": provision.T_QUEUE, "name": name, "inputs": {"name": name, **inputs}}
-
-
-def _function(name: str, module: str, memory: int = 256, timeout: int = 10, reserved: int = -1) -> dict:
-    return {"type": provision.T_FUNCTION, "name": name, "inputs": {
-        "name": name, "handler": f"{module}.handler", "memorySize": memory, "timeout": timeout,
-        "reservedConcurrentExecutions": reserved, "loggingConfig": {"logFormat": "Text", "logGroup": f"/aws/lambda/{name}"},
-        "environment": {"variables": {"WORKBOOK_ENV": "local"}}}}
-
-
-def small_plan() -> dict:
-    redrive = json.dumps({"deadLetterTargetArn": ARN.format(service="sqs", rest="lwbt-work-dlq"), "maxReceiveCount": 2})
-    resources = [
-        _queue("lwbt-work-dlq"),
-        _queue("lwbt-work", visibilityTimeoutSeconds=2, redrivePolicy=redrive),
-        _queue("lwbt-failures"),
-        _queue("lwbt-matched"),
-        _function("lwbt-consumer", "failing"),
-        _function("lwbt-uploads", "failing"),
-        _function("lwbt-clock", "echo"),
-        {"type": provision.T_LOG_GROUP, "name": "consumer-logs", "inputs": {"name": "/aws/lambda/lwbt-consumer",
-                                                                           "retentionInDays": 1}},
-        {"type": provision.T_MAPPING, "name": "work-to-consumer", "inputs": {
-            "eventSourceArn": ARN.format(service="sqs", rest="lwbt-work"), "functionName": FN.format(name="lwbt-consumer"),
-            "batchSize": 5, "maximumBatchingWindowInSeconds": 0, "functionResponseTypes": ["ReportBatchItemFailures"],
-            "scalingConfig": {"maximumConcurrency": 2}}},
-        {"type": "aws:s3/bucket:Bucket", "name": "uploads", "inputs": {"bucket": "lwbt-uploads"}},
-        {"type": provision.T_NOTIFICATION, "name": "uploads-notifications", "inputs": {
-            "bucket": "lwbt-uploads", "lambdaFunctions": [{
-                "id": "json-uploads", "events": ["s3:ObjectCreated:*"], "filterPrefix": "in/", "filterSuffix": ".json",
-                "lambdaFunctionArn": FN.format(name="lwbt-uploads")}]}},
-        {"type": provision.T_INVOKE_CONFIG, "name": "uploads-async", "inputs": {
-            "functionName": "lwbt-uploads", "maximumRetryAttempts": 2, "maximumEventAgeInSeconds": 600,
-            "destinationConfig": {"onFailure": {"destination": ARN.format(service="sqs", rest="lwbt-failures")}}}},
-        {"type": provision.T_BUS, "name": "bus", "inputs": {"name": "lwbt-bus"}},
-        {"type": provision.T_RULE, "name": "tick", "inputs": {"name": "lwbt-tick", "scheduleExpression": "rate(1 minute)"}},
-        {"type": provision.T_TARGET, "name": "tick-target", "inputs": {
-            "rule": "lwbt-tick", "arn": FN.format(name="lwbt-clock"), "input": json.dumps({"tick": True})}},
-        {"type": provision.T_RULE, "name": "done", "inputs": {
-            "name": "lwbt-done", "eventBusName": "lwbt-bus",
-            "eventPattern": json.dumps({"source": ["lwbt.files"], "detail-type": ["FileProcessed"]})}},
-        {"type": provision.T_TARGET, "name": "done-target", "inputs": {
-            "rule": "lwbt-done", "eventBusName": "lwbt-bus", "arn": ARN.format(service="sqs", rest="lwbt-matched")}},
-    ]
-    return {"resources": resources, "outputs": {}}
-
-
 @pytest.fixture(scope="module")
 def small_env(tmp_path_factory):
     monkeypatch = pytest.MonkeyPatch()
@@ -211,3 +162,18 @@ def test_dlq_depth_and_oldest_message_age_are_published(small_env):
         return wanted if wanted <= found else set()
 
     assert _eventually(published, 30, 1.0)
+
+
+def test_invoke_prints_the_out_of_memory_report_on_stderr(small_env):
+    # GIVEN a 128 MB function with the JSON log format (its log tail has no text REPORT line)
+    env = {**os.environ, "WORKBOOK_STATE_DIR": small_env["state_dir"]}
+    # WHEN `workbook local invoke` runs it past its memory
+    result = subprocess.run([sys.executable, "-m", "workbook.cli", "local", "invoke", "lwbt-hog", "--event", "-"],
+                            input=json.dumps({"megabytes": 512}), capture_output=True, text=True, env=env, timeout=120)
+    # THEN it fails as Lambda reports it: the error payload on stdout, the REPORT with its status on stderr
+    assert result.returncode == 1, result.stderr
+    assert json.loads(result.stdout)["errorType"] == "Runtime.OutOfMemory"
+    report = [line for line in result.stderr.splitlines() if line.startswith("REPORT RequestId:")]
+    assert len(report) == 1, result.stderr
+    assert "\tMax Memory Used: 128 MB\t" in report[0] and report[0].endswith("\tStatus: error\tError Type: Runtime.OutOfMemory")
+    assert '"FunctionError": "Unhandled"' in result.stderr

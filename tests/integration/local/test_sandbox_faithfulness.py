@@ -141,6 +141,20 @@ def test_timeout_ends_the_invocation_on_time_and_logs_it_as_lambda_does(sandbox)
     assert sandbox.invoke("sleeper", {"seconds": 0}).cold_start
 
 
+def test_a_timed_out_run_reports_its_own_peak_memory_not_the_last_replys(sandbox):
+    # GIVEN a warm 512 MB function whose last completed invocation used little memory
+    sandbox.register(make_config("allocator", 512, 2))
+    small = sandbox.invoke("allocator", {"megabytes": 16})
+    # (the function's own memory: not the resident size of the process that spawned the runtime)
+    assert small.ok and small.report.max_memory_used_mb < 96, small.log_lines[-1]
+    # WHEN an invocation touches 192 MB more (the known answer) and then runs past its timeout
+    killed = sandbox.invoke("allocator", {"megabytes": 192, "sleep_s": 30})
+    # THEN the REPORT is a timeout whose Max Memory Used covers what the killed run held
+    assert killed.report.status is Status.TIMEOUT
+    assert 192 <= killed.report.max_memory_used_mb < 512, killed.log_lines[-1]
+    assert f"Max Memory Used: {killed.report.max_memory_used_mb} MB" in killed.log_lines[-1]
+
+
 def test_reserved_concurrency_throttles_the_excess(sandbox):
     # GIVEN a function with reserved concurrency 2
     sandbox.register(make_config("sleeper", 256, 30, reserved=2))

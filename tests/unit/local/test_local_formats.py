@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from workbook.local import commands
 from workbook.local.sandbox import formats, vcpus_for
 from workbook.local.sandbox.formats import LogFormat, Report, Status
 from workbook.logs import parse_reports
@@ -65,3 +68,26 @@ def test_cpu_share_follows_memory_up_to_six_vcpus():
     assert vcpus_for(1769) == 1.0
     assert round(vcpus_for(128), 4) == round(128 / 1769, 4)
     assert vcpus_for(10_240) == 6.0 and 1.0 < vcpus_for(3008) < 2.0
+
+
+@pytest.mark.parametrize(("status", "error_type", "parsed"), [
+    (Status.ERROR, "Runtime.OutOfMemory", "out_of_memory"),
+    (Status.TIMEOUT, "Sandbox.Timedout", "timeout"),
+    (Status.ERROR, "ValueError", "ok"),   # a handler's own exception: Lambda puts no Status in a text REPORT
+    (Status.SUCCESS, None, "ok"),
+])
+def test_invoke_prints_the_report_lambda_writes_even_for_json_log_functions(status, error_type, parsed):
+    # GIVEN the figures the engine returns for an invocation of a JSON-log function (no REPORT line in the tail)
+    figures = Report(request_id="3604209a-e9a3-11e6-939a-754dd98c7be3", duration_ms=812.5, memory_size_mb=128,
+                     max_memory_used_mb=128, init_duration_ms=130.25, status=status, error_type=error_type)
+    record = figures.record()
+    headers = {"X-Amz-Log-Result": "", "x-amzn-RequestId": figures.request_id,
+               "X-Lwb-Report": json.dumps({"cold_start": True, **record["metrics"], "status": record["status"],
+                                           "errorType": record.get("errorType")})}
+    # WHEN `workbook local invoke` rebuilds the REPORT line for stderr
+    line = commands.report_line(headers)
+    # THEN it is the text REPORT Lambda writes (Status and Error Type included), field for field
+    assert line == figures.text().rstrip("\t")
+    # AND the workbook's own REPORT parser reads the same status from it
+    row = parse_reports([line]).iloc[0]
+    assert row["status"] == parsed and row["max_memory_used_mb"] == 128 and row["billed_duration_ms"] == 943

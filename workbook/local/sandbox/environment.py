@@ -149,7 +149,9 @@ class ExecutionEnvironment:
         try:
             _write_all(self._control_in, line)
             phase = self._exchange(time.monotonic() + timeout_s, started)
-        except BrokenPipeError:
+        except (OSError, ValueError):
+            # The runtime died (a broken pipe), or the sandbox is closing and killed it under us
+            # (its descriptors are closed: EBADF, or -1 given to select).
             phase = self._died(started, [])
         finally:
             self.limits.end_invocation()
@@ -195,6 +197,12 @@ class ExecutionEnvironment:
         self._control_in = self._control_out = self._output = -1
         self.limits.release()
 
+    def _measured_peak_mb(self) -> int:
+        """The peak resident memory of the environment's processes so far (``VmHWM``), as the runtime reports it."""
+        if self.process is None:
+            return 0
+        return max((_peak_rss_kb(pid) for pid in _group_pids(self.process.pid)), default=0) // 1024
+
     @property
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -211,6 +219,8 @@ class ExecutionEnvironment:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 duration_ms = (time.perf_counter() - started) * 1000
+                # The killed run's own peak, read before the kill: the last reply predates it.
+                self._peak_memory_mb = max(self._peak_memory_mb, self._measured_peak_mb())
                 self.kill()
                 self._drain(logs)
                 return Phase("timeout", duration_ms, logs, max_memory_used_mb=self._peak_memory_mb)
@@ -290,6 +300,32 @@ class ExecutionEnvironment:
             reason = f"exit status {returncode}"
         return Phase("exit", duration_ms, logs, error={"errorType": "Runtime.ExitError", "errorMessage": reason},
                      max_memory_used_mb=self._peak_memory_mb)
+
+
+def _group_pids(leader: int) -> list[int]:
+    """The runtime and whatever the handler started in its process group."""
+    found = [leader]
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and int(entry.name) != leader:
+            try:
+                with open(f"/proc/{entry.name}/stat") as handle:
+                    text = handle.read()
+            except OSError:
+                continue
+            if int(text[text.rfind(")") + 2:].split()[2]) == leader:
+                found.append(int(entry.name))
+    return found
+
+
+def _peak_rss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 _SIGNAL_WORDS = {9: "killed", 15: "terminated", 11: "segmentation fault", 6: "aborted", 7: "bus error"}

@@ -58,12 +58,7 @@ class Report:
         ]
         if self.init_duration_ms is not None:
             parts.append(f"Init Duration: {self.init_duration_ms:.2f} ms")
-        if self.status is Status.TIMEOUT:
-            parts.append("Status: timeout")
-        elif self.status is Status.ERROR and self.error_type and self.error_type.startswith(("Runtime.", "Sandbox.")):
-            # A platform-level failure; a handler's own exception leaves no Status in text REPORTs.
-            parts.append("Status: error")
-            parts.append(f"Error Type: {self.error_type}")
+        parts.extend(status_fields(self.status, self.error_type))
         line = "\t".join(parts) + "\t"
         if self.trace_id:
             root = self.trace_id.split(";")[0].removeprefix("Root=")
@@ -83,6 +78,16 @@ class Report:
         if self.error_type and self.status is not Status.SUCCESS:
             record["errorType"] = self.error_type
         return record
+
+
+def status_fields(status: Status, error_type: str | None) -> list[str]:
+    """The text REPORT's status fields: ``Status: timeout``, or ``Status: error`` with ``Error Type`` for a
+    platform-level failure (``Runtime.OutOfMemory``...); a handler's own exception adds none."""
+    if status is Status.TIMEOUT:
+        return ["Status: timeout"]
+    if status is Status.ERROR and error_type and error_type.startswith(("Runtime.", "Sandbox.")):
+        return ["Status: error", f"Error Type: {error_type}"]
+    return []
 
 
 def iso_time(epoch_s: float | None = None) -> str:

@@ -123,7 +123,20 @@ def _log_error(error: dict) -> None:
 
 
 def _max_memory_used_kb() -> int:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    """This environment's peak resident memory: its own ``VmHWM``, or a finished child's if larger.
+
+    Not ``ru_maxrss`` of this process: Linux carries it over ``execve``, so it would report the
+    resident size of the engine that spawned the runtime (a hundred MB or more), not the function's.
+    """
+    own = 0
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    own = int(line.split()[1])
+                    break
+    except (OSError, ValueError, IndexError):
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(own, children)
 
