@@ -149,7 +149,7 @@ def _start(env: str, plan: dict | None, settings, *, progress, code_paths: list[
         handed = {name: sock.fileno() for name, sock in listeners.items()}
         try:
             engine = services.spawn(
-                [sys.executable, "-m", "workbook.local.engine", "--state-dir", str(folder)], folder / "engine.log",
+                [sys.executable, "-P", "-m", "workbook.local.engine", "--state-dir", str(folder)], folder / "engine.log",
                 env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
                      LISTENERS_ENV: json.dumps(handed)},
                 pass_fds=tuple(handed.values()))
