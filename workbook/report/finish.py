@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,8 +81,10 @@ def _settle(result: RunResult) -> None:
 def _export(result: RunResult, say: Say) -> str | None:
     """The runbook, or None when it could not be written (the run is then ``failed``, not ``ok``)."""
     target = result.folder / "runbook.html"
+    started = time.perf_counter()
     try:
         export_runbook(result.folder, result)
+        result.phases["export"] = time.perf_counter() - started
         return target.name
     except Exception as exc:  # noqa: BLE001 - an export failure must not stop redaction and the summary
         target.unlink(missing_ok=True)   # never a truncated page

@@ -12,6 +12,7 @@ run guarantees" states each promise and the test behind it.
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import sys
 import tempfile
@@ -120,6 +121,7 @@ class _Run:
         self.unexpected: BaseException | None = None
         self.early: tuple[str, str] = ("failed", "the run did not start")
         self.signals: guard.StopSignals | None = None
+        self.marked_before: str | None = None
 
     @property
     def mark(self) -> str:
@@ -148,6 +150,9 @@ class _Run:
     # -- the work -----------------------------------------------------------------------------
     def _begin(self) -> None:
         plan = self.plan
+        # Every process the run starts from here on carries its mark (the finish ends what is left of them).
+        self.marked_before = os.environ.get(ownership.RUN_ID_ENV)
+        os.environ[ownership.RUN_ID_ENV] = self.run_id
         try:
             folder = folders.new_partial_folder(plan.base)
         except OSError as exc:
@@ -245,7 +250,7 @@ class _Run:
     # -- the finish, whatever ended the work ----------------------------------------------------
     def _finish(self, received: str | None) -> None:
         """Stop what the run started, learn the last secrets, then finalize the folder. Never raises."""
-        for step in (self._stop_kernels, self._release_local):
+        for step in (self._release_local, self._reap):
             try:
                 step()
             except Exception as exc:  # noqa: BLE001 - every step runs; a failure is said, not raised
@@ -266,8 +271,13 @@ class _Run:
         if self.watchdog:
             self.watchdog.done()
 
-    def _stop_kernels(self) -> None:
+    def _reap(self) -> None:
+        """End what carries the run's mark: its kernels, and anything a cut-off start left unrecorded."""
         guard.reap(self.mark, exclude=(self.watchdog.process.pid,) if self.watchdog else ())
+        if self.marked_before is None:
+            os.environ.pop(ownership.RUN_ID_ENV, None)
+        else:
+            os.environ[ownership.RUN_ID_ENV] = self.marked_before
 
     def _release_local(self) -> None:
         if not self.local:

@@ -7,7 +7,6 @@ redacted notebook; BeautifulSoup's text of a runbook must hold no secret; PyJWT 
 from __future__ import annotations
 
 import base64
-import binascii
 import errno
 import html
 import io
@@ -15,7 +14,7 @@ import json
 import re
 import secrets
 from pathlib import Path
-from urllib.parse import quote, quote_plus, unquote, unquote_plus
+from urllib.parse import quote, quote_plus
 
 import jwt
 import nbformat
@@ -23,38 +22,12 @@ import pandas as pd
 import pytest
 from bs4 import BeautifulSoup
 
+from tests.secrets_oracle import leaks
 from workbook.report import redact
 
 PASSPHRASE = 'pl&nted <pass> "phrase" 7f3c-1e9a'
 TOKEN = secrets.token_urlsafe(32)
 SECRETS = (PASSPHRASE, TOKEN)
-
-
-def _decodings(text: str) -> list[str]:
-    """``text`` as every decoder would read it: whole, and each token decoded every way that works."""
-    views = [text, html.unescape(text), html.unescape(html.unescape(text)), unquote(text), unquote_plus(text)]
-    try:
-        views.append(json.loads(f'"{text}"'))
-    except ValueError:
-        pass
-    for token in re.findall(r"[A-Za-z0-9+/=_\-]{12,}", text):
-        for decode in (base64.b64decode, base64.urlsafe_b64decode):
-            for pad in ("", "=", "=="):
-                try:
-                    views.append(decode(token + pad).decode("utf-8", errors="ignore"))
-                except (binascii.Error, ValueError):
-                    pass
-        try:
-            views.append(bytes.fromhex(token).decode("utf-8", errors="ignore"))
-        except ValueError:
-            pass
-    return views
-
-
-def _leaks(text: str, secret: str, run: int = redact.MIN_RUN_CHARS) -> list[str]:
-    """Runs of ``run`` characters of ``secret`` that any decoding of ``text`` still shows."""
-    pieces = {secret[i:i + run] for i in range(len(secret) - run + 1)}
-    return sorted({p for view in _decodings(text) for p in pieces if p in view})
 
 
 def _every_form(secret: str) -> list[str]:
@@ -79,7 +52,7 @@ def test_every_form_of_a_secret_is_redacted(secret):
     # WHEN it is redacted
     clean = redact.Redactor(SECRETS).text(text)
     # THEN no decoder brings back 12 characters of it, and the text around it stays
-    assert _leaks(clean, secret) == []
+    assert leaks(clean, secret) == []
     assert clean.count("line ") == len(_every_form(secret)) and clean.count("; end") == len(_every_form(secret))
     assert redact.REDACTED in clean
 
@@ -92,7 +65,7 @@ def test_pandas_display_of_a_secret_is_redacted_in_text_and_html():
     assert "..." in shown or "…" in shown
     # WHEN redacted THEN not 12 characters of it survive, and the table's other cells do
     clean = redact.Redactor([TOKEN + TOKEN]).text(shown)
-    assert _leaks(clean, TOKEN + TOKEN) == [] and "jwt" in clean
+    assert leaks(clean, TOKEN + TOKEN) == [] and "jwt" in clean
 
 
 def test_short_and_common_values_are_not_redacted():
@@ -198,7 +171,7 @@ def test_a_redacted_notebook_still_validates_and_keeps_its_images(tmp_path):
     assert outcome.changed == [path]
     clean = nbformat.read(str(path), as_version=4)
     nbformat.validate(clean)
-    assert _leaks(path.read_text(), PASSPHRASE) == []
+    assert leaks(path.read_text(), PASSPHRASE) == []
     assert clean.cells[0].outputs[1].data["image/png"] == image
     assert clean.cells[0].outputs[0].text == "key: [redacted]\nnext line\n"
 
