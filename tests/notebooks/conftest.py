@@ -114,8 +114,9 @@ class LocalSecrets(threading.Thread):
                                           aws_access_key_id="testing", aws_secret_access_key="testing")
                     for entry in client.list_secrets()["SecretList"]:
                         parsed = json.loads(client.get_secret_value(SecretId=entry["ARN"])["SecretString"])
+                        # Every field but the ones that are not secret: where things are, and who.
                         self.values |= {v for k, v in _flat(parsed) if k not in ("host", "username", "dbname",
-                                                                                 "engine", "port")}
+                                        "engine", "port") and not v.startswith(("http://", "https://"))}
             except Exception:  # noqa: BLE001 - the state file or the endpoint is still coming up
                 pass
             time.sleep(0.2)

@@ -122,6 +122,7 @@ class _Run:
         self.early: tuple[str, str] = ("failed", "the run did not start")
         self.signals: guard.StopSignals | None = None
         self.marked_before: str | None = None
+        self.notebook_started = 0.0
 
     @property
     def mark(self) -> str:
@@ -222,6 +223,7 @@ class _Run:
             ownership.check(self.lease, f"the start of {name}")
         self.say(f"[{index}/{total}] {name} ...")
         result.notebooks.append(NotebookResult(name, "running"))
+        self.notebook_started = time.perf_counter()
         self._snapshot()
         outcome = execute(name, result.folder, result.parameters, self.plan.notebooks_dir, environment=environment)
         outcome.error = self.redactor.text(outcome.error) if outcome.error else None
@@ -258,6 +260,8 @@ class _Run:
                          f"{self.redactor.text(str(exc))}")
         result = self.result
         if result is not None:
+            if result.notebooks and result.notebooks[-1].status == "running":
+                result.notebooks[-1].seconds = time.perf_counter() - self.notebook_started
             if received and result.status != "interrupted":
                 result.status = "interrupted"
                 result.reason = f"interrupted by {received} during {self.phase}"

@@ -72,7 +72,9 @@ def export_runbook(folder: Path, result: RunResult) -> Path:
 def _banner(result: RunResult) -> str:
     """A failed or interrupted run says so first, and why."""
     if result.status == "interrupted":
-        return (f"\n\n> **This run was interrupted**: {html.escape(result.reason)}. The sections below show what "
+        reason = result.reason.removeprefix("interrupted ") if result.reason.startswith("interrupted by ") else \
+            f"({result.reason})"
+        return (f"\n\n> **This run was interrupted** {html.escape(reason)}. The sections below show what "
                 "ran before it stopped; a notebook cut off shows the cells it finished, and later ones did not run.\n")
     failed = next((r for r in result.notebooks if r.status == "failed"), None)
     if failed and failed.cell is not None:
