@@ -27,6 +27,7 @@ from infra import config
 from workbook.local import manager
 from workbook.local import state as state_file
 from workbook.local.errors import AlreadyRunningError
+from workbook.report import guard
 from workbook.report.errors import EnvironmentBusy, EnvironmentGone
 
 RUN_ID_ENV = "WORKBOOK_RUN_ID"              # marks a run's kernels (and whatever they start)
@@ -161,13 +162,20 @@ def check(lease: Lease, during: str) -> None:
                               "process); results after that point would be empty, so the run fails")
 
 
-def release(lease: Lease, say: Callable[[str], None]) -> None:
-    """Stop the environment if this run started it (and it is still that one, dead or alive)."""
+def release(lease: Lease, say: Callable[[str], None], mark: str | None = None) -> None:
+    """Stop the environment if this run started it (and it is still that one, dead or alive).
+
+    Also one whose processes carry the run's ``mark``: started from inside the run after its own
+    went away (a library call that starts one when none runs), or cut off before it was recorded.
+    """
     recorded = state_file.read()
     ours = lease.started_here and environment_owner(recorded) == lease.owner
     if lease.starting and not lease.started_here and recorded is not None and \
             environment_owner(recorded) != lease.before:
         ours = True   # interrupted right after starting it, before it was recorded
+    if not ours and mark and recorded is not None and environment_owner(recorded) != lease.before:
+        pids = guard.marked(mark)
+        ours = any(recorded.get(part, {}).get("pid") in pids for part in ("moto", "engine"))
     if ours:
         manager.stop()
         say("local environment: stopped")

@@ -271,6 +271,9 @@ class _Run:
                          received=lambda: self.signals.received if self.signals else None)
             except OSError as exc:
                 self.say(f"workbook: could not finish the run folder: {_os_error(exc, result.folder, 'the finish')}")
+            except Exception as exc:  # noqa: BLE001 - the watchdog must still hear "done"; the error is said
+                self.say(f"workbook: could not finish the run folder {result.folder}: {type(exc).__name__}: "
+                         f"{self.redactor.text(str(exc))}")
         shutil.rmtree(self.private, ignore_errors=True)
         if self.watchdog:
             self.watchdog.done()
@@ -288,7 +291,7 @@ class _Run:
             return
         if ownership.still_there(self.lease):
             self._learn(redact.local_secrets())    # secrets made during the run, before they go away
-        ownership.release(self.lease, self.say)
+        ownership.release(self.lease, self.say, self.mark)
 
     def _outcome(self) -> RunResult:
         result = self.result

@@ -57,7 +57,7 @@ def finish_abandoned(told: dict[str, Any]) -> None:
         if ownership.still_there(lease):
             manager.activate()
             redactor.add(redact.local_secrets())
-        ownership.release(lease, say)
+        ownership.release(lease, say, told.get("mark"))
     if told.get("mark"):
         guard.reap(told["mark"])
     private = Path(told["private"]) if told.get("private") else None

@@ -146,3 +146,19 @@ def test_started_file_names_the_environment(fake, settings):
     lease = ownership.acquire(settings, ownership.Lease(), lambda m: None)
     started = json.loads((state_file.state_dir() / ownership.STARTED_NAME).read_text())
     assert started == {"owner": lease.owner, "pid": os.getpid()}
+
+
+def test_an_environment_carrying_the_runs_mark_is_stopped(fake, monkeypatch):
+    # GIVEN the run's own environment gone, and another started from inside the run (its engine has the mark)
+    lease = ownership.Lease(before=None, owner="lwb-0001:1001", started_here=False)
+    fake.start("local")
+    fake.start = None
+    recorded = state_file.read()
+    recorded["engine"]["pid"] = 4242
+    state_file.write(recorded)
+    monkeypatch.setattr(ownership.guard, "marked", lambda mark: {4242: "1"} if mark == "WORKBOOK_RUN_ID=r1" else {})
+    # WHEN released with the run's mark THEN that environment is stopped; without the mark it is not
+    ownership.release(lease, lambda m: None, "WORKBOOK_RUN_ID=other")
+    assert fake.stops == 0
+    ownership.release(lease, lambda m: None, "WORKBOOK_RUN_ID=r1")
+    assert fake.stops == 1
