@@ -14,10 +14,13 @@ deferred imports of the library, and each says so.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
 import os
 import sys
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from infra import config, specs
@@ -55,9 +58,23 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--since", default=None, help="time range to analyse, like 90m, 24h or 7d (default: params)")
     run.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks, e.g. 02-metrics 05-tuning")
     run.add_argument("--function", dest="functions", action="append", help="limit to a function (repeatable)")
-    run.add_argument("--traffic-seconds", type=float, default=None,
-                     help="--env local only: seconds of traffic before the notebooks (default: params local)")
-    run.set_defaults(func=cmd_run)
+    run.add_argument("--traffic-seconds", type=_seconds, default=None, metavar="N",
+                     help="--env local only: seconds of traffic before the notebooks, 0 for none (default: params local)")
+    run.add_argument("--log", metavar="FILE", default=None,
+                     help="also append the run's progress and result lines, redacted and time-stamped, to FILE "
+                     "(what `workbook schedule` uses)")
+    run.set_defaults(func=cmd_run, redacted_output=True)
+
+
+def _seconds(text: str) -> float:
+    """A number of seconds, 0 or more (a bad value is a bad option: exit 2, before anything starts)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected 0 or more seconds, like 30 (0: no traffic)")
+    return value
 
 
 def _add_plan(commands: argparse._SubParsersAction) -> None:
@@ -177,12 +194,45 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     try:
         result = run.run(args.env, since=args.since, only=args.only, functions=args.functions,
-                         traffic_s=args.traffic_seconds)
-    except run.RunError as exc:
-        print(exc.folder)   # the partial runbook is there
+                         traffic_s=args.traffic_seconds, redactor=args.redactor)
+    except (run.RunError, run.RunInterrupted) as exc:
+        if exc.folder is not None:
+            print(exc.folder)   # the partial run is there
         raise
     print(result.folder)
     return ExitCode.DONE
+
+
+@contextlib.contextmanager
+def _redacted_output(args: argparse.Namespace) -> Iterator[None]:
+    """For ``workbook run``: every line it prints (errors and tracebacks too) is redacted, and with
+    ``--log FILE`` also appended there; other commands print as they are."""
+    if not getattr(args, "redacted_output", False):
+        yield
+        return
+    from workbook.report import redact  # noqa: PLC0415 - see the module docstring
+
+    args.redactor = redact.Redactor()
+    try:
+        if args.log:
+            os.makedirs(os.path.dirname(os.path.abspath(args.log)), exist_ok=True)
+        log = open(args.log, "a", encoding="utf-8", buffering=1) if args.log else None
+    except OSError as exc:
+        raise BadInput(f"--log {args.log}: cannot append to it ({exc.strerror})") from None
+    streams = sys.stdout, sys.stderr
+    sys.stdout = redact.RedactingWriter(streams[0], args.redactor, log)
+    sys.stderr = redact.RedactingWriter(streams[1], args.redactor, log)
+    try:
+        yield
+    except Exception:  # noqa: BLE001 - a bug: its traceback goes through the redactor too, then exit 1
+        traceback.print_exc()
+        raise SystemExit(int(ExitCode.FAILED)) from None
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.stdout, sys.stderr = streams
+        if log:
+            log.close()
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -362,6 +412,14 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return ExitCode.BAD_INPUT
+    try:
+        with _redacted_output(args):
+            return _call(args)
+    except BadInput as exc:   # --log cannot be opened
+        return _fail(exc, exc.exit_code)
+
+
+def _call(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or 0)
     except ParamsError as exc:

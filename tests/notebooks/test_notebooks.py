@@ -8,6 +8,7 @@ import nbformat
 import pytest
 
 from tests.notebooks import browser
+from tests.secrets_oracle import leaked
 from workbook.report import notebooks, record, summary
 
 CHARTS = {"02-metrics": 1, "03-cold-starts": 2, "04-cost": 1, "05-tuning": 2}
@@ -87,10 +88,27 @@ def test_runbook_in_headless_chromium(local_run, tmp_path):
 
 
 def test_no_secret_reaches_any_output_file(local_run):
-    folder = local_run["folder"]
+    """The planted-secret test, through `make run`'s own path (the README's "Security of outputs")."""
+    folder, secrets = local_run["folder"], local_run["secrets"]
     files = [p for p in folder.rglob("*") if p.is_file()]
     assert len(files) >= 8
+    # No decoder (HTML, JSON, URL, base64, base64url, hex) shows 12 characters of any secret, in any file
     for path in files:
-        text = path.read_bytes().decode("utf-8", errors="replace")
-        for secret in local_run["secrets"]:
-            assert secret not in text, f"{path.name} contains a planted secret"
+        found = leaked(path.read_bytes().decode("utf-8", errors="replace"), secrets)
+        assert found == {}, f"{path.name} shows {sorted(v for runs in found.values() for v in runs)[:3]}"
+    # nor in the progress lines
+    assert leaked(local_run["stderr"], secrets) == {}
+    # The planted forms did reach every notebook, the runbook and the kernels' log, and were redacted there
+    for name in notebooks.RUN_ORDER:
+        assert (folder / f"{name}.ipynb").read_text().count("[redacted]") >= 10, name
+    assert (folder / "runbook.html").read_text().count("[redacted]") >= 60
+    assert "kernel stderr: [redacted]" in (folder / "kernels.log").read_text()
+    redaction = json.loads((folder / "summary.json").read_text())["redaction"]
+    assert redaction["files_removed"] == [] and "runbook.html" in redaction["files_changed"]
+
+
+def test_the_self_started_environment_is_stopped_with_nothing_left(local_run):
+    box = local_run["box"]
+    assert "local environment: starting" in local_run["stderr"] and "local environment: stopped" in local_run["stderr"]
+    assert not (box.state_dir / "state.json").exists()
+    assert box.wait_until_none_left() == []

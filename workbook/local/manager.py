@@ -419,7 +419,7 @@ def _start_engine(recorded: dict, folder: Path, listeners: dict, say) -> None:
     ready_file.unlink(missing_ok=True)
     say("starting the sandbox engine")
     handed = {name: sock.fileno() for name, sock in listeners.items()}
-    command = [sys.executable, "-m", "workbook.local.engine", "--state-dir", str(folder),
+    command = [sys.executable, "-P", "-m", "workbook.local.engine", "--state-dir", str(folder),
                f"--owner={recorded['owner']}"]
     log_path = folder / "engine.log"
     since = log_path.stat().st_size if log_path.exists() else 0

@@ -6,9 +6,14 @@
     summary      the one-page view, from what the other notebooks recorded
     interactive  tuning controls in JupyterLab, a static view in reports
     notebooks    the run's notebooks, their parameters, executing one with Papermill
-    folders      run folders and the ``latest`` link
+    folders      where outputs go, the checks before a run, partial folders, ``latest``, pruning
     run          ``workbook run``: every notebook, one run folder
+    finish       the end of every run, however it ended: runbook, redaction, summary, publishing
     runbook      the HTML runbook
     redact       secrets never reach the outputs
+    ownership    one run per local environment, and the check that it is still there
+    guard        stop signals, the watchdog of a killed run, reaping the run's processes
+    watchdog     the watchdog process itself
+    errors       the errors of ``workbook run``
     schedule     crontab and systemd lines for scheduled reports
 """

@@ -9,12 +9,14 @@ import os
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import papermill as pm
 from jupyter_client.manager import AsyncKernelManager
+from nbclient.exceptions import DeadKernelError
 
 from infra import config, specs
 from workbook.errors import BadInput
@@ -27,12 +29,14 @@ RUN_ORDER = ("01-deploy", "02-metrics", "03-cold-starts", "04-cost", "05-tuning"
 RUNBOOK_ORDER = ("00-summary", "01-deploy", "02-metrics", "03-cold-starts", "04-cost", "05-tuning")
 KERNEL = "python3"
 _SINCE = re.compile(r"^(\d+)([mhd])$")
+# The kernels import the same ``workbook`` as the run that starts them, whatever their working folder.
+PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 @dataclass
 class NotebookResult:
     name: str
-    status: str                       # ok | failed | skipped
+    status: str                       # ok | failed | skipped | interrupted
     seconds: float = 0.0
     error: str | None = None
     cell: int | None = None
@@ -45,10 +49,22 @@ class RunResult:
     parameters: dict[str, Any]
     notebooks: list[NotebookResult] = field(default_factory=list)
     phases: dict[str, float] = field(default_factory=dict)
+    planned: list[str] = field(default_factory=list)
+    status: str = "running"           # running | ok | failed | interrupted
+    reason: str = ""                  # why a run failed or was interrupted: one line, redacted
+    started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
     def ok(self) -> bool:
-        return all(n.status == "ok" for n in self.notebooks)
+        return self.status in ("running", "ok") and all(n.status == "ok" for n in self.notebooks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "folder": str(self.folder)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunResult:
+        notebooks = [NotebookResult(**n) for n in data.get("notebooks", [])]
+        return cls(**{**data, "folder": Path(data["folder"]), "notebooks": notebooks})
 
 
 
@@ -71,13 +87,17 @@ def selected(only: Sequence[str] | None) -> list[str]:
     return [n for n in RUN_ORDER if n in wanted]
 
 
+def check_functions(functions: Sequence[str] | None) -> None:
+    unknown = [f for f in functions or () if f not in specs.FUNCTION_KEYS]
+    if unknown:
+        raise BadInput(f"--function {unknown[0]!r}: unknown function; known: {', '.join(specs.FUNCTION_KEYS)}")
+
+
 def notebook_parameters(settings: config.Settings, since: str, folder: Path,
                         functions: Sequence[str] | None = None) -> dict[str, Any]:
     """The one ``parameters`` cell's values for every notebook of a run."""
     since_s = parse_since(since)
-    unknown = [f for f in functions or () if f not in specs.FUNCTION_KEYS]
-    if unknown:
-        raise BadInput(f"unknown function {unknown[0]!r}; known: {', '.join(specs.FUNCTION_KEYS)}")
+    check_functions(functions)
     return {
         "env": settings.env,
         "region": settings.params.aws_region,
@@ -96,14 +116,22 @@ def notebook_parameters(settings: config.Settings, since: str, folder: Path,
     }
 
 
-def _kernel_manager(log_path: Path) -> type:
-    """A kernel manager whose kernel process writes its own stderr (start-up chatter) to ``log_path``.
+def kernel_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """What a run's kernels get on top of the run's own environment."""
+    path = os.pathsep.join(p for p in (PACKAGE_ROOT, os.environ.get("PYTHONPATH", "")) if p)
+    return {"MPLBACKEND": "module://matplotlib_inline.backend_inline",   # charts as image/png outputs
+            "PYTHONPATH": path, **(extra or {})}
+
+
+def _kernel_manager(log_path: Path, environment: dict[str, str]) -> type:
+    """A kernel manager whose kernel gets ``environment`` and writes its own stderr to ``log_path``.
 
     Cell output still reaches the notebook through the kernel's channels; only the process's
     stderr, which would otherwise interleave with the run's progress lines, goes to the log.
     """
     class RunKernelManager(AsyncKernelManager):
         async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            kw["env"] = {**(kw.get("env") or os.environ), **environment}
             with open(log_path, "ab") as log:
                 kw["stderr"] = log
                 await super()._async_launch_kernel(kernel_cmd, **kw)
@@ -114,19 +142,29 @@ def _kernel_manager(log_path: Path) -> type:
 
 
 def execute(name: str, folder: Path, parameters: dict[str, Any], notebooks_dir: Path | None = None,
-            progress: bool = False) -> NotebookResult:
-    """Run one notebook with Papermill into the run folder (kernel stderr in ``kernels.log``)."""
+            progress: bool = False, environment: dict[str, str] | None = None) -> NotebookResult:
+    """Run one notebook with Papermill into the run folder (kernel stderr in ``kernels.log``).
+
+    A failing cell, a kernel that dies or any other execution error is a failed notebook; a
+    disk error (``OSError``) and an interrupt propagate to the run.
+    """
     source = (notebooks_dir or NOTEBOOKS_DIR) / f"{name}.ipynb"
     target = folder / f"{name}.ipynb"
     started = time.perf_counter()
-    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # charts as image/png outputs
     try:
         pm.execute_notebook(str(source), str(target), parameters=parameters, kernel_name=KERNEL,
                             progress_bar=progress, cwd=str(folder), report_mode=False,
-                            kernel_manager_class=_kernel_manager(folder / "kernels.log"))
+                            kernel_manager_class=_kernel_manager(folder / "kernels.log", kernel_environment(environment)))
     except pm.PapermillExecutionError as exc:
         return NotebookResult(name, "failed", time.perf_counter() - started,
                               error=f"{exc.ename}: {exc.evalue}", cell=exc.exec_count)
+    except DeadKernelError as exc:
+        return NotebookResult(name, "failed", time.perf_counter() - started,
+                              error=f"the kernel died ({exc}); see kernels.log")
+    except OSError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any other execution error fails this notebook, not the run's finish
+        return NotebookResult(name, "failed", time.perf_counter() - started, error=f"{type(exc).__name__}: {exc}")
     return NotebookResult(name, "ok", time.perf_counter() - started)
 
 

@@ -26,12 +26,7 @@ def export_runbook(folder: Path, result: RunResult) -> Path:
     book.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python 3", "language": "python"}
     book.metadata["title"] = f"Runbook: {result.env}, {folder.name}"
     params = "\n".join(f"| `{k}` | `{_short(v)}` |" for k, v in result.parameters.items() if k != "run_folder")
-    failed = [r for r in result.notebooks if r.status == "failed"]
-    banner = ""
-    if failed:
-        f = failed[0]
-        banner = (f"\n\n> **This run failed** in `{f.name}` at cell {f.cell}: `{html.escape(f.error or '')}`. "
-                  "The sections below show what ran, and the error where it happened.\n")
+    banner = _banner(result)
     toc = "\n".join(
         f"{i}. [{_title(name)}](#{name}) — {status[name].status}" for i, name in enumerate(order, start=1))
     book.cells.append(nbformat.v4.new_markdown_cell(
@@ -42,9 +37,16 @@ def export_runbook(folder: Path, result: RunResult) -> Path:
         book.cells.append(nbformat.v4.new_markdown_cell(f'<a id="{name}"></a>\n\n# {_title(name)}', id=f"{name}-title"))
         path = folder / f"{name}.ipynb"
         if status[name].status == "skipped" or not path.is_file():
-            book.cells.append(nbformat.v4.new_markdown_cell("*Not run: an earlier notebook failed.*"))
+            why = "the run was interrupted before it" if result.status == "interrupted" else \
+                "an earlier step failed"
+            book.cells.append(nbformat.v4.new_markdown_cell(f"*Not run: {why}.*"))
             continue
-        executed = nbformat.read(str(path), as_version=4)
+        try:
+            executed = nbformat.read(str(path), as_version=4)
+        except Exception:  # noqa: BLE001 - a notebook cut off mid-write must not lose the rest of the runbook
+            book.cells.append(nbformat.v4.new_markdown_cell(
+                "*This notebook's file could not be read: it was being written when the run stopped.*"))
+            continue
         for index, cell in enumerate(executed.cells):
             cell["id"] = f"{name}-{index:02d}"      # unique across the combined book
             if "parameters" in cell.metadata.get("tags", []) or "injected-parameters" in cell.metadata.get("tags", []):
@@ -65,6 +67,25 @@ def export_runbook(folder: Path, result: RunResult) -> Path:
     target = folder / "runbook.html"
     target.write_text(body, encoding="utf-8")
     return target
+
+
+def _banner(result: RunResult) -> str:
+    """A failed or interrupted run says so first, and why."""
+    if result.status == "interrupted":
+        reason = result.reason.removeprefix("interrupted ") if result.reason.startswith("interrupted by ") else \
+            f"({result.reason})"
+        return (f"\n\n> **This run was interrupted** {html.escape(reason)}. The sections below show what "
+                "ran before it stopped; a notebook cut off shows the cells it finished, and later ones did not run.\n")
+    failed = next((r for r in result.notebooks if r.status == "failed"), None)
+    if failed and failed.cell is not None:
+        return (f"\n\n> **This run failed** in `{failed.name}` at cell {failed.cell}: "
+                f"`{html.escape(failed.error or '')}`. The sections below show what ran, and the error where it "
+                "happened.\n")
+    if result.status == "failed" or failed:
+        reason = result.reason or f"{failed.name}: {failed.error}"
+        return (f"\n\n> **This run failed**: {html.escape(reason)}. The sections below show what ran before "
+                "it failed.\n")
+    return ""
 
 
 def _title(name: str) -> str:

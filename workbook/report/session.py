@@ -1,11 +1,13 @@
 """What every notebook opens first: the environment, the time range, the functions, and where AWS is.
 
 ``open(env, since, functions)`` validates params, points boto3 at the local endpoint for
-``--env local`` (starting the local environment when none is running), and fixes the time range
-once, so every cell of a notebook analyses the same window.
+``--env local``, and fixes the time range once, so every cell of a notebook analyses the same
+window. In JupyterLab it starts the local environment when none is running, and says so; inside
+``workbook run`` it never starts one: it checks that the run's own environment is still there.
 """
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,6 +21,8 @@ from IPython.display import Markdown, display
 from infra import config, specs
 from workbook.errors import BadInput
 from workbook.local import manager
+from workbook.report import ownership
+from workbook.report.errors import EnvironmentGone
 from workbook.report.notebooks import parse_since
 
 
@@ -80,9 +84,26 @@ def open(  # noqa: A001 - session.open reads like the verb it is
     _inline_figures()
     local = env == "local"
     if local:
-        manager.activate(start_if_needed=start_local, env=env)
+        _use_local(env, start_local)
     return Session(settings=settings, start=start_ts, end=end_ts, functions=keys, local=local,
                    run_folder=Path(run_folder) if run_folder else None)
+
+
+def _use_local(env: str, start_local: bool) -> None:
+    """Point at the local environment: the run's own inside ``workbook run``, else start one if asked."""
+    expected = os.environ.get(ownership.OWNER_ENV)
+    if expected is not None:
+        if ownership.current_owner() != expected:
+            raise EnvironmentGone("the local environment of this `workbook run` is gone (stopped or replaced); "
+                                  "a notebook inside a run never starts its own, so the run fails here")
+        manager.activate()
+        return
+    if start_local and manager.current() is None:
+        recorded = manager.activate(start_if_needed=True, env=env)
+        say(f"*Started a local environment for this session* ({recorded.get('endpoint_url')}). It keeps "
+            "running after the notebook, for the next one; stop it with `workbook local stop`.")
+        return
+    manager.activate(start_if_needed=start_local, env=env)
 
 
 def say(markdown: str) -> None:
