@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -37,7 +39,8 @@ interactive = True           # ipywidgets controls in JupyterLab; reports print 
 from IPython.display import display
 
 from workbook.report.record import glue
-from workbook.report.session import open as open_session, say, show
+from workbook.report.session import open as open_session
+from workbook.report.session import say, show
 
 session = open_session(env, since, functions, run_folder)
 say(session.describe())
