@@ -37,7 +37,7 @@ class Field:
 
 _NUMBER = r"[0-9]+(?:\.[0-9]+)?"
 _JSON_NUMBER = r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
-_VALUE_UNIT = r":\s*(?P<v>[0-9.]*)\s*(?P<u>[A-Za-z]*)"   # a number and its unit, validated after
+_VALUE_UNIT = r":\s*(?P<v>[0-9.]*)(?P<u>\s*[A-Za-z]*)"   # a number, a space and its unit, validated after
 
 
 def _text(column: str, label: str, kind: str, unit: str) -> Field:
@@ -125,7 +125,8 @@ def extract_fields(arr, fields: Iterable[Field]) -> tuple[dict[str, Any], Any]:
         value = pc.struct_field(found, "v")
         if field.unit is None:
             return field.column, value, None
-        ok = pc.and_(pc.match_substring_regex(value, rf"^{_NUMBER}$"), pc.equal(pc.struct_field(found, "u"), field.unit))
+        ok = pc.and_(pc.match_substring_regex(value, rf"^{_NUMBER}$"),
+                     pc.match_substring_regex(pc.struct_field(found, "u"), rf"^\s+{field.unit}$"))
         return field.column, pc.if_else(ok, value, pa.scalar(None, value.type)), pc.invert(ok)
 
     cols: dict[str, Any] = {}
