@@ -256,7 +256,7 @@ def _parse_arrow(events: _Events) -> pd.DataFrame:
     if not frames:
         return _empty(**attrs)
     df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    if len(frames) > 1:
+    if not df["_line"].is_monotonic_increasing:  # formats, and fast and careful paths, back in input order
         df = df.sort_values("_line", kind="stable").reset_index(drop=True)
     line = df.pop("_line").to_numpy()
     stamps = df.pop("_time_ns").to_numpy(dtype=np.int64)

@@ -43,18 +43,23 @@ def expected_row(entry) -> dict:
     return row
 
 
+def parsed_rows(df: pd.DataFrame) -> list[dict]:
+    """The rows of a parse_reports frame in the same plain shape as ``expected_row`` (None for missing)."""
+
+    def plain(values):
+        return [None if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)) else value
+                for value in values]
+
+    columns = {name: plain(df[name].tolist()) for name in (*FLOATS, *STRINGS)}
+    columns.update({name: [None if pd.isna(v) else int(v) for v in df[name].tolist()] for name in INTS})
+    columns["timestamp"] = [None if pd.isna(v) else v.value for v in df["timestamp"].tolist()]
+    columns.update(status=df["status"].astype(str).tolist(), start_type=df["start_type"].astype(str).tolist(),
+                   cold_start=[bool(v) for v in df["cold_start"].tolist()])
+    return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+
 def parsed_row(df: pd.DataFrame, i: int) -> dict:
-    """Row ``i`` of a parse_reports frame in the same plain shape (None for missing)."""
-    record = df.iloc[i]
-
-    def plain(value):
-        return None if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)) else value
-
-    row = {name: plain(record[name]) for name in (*FLOATS, *STRINGS)}
-    row.update({name: None if pd.isna(record[name]) else int(record[name]) for name in INTS})
-    row["timestamp"] = None if pd.isna(record["timestamp"]) else record["timestamp"].value
-    row.update(status=record["status"], start_type=record["start_type"], cold_start=bool(record["cold_start"]))
-    return row
+    return parsed_rows(df.iloc[i : i + 1])[0]
 
 
 def test_the_collection_covers_every_format():
@@ -103,8 +108,8 @@ def test_the_whole_collection_in_one_batch_and_many_times_over(monkeypatch):
     # THEN every copy parses as the single line did
     rows = [entry for entry in strings if not isinstance(entry["expected"], str)]
     assert len(many) == 60 * len(rows)
-    for i in range(0, len(many), 97):
-        assert parsed_row(many, i) == expected_row(rows[i % len(rows)])
+    for i, row in enumerate(parsed_rows(many)):
+        assert row == expected_row(rows[i % len(rows)])
     assert many.attrs["malformed"] == 60 * sum(entry["expected"] == "malformed" for entry in strings)
 
 
@@ -126,8 +131,7 @@ def reference_frame_agrees(items, df) -> None:
     assert df.attrs["ignored"] == sum(kind == "ignored" for kind, _ in verdicts)
     rows = [row for kind, row in verdicts if kind == "report"]
     assert len(df) == len(rows)
-    for i, ref in enumerate(rows):
-        got = parsed_row(df, i)
+    for i, (ref, got) in enumerate(zip(rows, parsed_rows(df), strict=True)):
         want = {
             "request_id": ref["request_id"], "function": ref["function"], "timestamp": ref["timestamp_ns"],
             "status": status_of(ref), "start_type": start_type_of(ref), "cold_start": start_type_of(ref) != "warm",
