@@ -283,6 +283,26 @@ def test_insights_splits_the_range_past_10000_rows():
     assert df.attrs["queries"] > 3
 
 
+def test_insights_rows_keep_their_exact_time_and_the_function_name():
+    # GIVEN Logs Insights rows: @timestamp "2024-01-01 12:00:00.766" (UTC, ms) and @log "<account>:/aws/lambda/<name>"
+    stamp = pd.Timestamp("2024-01-01T12:00:00.766Z")
+    rows = [{"@timestamp": "2024-01-01 12:00:00.766", "@message": text_report(request_id="i1"),
+             "@log": "123456789012:/aws/lambda/lwb-prod-p01-api-processor"}]
+    # WHEN parsed
+    df = parse_reports(rows)
+    # THEN the time is the row's to the ns (no float ms on the way) and the function is the name alone
+    assert df["timestamp"].iloc[0].value == stamp.value == 1_704_110_400_766_000_000
+    assert df["function"].iloc[0] == "lwb-prod-p01-api-processor"
+    assert str(df["timestamp"].dtype) == "datetime64[ns, UTC]"
+
+
+def test_filter_log_events_epoch_ms_are_exact():
+    # GIVEN FilterLogEvents' epoch milliseconds WHEN parsed THEN each is its integer ms, to the ns
+    events = [{"message": text_report(request_id=f"e{i}"), "timestamp": 1_700_000_000_000 + i} for i in (1, 766, 999)]
+    df = parse_reports(events)
+    assert df["timestamp"].map(lambda t: t.value).tolist() == [(1_700_000_000_000 + i) * 1_000_000 for i in (1, 766, 999)]
+
+
 def test_insights_without_messages_falls_back_to_filter_log_events(monkeypatch):
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setattr(notes, "_NOTES_SAID", set())
