@@ -142,7 +142,8 @@ def snapstart_charge(restores: float, memory_mb: float, region: str, *, cached_h
     """USD of SnapStart: ``restores`` x GB restored, plus the snapshot cached ``cached_hours`` (3 h minimum a version).
 
     Prices and their source are in the table (``regions.<region>.snapstart``). A Java runtime pays
-    neither. A region without the prices raises ``PriceTableError`` naming it.
+    neither. A region without the prices raises ``PriceTableError`` naming it. A restore's billed
+    restore time is duration, already inside its Billed Duration: not charged here.
     """
     if not snapstart_is_priced(runtime) or (not restores and not cached_hours):
         return 0.0
@@ -185,10 +186,8 @@ def monthly_cost(
     duration for on-demand functions (zip packages from 1 August 2025). Ephemeral storage
     above 512 MB is billed per GB-s of duration. ``provisioned_concurrency`` environments for
     ``provisioned_hours`` are billed per GB-s, and the ``provisioned_share`` of invocations
-    (default: all) they serve pay the lower provisioned duration price. SnapStart: ``restores``
-    environments resumed from a snapshot pay per GB restored, and the snapshot cached for
-    ``snapstart_cached_hours`` per GB-s (Python and .NET ``runtime``; Java pays neither); the
-    billed restore time is already in a restored invocation's billed duration.
+    (default: all) they serve pay the lower provisioned duration price. SnapStart: see
+    ``snapstart_charge`` (``restores``, ``snapstart_cached_hours``, ``runtime``).
     """
     if invocations < 0 or avg_duration_ms < 0 or memory_mb <= 0:
         raise CostError("invocations and avg_duration_ms must be >= 0 and memory_mb > 0")
@@ -199,13 +198,11 @@ def monthly_cost(
     billed_ms = math.ceil(avg_duration_ms)
     notes: list[str] = []
 
-    share = 0.0
-    provisioned_usd = 0.0
+    share, provisioned_usd = 0.0, 0.0
     if provisioned_concurrency:
-        pc = need_price(prices.get("provisioned_concurrency"), "provisioned concurrency", region)[arch]
         share = 1.0 if provisioned_share is None else min(max(provisioned_share, 0.0), 1.0)
-        provisioned_usd += provisioned_concurrency * memory_gb * provisioned_hours * 3600 * pc["concurrency_gb_s"]
-        provisioned_usd += invocations * share * billed_ms / 1000.0 * memory_gb * pc["duration_gb_s"]
+        provisioned_usd = _provisioned_charge(prices, region, arch, provisioned_concurrency * memory_gb * provisioned_hours,
+                                              invocations * share * billed_ms / 1000.0 * memory_gb)
         notes.append(f"{share:.0%} of invocations served by {provisioned_concurrency} provisioned environments")
 
     on_demand = invocations * (1 - share)
@@ -228,14 +225,8 @@ def monthly_cost(
     init_usd = duration_charge(billable_init, arch, region, already_used_gb_s + billable_duration, path)
     requests_usd = max(invocations - free_requests, 0.0) * prices["requests_per_million"] / 1e6
 
-    ephemeral_usd = 0.0
-    if ephemeral_storage_mb > FREE_EPHEMERAL_MB:
-        price = need_price(prices.get("ephemeral_storage_gb_s"), "ephemeral storage", region)
-        seconds = invocations * billed_ms / 1000.0
-        ephemeral_usd = seconds * (ephemeral_storage_mb - FREE_EPHEMERAL_MB) / 1024.0 * price
-
-    snapstart_usd = snapstart_charge(restores, memory_mb, region, cached_hours=snapstart_cached_hours, runtime=runtime,
-                                     path=path)
+    ephemeral_usd = _ephemeral_charge(prices, region, ephemeral_storage_mb, invocations * billed_ms / 1000.0)
+    snapstart_usd = snapstart_charge(restores, memory_mb, region, cached_hours=snapstart_cached_hours, runtime=runtime, path=path)
     return CostBreakdown(
         invocations=invocations, memory_mb=memory_mb, architecture=arch, region=region,
         billed_duration_ms=billed_ms, gb_seconds=gb_seconds, init_gb_seconds=init_gb_s,
@@ -243,6 +234,20 @@ def monthly_cost(
         ephemeral_usd=ephemeral_usd, provisioned_usd=provisioned_usd, snapstart_usd=snapstart_usd,
         free_tier=free_tier, notes=notes,
     )
+
+
+def _provisioned_charge(prices: dict, region: str, arch: str, gb_hours: float, served_gb_s: float) -> float:
+    """USD of provisioned environments kept ``gb_hours``, and of the ``served_gb_s`` of duration they run."""
+    pc = need_price(prices.get("provisioned_concurrency"), "provisioned concurrency", region)[arch]
+    return gb_hours * 3600 * pc["concurrency_gb_s"] + served_gb_s * pc["duration_gb_s"]
+
+
+def _ephemeral_charge(prices: dict, region: str, storage_mb: float, seconds: float) -> float:
+    """USD of ephemeral storage above the free 512 MB over ``seconds`` of billed duration."""
+    if storage_mb <= FREE_EPHEMERAL_MB:
+        return 0.0
+    price = need_price(prices.get("ephemeral_storage_gb_s"), "ephemeral storage", region)
+    return seconds * (storage_mb - FREE_EPHEMERAL_MB) / 1024.0 * price
 
 
 def invocation_cost(billed_duration_ms: float, memory_mb: float, arch: str = "x86_64", region: str = "us-east-1",
@@ -343,15 +348,11 @@ def _function_cost(group: pd.DataFrame, region: str, arch: str, *, init_billed: 
     snapstart_usd = duration_charge(restore_gb_s, arch, region, gb_s + init_gb_s)
     if n_restores:  # per GB restored: the restores' count times their mean memory
         snapstart_usd += snapstart_charge(n_restores, float(memory_gb[restores].mean()) * 1024.0, region, runtime=runtime)
-    ephemeral_usd = 0.0
-    if ephemeral_mb > FREE_EPHEMERAL_MB:
-        price = need_price(prices.get("ephemeral_storage_gb_s"), "ephemeral storage", region)
-        ephemeral_usd = float(billed_ms.sum()) / 1000.0 * (ephemeral_mb - FREE_EPHEMERAL_MB) / 1024.0 * price
+    ephemeral_usd = _ephemeral_charge(prices, region, ephemeral_mb, float(billed_ms.sum()) / 1000.0)
     provisioned_usd = 0.0
     if provisioned_units and hours == hours:
-        pc = need_price(prices.get("provisioned_concurrency"), "provisioned concurrency", region)[arch]
         mean_memory = float(group["memory_size_mb"].astype(float).mean())
-        provisioned_usd = provisioned_units * mean_memory / 1024.0 * hours * 3600 * pc["concurrency_gb_s"]
+        provisioned_usd = _provisioned_charge(prices, region, arch, provisioned_units * mean_memory / 1024.0 * hours, 0.0)
     total = requests_usd + compute + init_usd + ephemeral_usd + provisioned_usd + snapstart_usd
     return {
         "invocations": len(group), "cold_starts": int(group["cold_start"].sum()), "restores": n_restores,
