@@ -78,10 +78,54 @@ def _byte_view(arr) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return whole[base : int(offsets[-1])], offsets[:-1] - base, offsets[1:] - base
 
 
-def _text_fast(arr, body: np.ndarray | None = None) -> tuple[dict, np.ndarray] | None:
+def _normalise_whitespace(arr, body: np.ndarray | None) -> tuple[Any, np.ndarray]:
+    """Text lines with Lambda's whitespace, and where their records now start: numpy over the bytes.
+
+    Each run of spaces and tabs becomes one byte: a space after a colon (``Duration:  12`` ->
+    ``Duration: 12``); a tab where it holds a tab or is longer than one byte (a console copy's
+    spaces), follows a unit (``ms``, ``MB``) or the request id (the AWS docs' single spaces);
+    otherwise the space it was (inside ``Billed Duration``). A run at the start of a line stays.
+    """
+    data, starts, ends = _byte_view(arr)
+    size = len(data)
+    ws = (data == 32) | (data == 9)
+    first_byte = np.zeros(size, dtype=bool)
+    first_byte[starts[starts < size]] = True
+    run_start = ws & (first_byte | ~np.concatenate([[False], ws[:-1]]))
+    spaces = np.flatnonzero(ws)                       # work on the whitespace only: a fifth of the bytes
+    opens = run_start[spaces]
+    run_of = np.cumsum(opens) - 1
+    runs, first = spaces[opens], first_byte[spaces[opens]]
+    length = np.bincount(run_of, minlength=len(runs))
+    has_tab = np.bincount(run_of[data[spaces] == 9], minlength=len(runs)) > 0
+    before, before2 = data[np.maximum(runs - 1, 0)], data[np.maximum(runs - 2, 0)]
+    after_unit = ((before2 == ord("m")) & (before == ord("s"))) | ((before2 == ord("M")) & (before == ord("B")))
+    body_at = starts + (0 if body is None else body)
+    id_run = np.searchsorted(runs, body_at + len(_REQUEST_PREFIX) + 1)   # the first run after the id starts
+    is_id_end = np.zeros(len(runs) + 1, dtype=bool)
+    is_id_end[id_run] = True
+    tab = has_tab | (length > 1) | after_unit | is_id_end[: len(runs)]
+    value = np.where(before == ord(":"), 32, np.where(tab, 9, 32)).astype(np.uint8)
+    out = data.copy()
+    out[runs] = np.where(first, data[runs], value)
+    dropped = spaces[~opens]                          # the rest of each run
+
+    def kept_before(positions):
+        return positions - np.searchsorted(dropped, positions)
+
+    offsets = kept_before(np.append(starts, ends[-1] if len(ends) else 0))
+    keep = np.ones(size, dtype=bool)
+    keep[dropped] = False
+    normalised = pa.LargeStringArray.from_buffers(len(arr), pa.py_buffer(offsets.astype(np.int64)),
+                                                  pa.py_buffer(out[keep].tobytes()))
+    return normalised, kept_before(body_at) - kept_before(starts)
+
+
+def _text_fast(arr, body: np.ndarray | None = None, normalise: bool = False) -> tuple[dict, np.ndarray] | None:
     """Parse text REPORT lines with numpy over Arrow's buffers: no regular expression per line.
 
-    ``body`` holds, per line, the byte offset of ``REPORT`` (after a timestamp prefix; None: 0).
+    ``body`` holds, per line, the byte offset of ``REPORT`` (after a timestamp prefix; None: 0);
+    ``normalise`` first gives the lines Lambda's whitespace (``_normalise_whitespace``).
     The five leading fields of a REPORT line come in a fixed order, separated by tabs as Lambda
     writes them, so the tabs locate them and the digits are read in bulk. Returns the columns
     (as Arrow arrays) and a mask of the lines it vouches for; the others (spaces for tabs, other
@@ -92,7 +136,9 @@ def _text_fast(arr, body: np.ndarray | None = None) -> tuple[dict, np.ndarray] |
     if not _fast_eligible(arr):
         return None
     if len(arr) > _FAST_CHUNK:  # chunks keep the working set in cache and the peak memory low
-        return _chunked(_text_fast, arr, body)
+        return _chunked(lambda chunk, offsets: _text_fast(chunk, offsets, normalise), arr, body)
+    if normalise and len(arr):
+        arr, body = _normalise_whitespace(arr, body)
     data, starts, ends = _byte_view(arr)
     n, size = len(arr), len(data)
     if size == 0:

@@ -280,23 +280,27 @@ def _parse_kind(arr, kind: _Kind, fields, required, fast, is_json: bool) -> tupl
     """
     indices = kind.indices
     subset = arr if indices is None else pc.take(arr, indices)
-    count = len(subset)
     body, prefix_ns = kind.body, kind.prefix_ns
     parts: list[pd.DataFrame] = []
-    fast_result = fast(subset, body)
-    if fast_result is not None:
-        cols, good = fast_result
+    # Text lines the fast path refuses get a second chance with their whitespace made Lambda's own
+    # (a console copy's spaces, the docs' single space): the regular expressions take the rest.
+    attempts = [fast] if is_json else [fast, lambda lines, offsets: fast(lines, offsets, normalise=True)]
+    for attempt in attempts:
+        count = len(subset)
+        result = attempt(subset, body) if count else None
+        if result is None:
+            continue
+        cols, good = result
         n_good = int(good.sum())
         if n_good:
             keep = pa.array(np.flatnonzero(good)) if n_good < count else None
             picked = cols if keep is None else {k: pc.take(v, keep) for k, v in cols.items()}
-            lines = _positions(indices, keep, count)
-            parts.append(_frame(picked, lines, _pick(prefix_ns, keep)))
+            parts.append(_frame(picked, _positions(indices, keep, count), _pick(prefix_ns, keep)))
         if n_good == count:
-            return parts[0], [], 0
+            return (parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)), [], 0
         rest = pa.array(np.flatnonzero(~good))
         subset, indices = pc.take(subset, rest), (rest if indices is None else pc.take(indices, rest))
-        prefix_ns = _pick(prefix_ns, rest)
+        prefix_ns, body = _pick(prefix_ns, rest), _pick(body, rest)
     not_reports = 0
     if is_json:  # a JSON line that mentions platform.report without being one is not a report
         typed = pc.match_substring_regex(subset, _TYPE_REPORT)

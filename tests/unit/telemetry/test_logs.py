@@ -325,7 +325,7 @@ def test_fast_text_path_in_chunks_matches_the_regex_path(monkeypatch):
     lines[7] = lines[7][:40]  # truncated
     monkeypatch.setattr(fastpath, "_FAST_CHUNK", 1_000)
     fast = parse_reports(lines)
-    monkeypatch.setattr(reports, "text_fast", lambda arr, body=None: None)
+    monkeypatch.setattr(reports, "text_fast", lambda *args, **kwargs: None)
     slow = parse_reports(lines)
     pd.testing.assert_frame_equal(fast, slow)
     assert fast.attrs == slow.attrs and counts(fast) == {"total": 3_000, "malformed": 1, "ignored": 0}
@@ -340,7 +340,7 @@ def test_json_numpy_path_matches_the_regex_path(monkeypatch):
     lines[10] = lines[10][:100]                        # a truncated record: the numpy path, line by line
     lines[20] = lines[20].replace('"requestId"', '"requestID"')
     numpy_path = parse_reports(lines)
-    monkeypatch.setattr(reports, "json_fast", lambda arr, body=None: None)
+    monkeypatch.setattr(reports, "json_fast", lambda *args, **kwargs: None)
     regex = parse_reports(lines)
     pd.testing.assert_frame_equal(numpy_path, regex)
     spaced = parse_reports([json.dumps(json.loads(line)) for line in lines[:50] if line.endswith("}")])
@@ -362,7 +362,7 @@ def test_json_numpy_path_with_mixed_key_orders(monkeypatch):
                                 separators=(",", ":")))
     monkeypatch.setattr(fastpath, "_FAST_CHUNK", 500)
     numpy_path = parse_reports(lines)
-    monkeypatch.setattr(reports, "json_fast", lambda arr, body=None: None)
+    monkeypatch.setattr(reports, "json_fast", lambda *args, **kwargs: None)
     regex = parse_reports(lines)
     pd.testing.assert_frame_equal(numpy_path, regex)
     assert len(regex) == 1_200 and regex["cold_start"].sum() == 240
