@@ -221,7 +221,7 @@ def _key_hash(key: str) -> int:
 
 
 def _json_key_positions(data, key_end, last4, starts, ends) -> dict[str, np.ndarray]:
-    """Where each wanted key ends (its closing quote) in each line; -1 where absent.
+    """Which key (an index into ``key_end``, its closing quotes) is each wanted key in each line; -1 where absent.
 
     Lambda writes its records with the keys always in one order, so lines with the same
     number of keys share a layout: each layout's columns are told apart once, by the last
@@ -245,16 +245,15 @@ def _json_key_positions(data, key_end, last4, starts, ends) -> dict[str, np.ndar
                 hit = (hashes == h) & _name_matches(data, key_end[matrix], key)
                 has = hit.any(axis=1)
                 column = hit.argmax(axis=1)
-                positions[key][rows[has]] = key_end[matrix[has, column[has]]]
+                positions[key][rows[has]] = matrix[has, column[has]]
             continue
         for c in range(int(count)):
             for key, h in wanted.items():
                 if hashes[0, c] != h:
                     continue
-                ends_c = key_end[matrix[:, c]]
-                named = _name_matches(data, ends_c, key)
+                named = _name_matches(data, key_end[matrix[:, c]], key)
                 fill = named & (positions[key][rows] < 0)          # the first occurrence in a line wins
-                positions[key][rows[fill]] = ends_c[fill]
+                positions[key][rows[fill]] = matrix[fill, c]
     return positions
 
 
@@ -285,29 +284,34 @@ def _json_numpy(arr, body: np.ndarray | None = None) -> tuple[dict, np.ndarray] 
     # One pass over the bytes: the quotes. Keys end with '"' then ':'; every value ends before
     # the next quote (strings: at it; numbers: before the ',' and '}' that precede it).
     quotes = np.flatnonzero(data == 34)
-    key_end = quotes[data[np.minimum(quotes + 1, size - 1)] == 58]
+    quotes = np.append(quotes, [size + 8, size + 8])     # two past the end: "the next quotes" always exist
+    is_key = data[np.minimum(quotes + 1, size - 1)] == 58
+    is_key[-2:] = False
+    key_quote = np.flatnonzero(is_key)                   # each key's closing quote, as an index into quotes
+    key_end = quotes[key_quote]
     last4 = np.zeros(len(key_end), dtype=np.uint32)
     for j in range(4):
         last4 = (last4 << 8) | data[np.maximum(key_end - 4 + j, 0)].astype(np.uint32)
-    positions = _json_key_positions(data, key_end, last4, starts, ends)
+    which = _json_key_positions(data, key_end, last4, starts, ends)
     cols: dict[str, Any] = {}
-    type_at = positions["type"] + 3
+    type_at = np.where(which["type"] >= 0, key_end[which["type"]], 0) + 3
     expected = b'platform.report"'
     for offset in (0, 9, len(expected) - 1):           # "platform.report", checked at three bytes
-        ok &= (positions["type"] >= 0) & (data[np.minimum(type_at + offset, size - 1)] == expected[offset])
-    ok &= positions["spans"] < 0
+        ok &= (which["type"] >= 0) & (data[np.minimum(type_at + offset, size - 1)] == expected[offset])
+    ok &= which["spans"] < 0
     for column, key, kind in _JSON_KEYS:
         if column in ("_type", "_spans"):
             continue
-        position = positions[key]
-        present = position >= 0
+        present = which[key] >= 0
+        index = key_quote[np.where(present, which[key], 0)]   # the key's closing quote; the value follows
+        position = quotes[index]
         if kind == "string":
             lo = position + 3
-            present &= data[np.minimum(position + 2, size - 1)] == ord('"')
-            hi = quotes[np.minimum(np.searchsorted(quotes, np.where(present, lo, 0)), len(quotes) - 1)]
+            present &= quotes[index + 1] == position + 2     # "key":"value": the value's quotes are the next two
+            hi = quotes[index + 2]
         else:
             lo = position + 2
-            after = quotes[np.minimum(np.searchsorted(quotes, np.where(present, lo, 0)), len(quotes) - 1)]
+            after = quotes[index + 1]                        # a number ends before the next quote
             hi = np.minimum(np.where(after > lo, after, ends), ends)
             for _ in range(4):  # back over the ',' / '}' (and whitespace) that close the number
                 back = data[np.maximum(hi - 1, 0)]
