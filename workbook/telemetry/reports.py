@@ -41,7 +41,7 @@ from workbook.telemetry.fields import (
     extract_fields,
     to_numbers,
 )
-from workbook.telemetry.timestamps import NAT, PREFIX, event_times_to_ns, iso_to_ns, to_datetime_utc
+from workbook.telemetry.timestamps import EXPORT_PREFIX, NAT, PREFIX, event_times_to_ns, iso_to_ns, to_datetime_utc
 
 __all__ = ["COLUMNS", "Status", "StartType", "parse_reports", "function_from_log_group"]
 
@@ -195,31 +195,59 @@ def _classify(arr) -> tuple[_Kind, _Kind, Any, int]:
     if len(json_idx):  # the substring test only where it can matter
         json_idx = pc.take(json_idx, pc.indices_nonzero(pc.match_substring(pc.take(arr, json_idx), "platform.report")))
     rest = pc.indices_nonzero(pc.invert(pc.or_(is_text, is_json)))
-    if len(rest):
-        others = pc.take(arr, rest)
-        rest = pc.take(rest, pc.indices_nonzero(pc.or_(pc.match_substring(others, "REPORT"),
-                                                       pc.match_substring(others, "platform.report"))))
+    if len(rest):  # lines that mention a report: "REPORT" first (found early in a line), then the rarer test
+        has_report = pc.match_substring(pc.take(arr, rest), "REPORT").to_numpy(zero_copy_only=False)
+        without = pa.array(np.flatnonzero(~has_report))
+        json_like = pc.match_substring(pc.take(arr, pc.take(rest, without)), "platform.report").to_numpy(zero_copy_only=False)
+        has_report[without.to_numpy()[json_like]] = True
+        rest = pc.take(rest, pa.array(np.flatnonzero(has_report)))
     text_idx = pc.indices_nonzero(is_text)
     text = _Kind(None if len(text_idx) == total else text_idx, None, None)
     json = _Kind(None if len(json_idx) == total else json_idx, None, None)
-    unrecognised = pa.array([], pa.int64())
-    if len(rest):
-        candidates = pc.take(arr, rest)
-        found = pc.extract_regex(candidates, PREFIX)
-        matched = pc.is_valid(found)
-        body_text = pc.fill_null(pc.starts_with(pc.struct_field(found, "body"), "REPORT"), False)
-        lengths = pc.fill_null(pc.binary_length(pc.struct_field(found, "prefix")), 0).to_numpy(zero_copy_only=False)
-        stamps = iso_to_ns(pc.struct_field(found, "ts"))
-        for kind, mask in ((text, pc.and_(matched, body_text)), (json, pc.and_(matched, pc.invert(body_text)))):
-            where = np.flatnonzero(pc.fill_null(mask, False).to_numpy(zero_copy_only=False))
-            if len(where):
-                _merge(kind, pc.take(rest, pa.array(where)), lengths[where], stamps[where], total)
-        others = pc.take(candidates, pc.indices_nonzero(pc.invert(pc.fill_null(matched, False))))
-        report_like = pc.match_substring_regex(others, _UNRECOGNISED)
-        unrecognised = pc.take(pc.take(rest, pc.indices_nonzero(pc.invert(pc.fill_null(matched, False)))),
-                               pc.indices_nonzero(report_like))
+    unrecognised = _read_prefixes(arr, rest, text, json) if len(rest) else pa.array([], pa.int64())
     ignored = total - _count(text, total) - _count(json, total) - len(unrecognised)
     return text, json, unrecognised, ignored
+
+
+def _read_prefixes(arr, rest, text: _Kind, json: _Kind):
+    """Add the lines ``rest`` (indices) that are records after a known prefix to ``text`` or ``json``.
+
+    A CloudWatch Logs export's prefix (``2024-01-01T12:00:00.000Z ``, fixed width) is read by
+    position; the others through the prefix grammar. Returns the lines that mention
+    ``REPORT RequestId:`` after a prefix the grammar does not know.
+    """
+    total = len(arr)
+    candidates = pc.take(arr, rest)
+    n = len(candidates)
+    matched, is_text = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    lengths, stamps = np.zeros(n, dtype=np.int64), np.full(n, NAT, dtype=np.int64)
+    export = pc.match_substring_regex(candidates, EXPORT_PREFIX).to_numpy(zero_copy_only=False)
+    for where, read in ((np.flatnonzero(export), _export_prefix), (np.flatnonzero(~export), _any_prefix)):
+        if len(where):
+            found, body_text, length, stamp = read(pc.take(candidates, pa.array(where)))
+            matched[where], is_text[where], lengths[where], stamps[where] = found, body_text, length, stamp
+    for kind, mask in ((text, matched & is_text), (json, matched & ~is_text)):
+        where = np.flatnonzero(mask)
+        if len(where):
+            _merge(kind, pc.take(rest, pa.array(where)), lengths[where], stamps[where], total)
+    unknown = np.flatnonzero(~matched)
+    report_like = pc.match_substring_regex(pc.take(candidates, pa.array(unknown)), _UNRECOGNISED)
+    return pc.take(pc.take(rest, pa.array(unknown)), pc.indices_nonzero(report_like))
+
+
+def _export_prefix(lines) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    width = len("2024-01-01T12:00:00.000Z ")
+    stamps = iso_to_ns(pc.utf8_slice_codeunits(lines, 0, width - 1))
+    body_text = pc.starts_with(pc.utf8_slice_codeunits(lines, width, width + 6), "REPORT").to_numpy(zero_copy_only=False)
+    return np.ones(len(lines), dtype=bool), body_text, np.full(len(lines), width, dtype=np.int64), stamps
+
+
+def _any_prefix(lines) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    found = pc.extract_regex(lines, PREFIX)
+    matched = pc.is_valid(found).to_numpy(zero_copy_only=False)
+    body_text = pc.fill_null(pc.starts_with(pc.struct_field(found, "body"), "REPORT"), False).to_numpy(zero_copy_only=False)
+    lengths = pc.fill_null(pc.binary_length(pc.struct_field(found, "prefix")), 0).to_numpy(zero_copy_only=False)
+    return matched, body_text, lengths, iso_to_ns(pc.struct_field(found, "ts"))
 
 
 def _count(kind: _Kind, total: int) -> int:
