@@ -4,7 +4,9 @@ Three inputs, each a Python list of strings as FilterLogEvents gives them:
 * text: Lambda's text REPORT lines (tabs), with Init Duration, SnapStart restores, timeouts and
   XRAY lines mixed in;
 * json: ``platform.report`` records (logFormat JSON);
-* export: the text lines after a CloudWatch Logs export timestamp (``2024-01-01T12:00:00.000Z REPORT ...``).
+* export: the text lines after a CloudWatch Logs export timestamp (``2024-01-01T12:00:00.000Z REPORT ...``);
+* spaced: the text lines as a console copy leaves them (every tab four spaces); the re loop,
+  polars and DuckDB use the same pattern with ``\\s+`` between fields.
 
 Every contender extracts the same fields from the same lines in the same run: request id,
 duration, billed duration, memory size, max memory used, init duration, restore duration,
@@ -82,6 +84,11 @@ def make_export(n: int, seed: int = 7) -> list[str]:
             for i, line in enumerate(make_text(n, seed))]
 
 
+def make_spaced(n: int, seed: int = 7) -> list[str]:
+    """The text lines as a console copy leaves them: every tab four spaces."""
+    return [line.replace("\t", "    ") for line in make_text(n, seed)]
+
+
 def make_json(n: int, seed: int = 7) -> list[str]:
     rng = random.Random(seed)
     lines = []
@@ -114,15 +121,17 @@ _TEXT_RE = (r"(?:(?P<time>\S+Z) )?REPORT RequestId: (?P<request_id>\S+)\tDuratio
             r"(?:\tRestore Duration: (?P<restore_duration_ms>[\d.]+) ms\tBilled Restore Duration: "
             r"(?P<billed_restore_duration_ms>\d+) ms)?(?:\tStatus: (?P<status>\w+))?(?:\tError Type: (?P<error_type>\S+))?"
             r"(?:.*?XRAY TraceId: (?P<xray_trace_id>[\w-]+))?")
+_SPACED_RE = _TEXT_RE.replace("\\t", "\\s+")   # the same pattern, any whitespace between fields
 _FLOATS = ("duration_ms", "init_duration_ms", "restore_duration_ms")
 _INTS = ("billed_duration_ms", "memory_size_mb", "max_memory_used_mb", "billed_restore_duration_ms")
 _TEXT = re.compile(_TEXT_RE, re.S)
+_SPACED = re.compile(_SPACED_RE, re.S)
 
 
-def re_text(lines: list[str]) -> pd.DataFrame:
+def re_text(lines: list[str], pattern: re.Pattern = _TEXT) -> pd.DataFrame:
     rows = []
     for line in lines:
-        m = _TEXT.match(line)
+        m = pattern.match(line)
         if not m:
             continue
         row = m.groupdict()
@@ -165,8 +174,12 @@ def _polars_types(frame):
     return frame.with_columns([pl.col(n).cast(pl.Float64) for n in _FLOATS] + [pl.col(n).cast(pl.Int64) for n in _INTS])
 
 
-def polars_text(lines: list[str]):
-    groups = pl.Series("line", lines).str.extract_groups(_TEXT_RE.replace("(?:.*?XRAY", "(?s:.*?XRAY"))
+def re_spaced(lines: list[str]) -> pd.DataFrame:
+    return re_text(lines, _SPACED)
+
+
+def polars_text(lines: list[str], source: str = _TEXT_RE):
+    groups = pl.Series("line", lines).str.extract_groups(source.replace("(?:.*?XRAY", "(?s:.*?XRAY"))
     return _polars_types(groups.struct.unnest().filter(pl.col("request_id").is_not_null()))
 
 
@@ -190,18 +203,26 @@ def polars_json(lines: list[str]):
     )
 
 
+def polars_spaced(lines: list[str]):
+    return polars_text(lines, _SPACED_RE)
+
+
 def _duckdb_query(lines: list[str], select: str):
     lines_table = pa.table({"line": pa.array(lines, type=pa.large_string())})  # noqa: F841 - DuckDB reads it by name
     return duckdb.connect().sql(select).to_arrow_table()
 
 
-def duckdb_text(lines: list[str]):
-    names = re.findall(r"\?P<(\w+)>", _TEXT_RE)   # the groups, in order
-    pattern = re.sub(r"\?P<\w+>", "", _TEXT_RE).replace("'", "''").replace("(?:.*?XRAY", "(?s:.*?XRAY")
+def duckdb_text(lines: list[str], source: str = _TEXT_RE):
+    names = re.findall(r"\?P<(\w+)>", source)   # the groups, in order
+    pattern = re.sub(r"\?P<\w+>", "", source).replace("'", "''").replace("(?:.*?XRAY", "(?s:.*?XRAY")
     casts = ", ".join([f"NULLIF(f.{n}, '')::DOUBLE AS {n}" if n in _FLOATS else f"NULLIF(f.{n}, '')::BIGINT AS {n}"
                        if n in _INTS else f"NULLIF(f.{n}, '') AS {n}" for n in names])
     return _duckdb_query(lines, f"SELECT {casts} FROM (SELECT regexp_extract(line, '{pattern}', {names!r}) AS f "
                                 f"FROM lines_table) WHERE f.request_id <> ''")
+
+
+def duckdb_spaced(lines: list[str]):
+    return duckdb_text(lines, _SPACED_RE)
 
 
 _JSON_PATHS = {"time": "$.time", "request_id": "$.record.requestId", "duration_ms": "$.record.metrics.durationMs",
@@ -263,6 +284,7 @@ INPUTS = {  # name -> (make, re baseline, polars, duckdb)
     "text": (make_text, re_text, "polars_text", "duckdb_text"),
     "json": (make_json, re_json, "polars_json", "duckdb_json"),
     "export": (make_export, re_text, "polars_text", "duckdb_text"),
+    "spaced": (make_spaced, re_spaced, "polars_spaced", "duckdb_spaced"),
 }
 
 
