@@ -1,7 +1,7 @@
 """What Lambda costs: a model from one dated price table, and the actual bill where it is available.
 
 * ``monthly_cost(...)``: one function's month, by charge (requests, duration with tiers, INIT,
-  ephemeral storage above 512 MB, provisioned concurrency), free tier optional.
+  ephemeral storage above 512 MB, provisioned concurrency, SnapStart), free tier optional.
 * ``cost_from_reports(reports, ...)``: per-function cost over the period the REPORT rows cover,
   and its projection to a month.
 * ``actual_cost(settings, start, end)``: Cost Explorer (GetCostAndUsage, service AWS Lambda,
@@ -9,27 +9,35 @@
   the model stands alone there, and the result says so.
 * ``refresh_prices()``: rebuild the table from the AWS Price List API when credentials allow.
 
-Prices come from ``workbook/analysis/prices.json`` (source and date inside). A region missing from
-it is an error that names the region, never a silent default.
+Prices come from ``workbook/analysis/prices.json`` (source and date inside), through
+``workbook.analysis.prices``. A region missing from it is an error that names the region, never a
+silent default.
 """
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from infra.config import Settings
 from workbook import aws
-from workbook.errors import WorkbookError
+from workbook.analysis.prices import (
+    ARCHITECTURES,
+    PRICES_PATH,
+    CostError,
+    PriceTableError,
+    cost_error,
+    load_prices,
+    need_price,
+    refresh_prices,
+    region_prices,
+)
 
 __all__ = [
     "PRICES_PATH",
@@ -45,62 +53,12 @@ __all__ = [
     "actual_cost",
     "model_beside_actual",
     "refresh_prices",
+    "snapstart_charge",
 ]
 
-PRICES_PATH = Path(__file__).resolve().parent / "prices.json"
 SECONDS_PER_MONTH = 730 * 3600          # AWS prices a month as 730 hours
 DAYS_PER_MONTH = 730 / 24
 FREE_EPHEMERAL_MB = 512
-ARCHITECTURES = ("x86_64", "arm64")
-
-
-class CostError(WorkbookError):
-    """Cost could not be computed or fetched; the message says what to do."""
-
-
-class PriceTableError(CostError, KeyError):
-    """The price table lacks a region or a price; the message names it."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else ""
-
-
-# ---------------------------------------------------------------------------------------------
-# The price table.
-# ---------------------------------------------------------------------------------------------
-@lru_cache(maxsize=4)
-def _load(path: str) -> dict:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PriceTableError(f"price table {path} is missing; reinstall the workbook or run refresh_prices()") from None
-
-
-def load_prices(path: Path | str | None = None) -> dict:
-    """The whole price table (source, date, free tier, regions)."""
-    return _load(str(path or PRICES_PATH))
-
-
-def region_prices(region: str, path: Path | str | None = None) -> dict:
-    """One region's prices; a region not in the table raises ``PriceTableError`` naming it."""
-    table = load_prices(path)
-    try:
-        return table["regions"][region]
-    except KeyError:
-        known = ", ".join(sorted(table["regions"]))
-        raise PriceTableError(
-            f"region {region!r} is not in the price table {Path(path or PRICES_PATH).name} "
-            f"(regions: {known}); run workbook.analysis.cost.refresh_prices(['{region}']) with AWS credentials to add it"
-        ) from None
-
-
-def _need(value: Any, what: str, region: str) -> Any:
-    if value is None:
-        raise PriceTableError(
-            f"the price table has no {what} price for region {region!r}; "
-            f"run workbook.analysis.cost.refresh_prices(['{region}']) with AWS credentials, or leave that charge out"
-        )
-    return value
 
 
 def _check_arch(architecture: str) -> str:
@@ -148,12 +106,14 @@ class CostBreakdown:
     init_usd: float = 0.0
     ephemeral_usd: float = 0.0
     provisioned_usd: float = 0.0
+    snapstart_usd: float = 0.0
     free_tier: bool = True
     notes: list[str] = field(default_factory=list)
 
     @property
     def total_usd(self) -> float:
-        return self.compute_usd + self.requests_usd + self.init_usd + self.ephemeral_usd + self.provisioned_usd
+        return (self.compute_usd + self.requests_usd + self.init_usd + self.ephemeral_usd + self.provisioned_usd
+                + self.snapstart_usd)
 
     def __getitem__(self, key: str) -> Any:
         return self.to_dict()[key]
@@ -170,6 +130,29 @@ def init_is_billed(package_type: str, on: date | None) -> bool:
         return True
     since = date.fromisoformat(load_prices()["init_billing_since"])
     return (on or datetime.now(UTC).date()) >= since
+
+
+def snapstart_is_priced(runtime: str) -> bool:
+    """Whether SnapStart's cache and restore charges apply: Python and .NET, not Java managed runtimes."""
+    return not runtime.lower().startswith("java")
+
+
+def snapstart_charge(restores: float, memory_mb: float, region: str, *, cached_hours: float = 0.0,
+                     runtime: str = "python3.12", path: Path | str | None = None) -> float:
+    """USD of SnapStart: ``restores`` x GB restored, plus the snapshot cached ``cached_hours`` (3 h minimum a version).
+
+    Prices and their source are in the table (``regions.<region>.snapstart``). A Java runtime pays
+    neither. A region without the prices raises ``PriceTableError`` naming it. A restore's billed
+    restore time is duration, already inside its Billed Duration: not charged here.
+    """
+    if not snapstart_is_priced(runtime) or (not restores and not cached_hours):
+        return 0.0
+    prices = need_price(region_prices(region, path).get("snapstart"), "SnapStart", region)
+    memory_gb = memory_mb / 1024.0
+    usd = restores * memory_gb * prices["restore_gb"]
+    if cached_hours:
+        usd += memory_gb * max(cached_hours, 3.0) * 3600 * prices["cache_gb_s"]
+    return usd
 
 
 def monthly_cost(
@@ -189,6 +172,9 @@ def monthly_cost(
     provisioned_hours: float = SECONDS_PER_MONTH / 3600,
     provisioned_share: float | None = None,
     already_used_gb_s: float = 0.0,
+    restores: float = 0.0,
+    snapstart_cached_hours: float = 0.0,
+    runtime: str = "python3.12",
     path: Path | str | None = None,
 ) -> CostBreakdown:
     """One function's monthly cost, USD.
@@ -200,7 +186,8 @@ def monthly_cost(
     duration for on-demand functions (zip packages from 1 August 2025). Ephemeral storage
     above 512 MB is billed per GB-s of duration. ``provisioned_concurrency`` environments for
     ``provisioned_hours`` are billed per GB-s, and the ``provisioned_share`` of invocations
-    (default: all) they serve pay the lower provisioned duration price.
+    (default: all) they serve pay the lower provisioned duration price. SnapStart: see
+    ``snapstart_charge`` (``restores``, ``snapstart_cached_hours``, ``runtime``).
     """
     if invocations < 0 or avg_duration_ms < 0 or memory_mb <= 0:
         raise CostError("invocations and avg_duration_ms must be >= 0 and memory_mb > 0")
@@ -211,13 +198,11 @@ def monthly_cost(
     billed_ms = math.ceil(avg_duration_ms)
     notes: list[str] = []
 
-    share = 0.0
-    provisioned_usd = 0.0
+    share, provisioned_usd = 0.0, 0.0
     if provisioned_concurrency:
-        pc = _need(prices.get("provisioned_concurrency"), "provisioned concurrency", region)[arch]
         share = 1.0 if provisioned_share is None else min(max(provisioned_share, 0.0), 1.0)
-        provisioned_usd += provisioned_concurrency * memory_gb * provisioned_hours * 3600 * pc["concurrency_gb_s"]
-        provisioned_usd += invocations * share * billed_ms / 1000.0 * memory_gb * pc["duration_gb_s"]
+        provisioned_usd = _provisioned_charge(prices, region, arch, provisioned_concurrency * memory_gb * provisioned_hours,
+                                              invocations * share * billed_ms / 1000.0 * memory_gb)
         notes.append(f"{share:.0%} of invocations served by {provisioned_concurrency} provisioned environments")
 
     on_demand = invocations * (1 - share)
@@ -240,18 +225,29 @@ def monthly_cost(
     init_usd = duration_charge(billable_init, arch, region, already_used_gb_s + billable_duration, path)
     requests_usd = max(invocations - free_requests, 0.0) * prices["requests_per_million"] / 1e6
 
-    ephemeral_usd = 0.0
-    if ephemeral_storage_mb > FREE_EPHEMERAL_MB:
-        price = _need(prices.get("ephemeral_storage_gb_s"), "ephemeral storage", region)
-        seconds = invocations * billed_ms / 1000.0
-        ephemeral_usd = seconds * (ephemeral_storage_mb - FREE_EPHEMERAL_MB) / 1024.0 * price
-
+    ephemeral_usd = _ephemeral_charge(prices, region, ephemeral_storage_mb, invocations * billed_ms / 1000.0)
+    snapstart_usd = snapstart_charge(restores, memory_mb, region, cached_hours=snapstart_cached_hours, runtime=runtime, path=path)
     return CostBreakdown(
         invocations=invocations, memory_mb=memory_mb, architecture=arch, region=region,
         billed_duration_ms=billed_ms, gb_seconds=gb_seconds, init_gb_seconds=init_gb_s,
         compute_usd=compute_usd, requests_usd=requests_usd, init_usd=init_usd,
-        ephemeral_usd=ephemeral_usd, provisioned_usd=provisioned_usd, free_tier=free_tier, notes=notes,
+        ephemeral_usd=ephemeral_usd, provisioned_usd=provisioned_usd, snapstart_usd=snapstart_usd,
+        free_tier=free_tier, notes=notes,
     )
+
+
+def _provisioned_charge(prices: dict, region: str, arch: str, gb_hours: float, served_gb_s: float) -> float:
+    """USD of provisioned environments kept ``gb_hours``, and of the ``served_gb_s`` of duration they run."""
+    pc = need_price(prices.get("provisioned_concurrency"), "provisioned concurrency", region)[arch]
+    return gb_hours * 3600 * pc["concurrency_gb_s"] + served_gb_s * pc["duration_gb_s"]
+
+
+def _ephemeral_charge(prices: dict, region: str, storage_mb: float, seconds: float) -> float:
+    """USD of ephemeral storage above the free 512 MB over ``seconds`` of billed duration."""
+    if storage_mb <= FREE_EPHEMERAL_MB:
+        return 0.0
+    price = need_price(prices.get("ephemeral_storage_gb_s"), "ephemeral storage", region)
+    return seconds * (storage_mb - FREE_EPHEMERAL_MB) / 1024.0 * price
 
 
 def invocation_cost(billed_duration_ms: float, memory_mb: float, arch: str = "x86_64", region: str = "us-east-1",
@@ -261,6 +257,20 @@ def invocation_cost(billed_duration_ms: float, memory_mb: float, arch: str = "x8
     first_tier = prices["duration_gb_s"][_check_arch(arch)][0]["price"]
     usd = math.ceil(billed_duration_ms) / 1000.0 * memory_mb / 1024.0 * first_tier
     return usd + (prices["requests_per_million"] / 1e6 if include_request else 0.0)
+
+
+COST_COLUMNS = ["function", "invocations", "cold_starts", "restores", "gb_seconds", "init_gb_seconds", "requests_usd",
+                "compute_usd", "init_usd", "ephemeral_usd", "provisioned_usd", "snapstart_usd", "total_usd",
+                "period_hours", "monthly_projection_usd"]
+
+
+def restored(reports: pd.DataFrame) -> pd.Series:
+    """Which REPORT rows are SnapStart restores (``start_type``, else a ``restore_duration_ms``)."""
+    if "start_type" in reports:
+        return (reports["start_type"].astype(str) == "restore").astype(bool)
+    if "restore_duration_ms" in reports:
+        return reports["restore_duration_ms"].notna().astype(bool)
+    return pd.Series(False, index=reports.index)
 
 
 def cost_from_reports(
@@ -273,22 +283,22 @@ def cost_from_reports(
     period: tuple[Any, Any] | None = None,
     free_tier: bool = False,
     package_type: str = "Zip",
+    runtime: str = "python3.12",
 ) -> pd.DataFrame:
     """Per function: the cost of the invocations in ``reports`` (REPORT rows), and a monthly projection.
 
     Exact per-invocation billing (each REPORT's billed ms x its memory). INIT is added for
     cold starts when it is billed and the REPORT's Billed Duration does not already include
-    it. ``period`` (start, end) defaults to the rows' first and last timestamps. Columns:
-    function, invocations, cold_starts, gb_seconds, init_gb_seconds, requests_usd,
-    compute_usd, init_usd, ephemeral_usd, provisioned_usd, total_usd, period_hours,
-    monthly_projection_usd. The free tier is off by default (it is per account, not per
-    function).
+    it. A SnapStart restore pays per GB restored (``snapstart_usd``; Python and .NET
+    ``runtime``, priced from the table's cited SnapStart prices); its Billed Restore Duration is
+    inside Billed Duration, and is added (to ``snapstart_usd``) only where it is not. Rows without a billed duration or
+    memory (Lambda Managed Instances, billed by their EC2 capacity) pay requests only, and
+    ``attrs["note"]`` says how many. ``period`` (start, end) defaults to the rows' first and last
+    timestamps. Columns: ``COST_COLUMNS``. The free tier is off by default (it is per account,
+    not per function).
     """
-    columns = ["function", "invocations", "cold_starts", "gb_seconds", "init_gb_seconds", "requests_usd",
-               "compute_usd", "init_usd", "ephemeral_usd", "provisioned_usd", "total_usd", "period_hours",
-               "monthly_projection_usd"]
     if reports is None or len(reports) == 0:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=COST_COLUMNS)
     region_prices(region)  # fail early, naming the region
     if period is not None:
         start, end = (pd.Timestamp(p) for p in period)
@@ -296,44 +306,62 @@ def cost_from_reports(
         start, end = reports["timestamp"].min(), reports["timestamp"].max()
     hours = max((end - start).total_seconds() / 3600.0, 1 / 60) if pd.notna(start) and pd.notna(end) else float("nan")
     init_billed = init_is_billed(package_type, end.date() if pd.notna(end) else None)
-    rows = []
+    rows, unpriced = [], 0
     for function, group in reports.groupby("function", dropna=False, observed=True):
         name = str(function) if pd.notna(function) else "(unknown)"
         arch = architecture.get(name, "x86_64") if isinstance(architecture, Mapping) else architecture
-        memory_gb = group["memory_size_mb"].astype(float) / 1024.0
-        billed_s = group["billed_duration_ms"].astype(float) / 1000.0
-        gb_s = float((billed_s * memory_gb).sum())
-        init = group["init_duration_ms"].fillna(0.0).astype(float)
-        already = group["billed_duration_ms"] >= np.ceil(group["duration_ms"] + init)
-        init_extra = np.where((init > 0) & ~already, np.ceil(init) / 1000.0, 0.0) if init_billed else np.zeros(len(group))
-        init_gb_s = float((init_extra * memory_gb).sum())
-        n = len(group)
-        pc_units = int((provisioned or {}).get(name, 0))
-        mean_memory = float(group["memory_size_mb"].mean())
-        ephemeral = float((ephemeral_storage_mb or {}).get(name, FREE_EPHEMERAL_MB))
-        breakdown = monthly_cost(
-            n, 0.0, mean_memory, arch, region, free_tier, ephemeral_storage_mb=FREE_EPHEMERAL_MB, path=None,
-        )
-        prices = region_prices(region)
-        compute = duration_charge(gb_s, arch, region)
-        init_usd = duration_charge(init_gb_s, arch, region, gb_s)
-        ephemeral_usd = 0.0
-        if ephemeral > FREE_EPHEMERAL_MB:
-            price = _need(prices.get("ephemeral_storage_gb_s"), "ephemeral storage", region)
-            ephemeral_usd = float(billed_s.sum()) * (ephemeral - FREE_EPHEMERAL_MB) / 1024.0 * price
-        provisioned_usd = 0.0
-        if pc_units and hours == hours:
-            pc = _need(prices.get("provisioned_concurrency"), "provisioned concurrency", region)[arch]
-            provisioned_usd = pc_units * mean_memory / 1024.0 * hours * 3600 * pc["concurrency_gb_s"]
-        total = breakdown.requests_usd + compute + init_usd + ephemeral_usd + provisioned_usd
-        rows.append({
-            "function": name, "invocations": n, "cold_starts": int(group["cold_start"].sum()),
-            "gb_seconds": gb_s, "init_gb_seconds": init_gb_s, "requests_usd": breakdown.requests_usd,
-            "compute_usd": compute, "init_usd": init_usd, "ephemeral_usd": ephemeral_usd,
-            "provisioned_usd": provisioned_usd, "total_usd": total, "period_hours": hours,
-            "monthly_projection_usd": total * (SECONDS_PER_MONTH / 3600.0) / hours if hours == hours else float("nan"),
-        })
-    return pd.DataFrame(rows, columns=columns)
+        row = _function_cost(group, region, arch, init_billed=init_billed, runtime=runtime, free_tier=free_tier,
+                             ephemeral_mb=float((ephemeral_storage_mb or {}).get(name, FREE_EPHEMERAL_MB)),
+                             provisioned_units=int((provisioned or {}).get(name, 0)), hours=hours)
+        unpriced += row.pop("_unpriced")
+        rows.append({"function": name, **row})
+    frame = pd.DataFrame(rows, columns=COST_COLUMNS)
+    if unpriced:
+        frame.attrs["note"] = (f"{unpriced} invocations report no billed duration or memory (Lambda Managed Instances): "
+                               "their requests are counted, their compute is billed with the capacity provider's EC2 "
+                               "instances and is not modelled here")
+    return frame
+
+
+def _function_cost(group: pd.DataFrame, region: str, arch: str, *, init_billed: bool, runtime: str, free_tier: bool,
+                   ephemeral_mb: float, provisioned_units: int, hours: float) -> dict[str, Any]:
+    """One function's charges over its REPORT rows (see ``cost_from_reports``)."""
+    priced = (group["billed_duration_ms"].notna() & group["memory_size_mb"].notna()).to_numpy(dtype=bool)
+    memory_gb = group["memory_size_mb"].astype(float).fillna(0.0).to_numpy() / 1024.0
+    billed_ms = group["billed_duration_ms"].astype(float).fillna(0.0).to_numpy()
+    duration_ms = group["duration_ms"].astype(float).fillna(0.0).to_numpy()
+    gb_s = float((billed_ms / 1000.0 * memory_gb).sum())
+    init = group["init_duration_ms"].astype(float).fillna(0.0).to_numpy()
+    init_extra = np.where(priced & (init > 0) & (billed_ms < np.ceil(duration_ms + init)) & init_billed,
+                          np.ceil(init) / 1000.0, 0.0)
+    restores = restored(group).to_numpy(dtype=bool) & priced
+    billed_restore = (group["billed_restore_duration_ms"].astype(float).fillna(0.0).to_numpy()
+                      if "billed_restore_duration_ms" in group else np.zeros(len(group)))
+    restore_extra = np.where(restores & (billed_ms < np.ceil(duration_ms + billed_restore)), billed_restore / 1000.0, 0.0)
+    init_gb_s = float((init_extra * memory_gb).sum())
+    restore_gb_s = float((restore_extra * memory_gb).sum())
+    prices = region_prices(region)
+    requests_usd = monthly_cost(len(group), 0.0, 128, arch, region, free_tier).requests_usd   # requests only
+    compute = duration_charge(gb_s, arch, region)
+    init_usd = duration_charge(init_gb_s, arch, region, gb_s)
+    n_restores = int(restores.sum())
+    snapstart_usd = duration_charge(restore_gb_s, arch, region, gb_s + init_gb_s)
+    if n_restores:  # per GB restored: the restores' count times their mean memory
+        snapstart_usd += snapstart_charge(n_restores, float(memory_gb[restores].mean()) * 1024.0, region, runtime=runtime)
+    ephemeral_usd = _ephemeral_charge(prices, region, ephemeral_mb, float(billed_ms.sum()) / 1000.0)
+    provisioned_usd = 0.0
+    if provisioned_units and hours == hours:
+        mean_memory = float(group["memory_size_mb"].astype(float).mean())
+        provisioned_usd = _provisioned_charge(prices, region, arch, provisioned_units * mean_memory / 1024.0 * hours, 0.0)
+    total = requests_usd + compute + init_usd + ephemeral_usd + provisioned_usd + snapstart_usd
+    return {
+        "invocations": len(group), "cold_starts": int(group["cold_start"].sum()), "restores": n_restores,
+        "gb_seconds": gb_s, "init_gb_seconds": init_gb_s, "requests_usd": requests_usd, "compute_usd": compute,
+        "init_usd": init_usd, "ephemeral_usd": ephemeral_usd, "provisioned_usd": provisioned_usd,
+        "snapstart_usd": snapstart_usd, "total_usd": total, "period_hours": hours,
+        "monthly_projection_usd": total * (SECONDS_PER_MONTH / 3600.0) / hours if hours == hours else float("nan"),
+        "_unpriced": int((~priced).sum()),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -378,7 +406,7 @@ def actual_cost(settings: Settings, start: Any, end: Any, *, client: Any = None,
         try:
             answer = client.get_cost_and_usage(**request)
         except Exception as exc:
-            raise _cost_error(exc) from exc
+            raise cost_error(exc) from exc
         for result in answer.get("ResultsByTime", []):
             amount = result.get("Total", {}).get("UnblendedCost", {}).get("Amount", "0")
             rows.append({"start": pd.Timestamp(result["TimePeriod"]["Start"]), "end": pd.Timestamp(result["TimePeriod"]["End"]),
@@ -430,115 +458,3 @@ def model_beside_actual(settings: Settings, reports: pd.DataFrame, start: Any, e
         note = f"model only: {exc}"
     out.attrs["note"] = note
     return out
-
-
-def _cost_error(exc: Exception, what: str = "Cost Explorer", permission: str = "ce:GetCostAndUsage") -> CostError:
-    if isinstance(exc, NoCredentialsError):
-        return CostError(f"no AWS credentials: {what} needs them (the modelled cost still works)")
-    if isinstance(exc, ClientError):
-        code = exc.response.get("Error", {}).get("Code", "")
-        message = exc.response.get("Error", {}).get("Message", "")
-        if code in ("AccessDeniedException", "AccessDenied"):
-            return CostError(f"{what} denied ({code}): grant {permission}, or use the modelled cost alone")
-        if code == "DataUnavailableException":
-            return CostError(f"{what} has no data yet for this account (enable Cost Explorer in the Billing console; "
-                             "data takes 24 h)")
-        if code in ("LimitExceededException", "ThrottlingException", "RequestLimitExceeded"):
-            return CostError(f"{what} throttled the request after retries ({code}); try again later")
-        return CostError(f"{what} failed: {code}: {message}")
-    if isinstance(exc, BotoCoreError):
-        return CostError(f"{what} failed: {exc}")
-    return CostError(str(exc))
-
-
-# ---------------------------------------------------------------------------------------------
-# Refreshing the table from the AWS Price List API.
-# ---------------------------------------------------------------------------------------------
-# Usage types (suffix after the region prefix) -> where the price goes in the table.
-_USAGE_TYPES = {
-    "Lambda-GB-Second": ("duration_gb_s", "x86_64"),
-    "Lambda-GB-Second-ARM": ("duration_gb_s", "arm64"),
-    "Request": ("requests", "x86_64"),
-    "Lambda-Provisioned-Concurrency": ("pc_concurrency", "x86_64"),
-    "Lambda-Provisioned-Concurrency-ARM": ("pc_concurrency", "arm64"),
-    "Lambda-Provisioned-GB-Second": ("pc_duration", "x86_64"),
-    "Lambda-Provisioned-GB-Second-ARM": ("pc_duration", "arm64"),
-    "Lambda-Storage-Duration": ("ephemeral", "x86_64"),
-    "Lambda-Storage-Duration-ARM": ("ephemeral", "arm64"),
-}
-
-
-def refresh_prices(regions: Sequence[str] | None = None, *, path: Path | str | None = None, client: Any = None,
-                   write: bool = True) -> dict:
-    """Rebuild regions of the price table from the AWS Price List API (``pricing:GetProducts``).
-
-    Needs AWS credentials; on the local endpoint or without credentials it raises
-    ``CostError`` saying so. Returns the new table; ``write`` saves it over ``path``.
-    """
-    if aws.is_local() and client is None:
-        raise CostError("refresh_prices() needs the AWS Price List API; the local endpoint has none (the shipped table stays)")
-    target = Path(path or PRICES_PATH)
-    table = json.loads(json.dumps(load_prices(target if target.is_file() else PRICES_PATH)))
-    regions = list(regions or table["regions"])
-    client = client or aws.client("pricing", "us-east-1")
-    for region in regions:
-        entry = _fetch_region(client, region)
-        table["regions"][region] = entry
-    table["compiled"] = datetime.now(UTC).date().isoformat()
-    table["source"] = "AWS Price List API (pricing:GetProducts, ServiceCode AWSLambda)"
-    if write:
-        target.write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
-        _load.cache_clear()
-    return table
-
-
-def _fetch_region(client: Any, region: str) -> dict:
-    found: dict[tuple[str, str], list[tuple[float, float | None, float]]] = {}
-    token = None
-    while True:
-        kwargs = {"ServiceCode": "AWSLambda", "Filters": [{"Type": "TERM_MATCH", "Field": "regionCode", "Value": region}],
-                  "MaxResults": 100}
-        if token:
-            kwargs["NextToken"] = token
-        try:
-            answer = client.get_products(**kwargs)
-        except Exception as exc:
-            raise _cost_error(exc, "the AWS Price List API", "pricing:GetProducts") from exc
-        for item in answer.get("PriceList", []):
-            product = json.loads(item) if isinstance(item, str) else item
-            usage = product.get("product", {}).get("attributes", {}).get("usagetype", "")
-            suffix = usage.split("-", 1)[1] if "-" in usage and not usage.startswith("Lambda") else usage
-            kind = _USAGE_TYPES.get(suffix)
-            if not kind:
-                continue
-            for term in product.get("terms", {}).get("OnDemand", {}).values():
-                for dim in term.get("priceDimensions", {}).values():
-                    price = float(dim["pricePerUnit"]["USD"])
-                    begin = float(dim.get("beginRange", 0) or 0)
-                    end = dim.get("endRange", "Inf")
-                    found.setdefault(kind, []).append((begin, None if end in ("Inf", None) else float(end), price))
-        token = answer.get("NextToken")
-        if not token:
-            break
-    if ("duration_gb_s", "x86_64") not in found:
-        raise CostError(f"the Price List API returned no Lambda duration price for {region!r}; check the region code")
-
-    def tiers(arch: str) -> list[dict]:
-        rows = sorted(found.get(("duration_gb_s", arch), []))
-        return [{"up_to_gb_s": end, "price": price} for _, end, price in rows if price > 0]
-
-    def single(kind: str, arch: str) -> float | None:
-        rows = [p for _, _, p in found.get((kind, arch), []) if p > 0]
-        return min(rows) if rows else None
-
-    requests = single("requests", "x86_64")
-    pc = None
-    if single("pc_concurrency", "x86_64") is not None:
-        pc = {arch: {"concurrency_gb_s": single("pc_concurrency", arch), "duration_gb_s": single("pc_duration", arch)}
-              for arch in ARCHITECTURES}
-    return {
-        "requests_per_million": requests * 1e6 if requests is not None else None,
-        "duration_gb_s": {arch: tiers(arch) for arch in ARCHITECTURES},
-        "ephemeral_storage_gb_s": single("ephemeral", "x86_64"),
-        "provisioned_concurrency": pc,
-    }

@@ -27,7 +27,7 @@ __all__ = [
 WIDTH_IN, HEIGHT_IN, DPI = 10.0, 5.0, 110
 TITLE_SIZE, LABEL_SIZE, TICK_SIZE = 14, 12, 10
 COST_COLOURS = {"requests_usd": "#4C72B0", "compute_usd": "#DD8452", "init_usd": "#C44E52",
-                "ephemeral_usd": "#8172B3", "provisioned_usd": "#55A868"}
+                "ephemeral_usd": "#8172B3", "provisioned_usd": "#55A868", "snapstart_usd": "#937860"}
 
 
 def _figure(rows: int = 1, cols: int = 1, height: float = HEIGHT_IN) -> tuple[Figure, Any]:

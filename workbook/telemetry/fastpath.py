@@ -18,22 +18,31 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from workbook.telemetry.fields import CHUNK_THREADS, FLOATS, INTS, REQUIRED, TEXT_FIELDS, WORKERS, extract_all
+from workbook.telemetry.fields import (
+    CHUNK_THREADS,
+    JSON_REQUIRED,
+    OPTIONAL_TEXT,
+    TEXT_FIELDS,
+    WORKERS,
+    extract_fields,
+    to_numbers,
+)
 
 __all__ = ["text_fast", "json_fast"]
 
 _CHUNK_POOL: ThreadPoolExecutor | None = None
 
 
-def _map_chunks(function, arr) -> list:
-    """``function`` over chunks of ``arr``, on threads."""
+def _map_chunks(function, arr, body: np.ndarray | None) -> list:
+    """``function(chunk, body of the chunk)`` over chunks of ``arr``, on threads."""
     global _CHUNK_POOL
-    chunks = [arr.slice(i, _FAST_CHUNK) for i in range(0, len(arr), _FAST_CHUNK)]
+    chunks = [(arr.slice(i, _FAST_CHUNK), None if body is None else body[i : i + _FAST_CHUNK])
+              for i in range(0, len(arr), _FAST_CHUNK)]
     if threading.current_thread().name.startswith(CHUNK_THREADS):
-        return [function(chunk) for chunk in chunks]
+        return [function(*chunk) for chunk in chunks]
     if _CHUNK_POOL is None:
         _CHUNK_POOL = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix=CHUNK_THREADS)
-    return list(_CHUNK_POOL.map(function, chunks))
+    return list(_CHUNK_POOL.map(lambda chunk: function(*chunk), chunks))
 
 
 _TEXT_LAYOUT = (  # (label after the tab, first byte offset checked, suffix) of the four fields after the id
@@ -51,9 +60,9 @@ def _fast_eligible(arr) -> bool:
     return len(arr) > 0 and not arr.null_count and isinstance(arr, pa.LargeStringArray)
 
 
-def _chunked(fast, arr) -> tuple[dict, np.ndarray] | None:
+def _chunked(fast, arr, body: np.ndarray | None = None) -> tuple[dict, np.ndarray] | None:
     """``fast`` over chunks of ``arr`` (threads), joined; None when any chunk declines."""
-    parts = _map_chunks(fast, arr)
+    parts = _map_chunks(fast, arr, body)
     if any(part is None for part in parts):
         return None
     cols = {name: pa.chunked_array([part[0][name] for part in parts]) for name in parts[0][0]}
@@ -69,23 +78,73 @@ def _byte_view(arr) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return whole[base : int(offsets[-1])], offsets[:-1] - base, offsets[1:] - base
 
 
-def _text_fast(arr) -> tuple[dict, np.ndarray] | None:
+def _normalise_whitespace(arr, body: np.ndarray | None) -> tuple[Any, np.ndarray]:
+    """Text lines with Lambda's whitespace, and where their records now start: numpy over the bytes.
+
+    Each run of spaces and tabs becomes one byte: a space after a colon (``Duration:  12`` ->
+    ``Duration: 12``); a tab where it holds a tab or is longer than one byte (a console copy's
+    spaces), follows a unit (``ms``, ``MB``) or the request id (the AWS docs' single spaces);
+    otherwise the space it was (inside ``Billed Duration``). A run at the start of a line stays.
+    """
+    data, starts, ends = _byte_view(arr)
+    size = len(data)
+    ws = (data == 32) | (data == 9)
+    first_byte = np.zeros(size, dtype=bool)
+    first_byte[starts[starts < size]] = True
+    run_start = ws & (first_byte | ~np.concatenate([[False], ws[:-1]]))
+    spaces = np.flatnonzero(ws)                       # work on the whitespace only: a fifth of the bytes
+    opens = run_start[spaces]
+    run_of = np.cumsum(opens) - 1
+    runs, first = spaces[opens], first_byte[spaces[opens]]
+    length = np.bincount(run_of, minlength=len(runs))
+    has_tab = np.bincount(run_of[data[spaces] == 9], minlength=len(runs)) > 0
+    before, before2 = data[np.maximum(runs - 1, 0)], data[np.maximum(runs - 2, 0)]
+    after_unit = ((before2 == ord("m")) & (before == ord("s"))) | ((before2 == ord("M")) & (before == ord("B")))
+    body_at = starts + (0 if body is None else body)
+    id_run = np.searchsorted(runs, body_at + len(_REQUEST_PREFIX) + 1)   # the first run after the id starts
+    is_id_end = np.zeros(len(runs) + 1, dtype=bool)
+    is_id_end[id_run] = True
+    tab = has_tab | (length > 1) | after_unit | is_id_end[: len(runs)]
+    value = np.where(before == ord(":"), 32, np.where(tab, 9, 32)).astype(np.uint8)
+    out = data.copy()
+    out[runs] = np.where(first, data[runs], value)
+    dropped = spaces[~opens]                          # the rest of each run
+
+    def kept_before(positions):
+        return positions - np.searchsorted(dropped, positions)
+
+    offsets = kept_before(np.append(starts, ends[-1] if len(ends) else 0))
+    keep = np.ones(size, dtype=bool)
+    keep[dropped] = False
+    normalised = pa.LargeStringArray.from_buffers(len(arr), pa.py_buffer(offsets.astype(np.int64)),
+                                                  pa.py_buffer(out[keep].tobytes()))
+    return normalised, kept_before(body_at) - kept_before(starts)
+
+
+def _text_fast(arr, body: np.ndarray | None = None, normalise: bool = False) -> tuple[dict, np.ndarray] | None:
     """Parse text REPORT lines with numpy over Arrow's buffers: no regular expression per line.
 
-    The five leading fields of a REPORT line come in a fixed order, separated by tabs, so the
-    tabs locate them and the digits are read in bulk. Returns the columns (as Arrow arrays)
-    and a mask of the lines it vouches for; the others go through the regular expressions.
-    Optional fields (Init Duration, Status, Error Type, XRAY) are extracted only from lines
-    that have anything after Max Memory Used.
+    ``body`` holds, per line, the byte offset of ``REPORT`` (after a timestamp prefix; None: 0);
+    ``normalise`` first gives the lines Lambda's whitespace (``_normalise_whitespace``).
+    The five leading fields of a REPORT line come in a fixed order, separated by tabs as Lambda
+    writes them, so the tabs locate them and the digits are read in bulk. Returns the columns
+    (as Arrow arrays) and a mask of the lines it vouches for; the others (spaces for tabs, other
+    fields in between) go through the regular expressions. Optional fields (Init and Restore
+    Duration, Status, Error Type, XRAY) are extracted only from lines that have anything after
+    Max Memory Used.
     """
     if not _fast_eligible(arr):
         return None
     if len(arr) > _FAST_CHUNK:  # chunks keep the working set in cache and the peak memory low
-        return _chunked(_text_fast, arr)
+        return _chunked(lambda chunk, offsets: _text_fast(chunk, offsets, normalise), arr, body)
+    if normalise and len(arr):
+        arr, body = _normalise_whitespace(arr, body)
     data, starts, ends = _byte_view(arr)
     n, size = len(arr), len(data)
     if size == 0:
         return None
+    if body is not None:
+        starts = starts + body
     tabs = np.flatnonzero(data == 9)
     tabs = np.concatenate([tabs, np.full(6, size + 64, dtype=tabs.dtype)])
     first = np.searchsorted(tabs, starts)
@@ -95,38 +154,45 @@ def _text_fast(arr) -> tuple[dict, np.ndarray] | None:
     def at(positions):
         return data[np.minimum(positions, size - 1)]
 
-    for j, byte in ((7, ord("R")), (16, ord(":"))):
+    for j, byte in ((0, ord("R")), (7, ord("R")), (16, ord(":")), (17, ord(" "))):
         ok &= at(starts + j) == byte
+    ok &= at(starts + len(_REQUEST_PREFIX)) > 32      # the id starts right after one space...
+    ok &= at(t[0] - 1) > 32                           # ...and ends at the tab
     field_end = [t[1], t[2], t[3], np.minimum(t[4], ends)]
     numbers = []
     for j, ((label, suffix), width) in enumerate(zip(_TEXT_LAYOUT, (16, 9, 6, 6), strict=True)):
         begin = t[j] + 1
-        ok &= at(begin + len(label) - 2) == ord(":")
+        ok &= (at(begin) == ord(label[0])) & (at(begin + len(label) - 2) == ord(":"))
         end = field_end[j]
-        ok &= at(end - 2) == ord(suffix[1])   # "ms" / "MB"; the cast below rejects anything else
+        for k, byte in enumerate(suffix.encode()):  # " ms" / " MB"; the cast below rejects anything else
+            ok &= at(end - 3 + k) == byte
         field_lo, field_hi = begin + len(label), end - 3
         ok &= (field_hi > field_lo) & (field_hi - field_lo <= width)
         numbers.append((field_lo, field_hi))
     request_id = _slice_strings(data, starts + len(_REQUEST_PREFIX), t[0], ok)
     cols = {"request_id": request_id}
+    for name, (lo, hi) in zip(("duration_ms", "billed_duration_ms", "memory_size_mb", "max_memory_used_mb"),
+                              numbers, strict=True):
+        cols[name] = _slice_strings(data, lo, hi, ok)
     try:  # Arrow parses the digits; a value that is not a number sends the chunk to the careful path
-        for name, (lo, hi), kind in zip(("duration_ms", "billed_duration_ms", "memory_size_mb", "max_memory_used_mb"),
-                                        numbers, (pa.float64(), pa.int64(), pa.int64(), pa.int64()), strict=True):
-            cols[name] = pc.cast(_slice_strings(data, lo, hi, ok), kind)
+        cols, not_whole = to_numbers(cols)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
+    if not_whole is not None:
+        ok &= ~pc.fill_null(not_whole, False).to_numpy(zero_copy_only=False)
     # Optional fields: only where something follows the Max Memory Used field.
     tail = np.flatnonzero(ok & (ends - field_end[3] > 1))
-    optional = {name: TEXT_FIELDS[name] for name in ("init_duration_ms", "status_raw", "error_type", "xray_trace_id")}
+    optional = [field for field in TEXT_FIELDS if field.column in OPTIONAL_TEXT]
     if len(tail):
-        found = extract_all(pc.take(arr, pa.array(tail)), optional)
+        found, bad = extract_fields(pc.take(arr, pa.array(tail)), optional)
+        ok[tail[bad.to_numpy(zero_copy_only=False)]] = False
         where = np.full(n, -1, dtype=np.int64)
         where[tail] = np.arange(len(tail))
         index = pa.array(where, mask=where < 0)
         for name, values in found.items():
             cols[name] = pc.take(values, index)
     else:
-        for name in optional:
+        for name in OPTIONAL_TEXT:
             cols[name] = pa.nulls(n, pa.string())
     return cols, ok
 
@@ -139,11 +205,14 @@ _JSON_KEYS = (
     ("memory_size_mb", "memorySizeMB", "number"),
     ("max_memory_used_mb", "maxMemoryUsedMB", "number"),
     ("init_duration_ms", "initDurationMs", "number"),
+    ("restore_duration_ms", "restoreDurationMs", "number"),
+    ("billed_restore_duration_ms", "billedRestoreDurationMs", "number"),
     ("status_raw", "status", "string"),
     ("error_type", "errorType", "string"),
     ("_tracing", "value", "string"),
     ("time", "time", "string"),
     ("_type", "type", "string"),
+    ("_spans", "spans", "string"),   # Managed Instances: spans hold durationMs too; the regex path reads those
 )
 
 
@@ -152,7 +221,7 @@ def _key_hash(key: str) -> int:
 
 
 def _json_key_positions(data, key_end, last4, starts, ends) -> dict[str, np.ndarray]:
-    """Where each wanted key ends (its closing quote) in each line; -1 where absent.
+    """Which key (an index into ``key_end``, its closing quotes) is each wanted key in each line; -1 where absent.
 
     Lambda writes its records with the keys always in one order, so lines with the same
     number of keys share a layout: each layout's columns are told apart once, by the last
@@ -176,16 +245,15 @@ def _json_key_positions(data, key_end, last4, starts, ends) -> dict[str, np.ndar
                 hit = (hashes == h) & _name_matches(data, key_end[matrix], key)
                 has = hit.any(axis=1)
                 column = hit.argmax(axis=1)
-                positions[key][rows[has]] = key_end[matrix[has, column[has]]]
+                positions[key][rows[has]] = matrix[has, column[has]]
             continue
         for c in range(int(count)):
             for key, h in wanted.items():
                 if hashes[0, c] != h:
                     continue
-                ends_c = key_end[matrix[:, c]]
-                named = _name_matches(data, ends_c, key)
+                named = _name_matches(data, key_end[matrix[:, c]], key)
                 fill = named & (positions[key][rows] < 0)          # the first occurrence in a line wins
-                positions[key][rows[fill]] = ends_c[fill]
+                positions[key][rows[fill]] = matrix[fill, c]
     return positions
 
 
@@ -195,13 +263,14 @@ def _name_matches(data, key_ends, key: str):
             & (data[np.maximum(key_ends - len(raw), 0)] == raw[0]))
 
 
-def _json_numpy(arr) -> tuple[dict, np.ndarray] | None:
+def _json_numpy(arr, body: np.ndarray | None = None) -> tuple[dict, np.ndarray] | None:
     """Read ``platform.report`` records with numpy over Arrow's buffers, in any key order.
 
     Every ``"key":`` of a line is located at once (a quote followed by a colon), keys are told
     apart by their names, and values are sliced out and handed to Arrow's casts. Returns None
     when a value is not a number; lines it cannot vouch for (not a compact, complete record)
-    are left out of the returned mask for the regular expressions to sort out.
+    are left out of the returned mask for the regular expressions to sort out. A timestamp
+    prefix (``body``) holds no quote, so it is read past as it is.
     """
     if not _fast_eligible(arr):
         return None
@@ -215,46 +284,51 @@ def _json_numpy(arr) -> tuple[dict, np.ndarray] | None:
     # One pass over the bytes: the quotes. Keys end with '"' then ':'; every value ends before
     # the next quote (strings: at it; numbers: before the ',' and '}' that precede it).
     quotes = np.flatnonzero(data == 34)
-    key_end = quotes[data[np.minimum(quotes + 1, size - 1)] == 58]
+    quotes = np.append(quotes, [size + 8, size + 8])     # two past the end: "the next quotes" always exist
+    is_key = data[np.minimum(quotes + 1, size - 1)] == 58
+    is_key[-2:] = False
+    key_quote = np.flatnonzero(is_key)                   # each key's closing quote, as an index into quotes
+    key_end = quotes[key_quote]
     last4 = np.zeros(len(key_end), dtype=np.uint32)
     for j in range(4):
         last4 = (last4 << 8) | data[np.maximum(key_end - 4 + j, 0)].astype(np.uint32)
-    positions = _json_key_positions(data, key_end, last4, starts, ends)
+    which = _json_key_positions(data, key_end, last4, starts, ends)
     cols: dict[str, Any] = {}
-    type_at = positions["type"] + 3
+    type_at = np.where(which["type"] >= 0, key_end[which["type"]], 0) + 3
     expected = b'platform.report"'
     for offset in (0, 9, len(expected) - 1):           # "platform.report", checked at three bytes
-        ok &= (positions["type"] >= 0) & (data[np.minimum(type_at + offset, size - 1)] == expected[offset])
+        ok &= (which["type"] >= 0) & (data[np.minimum(type_at + offset, size - 1)] == expected[offset])
+    ok &= which["spans"] < 0
     for column, key, kind in _JSON_KEYS:
-        if column == "_type":
+        if column in ("_type", "_spans"):
             continue
-        position = positions[key]
-        present = position >= 0
+        present = which[key] >= 0
+        index = key_quote[np.where(present, which[key], 0)]   # the key's closing quote; the value follows
+        position = quotes[index]
         if kind == "string":
             lo = position + 3
-            present &= data[np.minimum(position + 2, size - 1)] == ord('"')
-            hi = quotes[np.minimum(np.searchsorted(quotes, np.where(present, lo, 0)), len(quotes) - 1)]
+            present &= quotes[index + 1] == position + 2     # "key":"value": the value's quotes are the next two
+            hi = quotes[index + 2]
         else:
             lo = position + 2
-            after = quotes[np.minimum(np.searchsorted(quotes, np.where(present, lo, 0)), len(quotes) - 1)]
+            after = quotes[index + 1]                        # a number ends before the next quote
             hi = np.minimum(np.where(after > lo, after, ends), ends)
             for _ in range(4):  # back over the ',' / '}' (and whitespace) that close the number
                 back = data[np.maximum(hi - 1, 0)]
                 hi = np.where((hi > lo) & ((back == 44) | (back == 125) | (back == 32)), hi - 1, hi)
         present &= (hi > lo) & (hi < ends)
-        if column in REQUIRED:
+        if column in JSON_REQUIRED:
             ok &= present
         cols[column] = (present, lo, hi)
     for column, (present, lo, hi) in cols.items():
         present = present & ok
         cols[column] = _slice_strings(data, np.where(present, lo, 0), np.where(present, hi, 0), present)
     try:
-        for name in FLOATS:
-            cols[name] = pc.cast(cols[name], pa.float64())
-        for name in INTS:
-            cols[name] = pc.cast(cols[name], pa.int64())
+        cols, not_whole = to_numbers(cols)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
+    if not_whole is not None:
+        ok &= ~pc.fill_null(not_whole, False).to_numpy(zero_copy_only=False)
     tracing = cols.pop("_tracing")
     cols["xray_trace_id"] = pc.struct_field(pc.extract_regex(tracing, r"Root=(?P<v>[0-9A-Za-z-]+)"), "v")
     return cols, ok

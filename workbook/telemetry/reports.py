@@ -1,21 +1,27 @@
 """Lambda REPORT lines into pandas: one row per invocation.
 
-``parse_reports(lines)`` reads both log formats Lambda writes:
+``parse_reports(lines)`` reads both log formats Lambda writes, as AWS and its tools leave them:
 
 * text: ``REPORT RequestId: ...\\tDuration: 12.34 ms\\tBilled Duration: 13 ms\\t...``, with an
-  optional ``Init Duration``, ``Status`` / ``Error Type`` and a following ``XRAY TraceId`` line;
-* JSON (``logFormat: JSON``): a ``{"type": "platform.report", "record": {...}}`` record.
+  optional ``Init Duration`` (a cold start), ``Restore Duration`` and ``Billed Restore Duration``
+  (a SnapStart restore), ``Status`` / ``Error Type`` and a following ``XRAY TraceId`` line; any run
+  of whitespace between fields (tabs, a console copy's spaces, the docs' single space);
+* JSON (``logFormat: JSON``, or the Telemetry API): a ``{"type": "platform.report", "record":
+  {...}}`` record, including Lambda Managed Instances' records that carry only ``durationMs``;
+* either one after a timestamp prefix, as a CloudWatch Logs export, ``sam logs``, ``aws logs
+  tail`` or a copied Logs Insights row write it (``workbook.telemetry.timestamps.PREFIX``).
 
 The numpy fast paths (``workbook.telemetry.fastpath``) take the lines in Lambda's own layout;
 the rest go through Arrow's RE2 kernels (one pass per field over the whole batch), so a million
-lines take about a second rather than the tens of seconds a Python loop needs. Malformed report
-lines (truncated, missing a field) are counted in ``df.attrs["malformed"]`` and skipped; lines
+lines take about a second rather than the tens of seconds a Python loop needs. Report lines
+that cannot be parsed (truncated, a field missing or not a number) are counted in
+``df.attrs["malformed"]`` (with up to three of them in ``malformed_sample``) and skipped; lines
 that are not reports at all (START, END, application logs) are counted in ``df.attrs["ignored"]``.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -25,11 +31,22 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from workbook.telemetry.fastpath import json_fast, text_fast
-from workbook.telemetry.fields import FLOATS, INTS, JSON_FIELDS, REQUIRED, TEXT_FIELDS, extract_all
+from workbook.telemetry.fields import (
+    FLOATS,
+    INTS,
+    JSON_FIELDS,
+    JSON_REQUIRED,
+    TEXT_FIELDS,
+    TEXT_REQUIRED,
+    extract_fields,
+    to_numbers,
+)
+from workbook.telemetry.timestamps import EXPORT_PREFIX, NAT, PREFIX, event_times_to_ns, iso_to_ns, to_datetime_utc
 
-__all__ = ["COLUMNS", "Status", "parse_reports", "function_from_log_group"]
+__all__ = ["COLUMNS", "Status", "StartType", "parse_reports", "function_from_log_group"]
 
 COLUMNS = (
+    # The contract (DESIGN.md, workbook.logs.parse_reports): these ten, in this order.
     "request_id",
     "function",
     "timestamp",
@@ -40,9 +57,18 @@ COLUMNS = (
     "init_duration_ms",
     "cold_start",
     "status",
+    # Added after them. A ``version`` column (the qualifier that ran, ``$LATEST`` or N, read from
+    # the log stream name ``2024/01/01/[N]...``: the event's ``logStreamName`` or the sam logs
+    # prefix's ``stream`` group) belongs here, after ``start_type``.
+    "start_type",
+    "restore_duration_ms",
+    "billed_restore_duration_ms",
     "error_type",
     "xray_trace_id",
 )
+MALFORMED_SAMPLE = 3
+_TYPE_REPORT = r'"type"\s*:\s*"platform\.report"'
+_UNRECOGNISED = r"REPORT\s+RequestId:"
 
 
 class Status(str, Enum):
@@ -52,6 +78,24 @@ class Status(str, Enum):
     ERROR = "error"
     TIMEOUT = "timeout"
     OUT_OF_MEMORY = "out_of_memory"
+
+
+class StartType(str, Enum):
+    """How the execution environment that served an invocation started."""
+
+    WARM = "warm"          # reused: no Init or Restore Duration
+    COLD = "cold"          # initialised for this invocation: Init Duration
+    RESTORE = "restore"    # resumed from a SnapStart snapshot: Restore Duration (a cold start too)
+
+
+@dataclass
+class _Events:
+    """The input, split: messages as Arrow strings, and what the events say beside them."""
+
+    messages: Any                       # pa.LargeStringArray
+    times_ns: np.ndarray | None         # the events' own times (int64 ns, NAT where none)
+    functions: list | None
+
 
 # ---------------------------------------------------------------------------------------------
 # Parsing.
@@ -63,39 +107,40 @@ def parse_reports(lines: Iterable[str | dict[str, Any]], function: str | None = 
 
     ``lines`` holds strings, or dicts as FilterLogEvents returns them (``message``,
     ``timestamp`` in epoch ms, ``logStreamName``; an added ``function`` or ``logGroupName``
-    names the function). ``function`` fills the column for plain strings.
+    names the function) or as Logs Insights does (``@message``, ``@timestamp``, ``@log``).
+    ``function`` fills the column for plain strings.
 
-    Columns: see ``COLUMNS``; durations in ms, memory in MB, ``timestamp`` in UTC (from the
-    event, else the JSON record's ``time``, else NaT). ``df.attrs``: ``malformed`` (report
-    lines that could not be parsed: truncated, a field missing), ``ignored`` (other lines:
-    START, END, application logs), ``total`` (lines read).
+    Columns: see ``COLUMNS``; durations in ms, memory in MB (nullable integers: a Managed
+    Instances record has no billed duration or memory), ``timestamp`` datetime64[ns, UTC] exact to
+    the unit the source gives (the event's time, else a prefix's, else the JSON record's ``time``,
+    else NaT). ``cold_start`` is true for a cold start or a SnapStart restore; ``start_type``
+    tells them apart. ``df.attrs``: ``malformed`` (report lines that could not be parsed:
+    truncated, a field missing or not a number), ``malformed_sample`` (up to three of them),
+    ``ignored`` (other lines: START, END, application logs), ``total`` (lines read).
     """
-    messages, timestamps, functions = _split_input(lines, function)
-    total = len(messages)
-    if total == 0:
+    events = _split_input(lines, function)
+    if len(events.messages) == 0:
         return _empty(total=0, malformed=0, ignored=0)
-    arr = messages if isinstance(messages, pa.Array) else pa.array(messages, type=pa.large_string(), from_pandas=True)
-    return _parse_arrow(arr, timestamps, functions)
+    return _parse_arrow(events)
 
 
-def _split_input(lines: Iterable[Any], function: str | None) -> tuple[Any, np.ndarray | None, list | None]:
+def _split_input(lines: Iterable[Any], function: str | None) -> _Events:
     if isinstance(lines, (str, bytes)):
         lines = [lines]
     if isinstance(lines, pd.Series):
         lines = lines.tolist()
     lines = lines if isinstance(lines, list) else list(lines)
     if not lines:
-        return [], None, None
-    first = lines[0]
-    if isinstance(first, str):
+        return _Events(pa.array([], pa.large_string()), None, None)
+    if isinstance(lines[0], str):
         arr = _strings_to_arrow(lines)
         if arr is not None:  # the common case, a list of strings: straight into Arrow
-            return arr, None, ([function] * len(lines) if function else None)
-    messages, timestamps, functions = [], [], []
+            return _Events(arr, None, [function] * len(lines) if function else None)
+    messages, times, functions = [], [], []
     for item in lines:
         if isinstance(item, dict):
             messages.append(item.get("message") or item.get("@message"))
-            timestamps.append(_to_epoch_ms(item.get("timestamp", item.get("@timestamp"))))
+            times.append(item.get("timestamp", item.get("@timestamp")))
             functions.append(
                 item.get("function")
                 or function_from_log_group(item.get("logGroupName") or item.get("@log"))
@@ -103,9 +148,10 @@ def _split_input(lines: Iterable[Any], function: str | None) -> tuple[Any, np.nd
             )
         else:
             messages.append(item.decode() if isinstance(item, bytes) else item)
-            timestamps.append(np.nan)
+            times.append(None)
             functions.append(function)
-    return messages, np.asarray(timestamps, dtype="float64"), functions
+    arr = pa.array(messages, type=pa.large_string(), from_pandas=True)
+    return _Events(arr, event_times_to_ns(times), functions)
 
 
 def _strings_to_arrow(lines: list) -> Any:
@@ -126,138 +172,234 @@ def _strings_to_arrow(lines: list) -> Any:
     return pa.LargeStringArray.from_buffers(len(lines), pa.py_buffer(offsets), pa.py_buffer(data))
 
 
-def _to_epoch_ms(value: Any) -> float:
-    if value is None:
-        return np.nan
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return float(value)
-    if isinstance(value, datetime):
-        return pd.Timestamp(value).tz_localize("UTC").value / 1e6 if value.tzinfo is None else value.timestamp() * 1000.0
-    text = str(value)
-    if text.isdigit():
-        return float(text)
-    try:  # Insights: "2024-01-01 12:00:00.000" (UTC)
-        stamp = pd.Timestamp(text)
-    except ValueError:
-        return np.nan
-    if stamp.tzinfo is None:
-        stamp = stamp.tz_localize("UTC")
-    return stamp.value / 1e6
+@dataclass
+class _Kind:
+    """The lines of one format: where they are, where their record starts, and their prefix's time."""
+
+    indices: Any            # pa.Int64Array into the input, or None for all of it
+    body: np.ndarray | None  # byte offset of the record in each line (None: all at 0)
+    prefix_ns: np.ndarray | None
 
 
-_POOL: Any = None
+def _classify(arr) -> tuple[_Kind, _Kind, Any, int]:
+    """Text reports, JSON reports, unrecognised report-like lines (indices) and the count of the rest.
 
-
-def _parse_arrow(arr, timestamps: np.ndarray | None, functions: list | None) -> pd.DataFrame:
+    Lines that start with the record are found by prefix tests; the others that mention a report
+    go through the prefix grammar once. A line with ``REPORT RequestId:`` after a prefix the
+    grammar does not know is a report all the same: it is counted as malformed, never ignored.
+    """
     total = len(arr)
-    arr = pc.fill_null(arr, "")
-    is_text = pc.starts_with(arr, "REPORT")
-    is_json = pc.and_(pc.starts_with(arr, "{"), pc.match_substring(arr, "platform.report"))
-    n_text = pc.sum(pc.cast(is_text, pa.int64())).as_py() or 0
-    n_json = pc.sum(pc.cast(is_json, pa.int64())).as_py() or 0
-    frames = []
-    malformed = 0
-    for count, mask, patterns, is_json_format in ((n_text, is_text, TEXT_FIELDS, False), (n_json, is_json, JSON_FIELDS, True)):
-        if not count:
-            continue
-        if count == total:
-            subset, indices = arr, None
-        else:
-            indices = pc.indices_nonzero(mask)
-            subset = pc.take(arr, indices)
-        fast = json_fast(subset) if is_json_format else text_fast(subset)
-        if fast is not None:
-            cols, good = fast
-            n_good = int(good.sum())
-            if n_good == count:
-                frame, _ = _finish(cols, pa.array(good), indices, count)
-                frames.append(frame)
-            elif n_good:
-                keep = pa.array(np.flatnonzero(good))
-                good_indices = keep if indices is None else pc.take(indices, keep)
-                frame, _ = _finish({k: pc.take(v, keep) for k, v in cols.items()},
-                                   pa.array(np.ones(n_good, dtype=bool)), good_indices, n_good)
-                frames.append(frame)
-            if n_good == count:
-                continue
-            # The lines the fast path could not vouch for go through the regular expressions.
-            rest = pa.array(np.flatnonzero(~good))
-            subset = pc.take(subset, rest)
-            indices = rest if indices is None else pc.take(indices, rest)
-            count = len(rest)
-        cols = extract_all(subset, patterns)
-        valid = pc.is_valid(cols["request_id"])
-        for name in REQUIRED[1:]:
-            valid = pc.and_(valid, pc.is_valid(cols[name]))
-        if is_json_format:  # a truncated record loses its closing brace
-            valid = pc.and_(valid, pc.ends_with(pc.utf8_rtrim_whitespace(subset), "}"))
-        frame, bad = _finish(cols, valid, indices, count)
-        malformed += bad
-        frames.append(frame)
+    is_text = pc.or_(pc.or_(pc.starts_with(arr, "REPORT "), pc.starts_with(arr, "REPORT\t")), pc.equal(arr, "REPORT"))
+    is_json = pc.starts_with(arr, "{")
+    json_idx = pc.indices_nonzero(is_json)
+    if len(json_idx):  # the substring test only where it can matter
+        json_idx = pc.take(json_idx, pc.indices_nonzero(pc.match_substring(pc.take(arr, json_idx), "platform.report")))
+    rest = pc.indices_nonzero(pc.invert(pc.or_(is_text, is_json)))
+    if len(rest):  # lines that mention a report: "REPORT" first (found early in a line), then the rarer test
+        has_report = pc.match_substring(pc.take(arr, rest), "REPORT").to_numpy(zero_copy_only=False)
+        without = pa.array(np.flatnonzero(~has_report))
+        json_like = pc.match_substring(pc.take(arr, pc.take(rest, without)), "platform.report").to_numpy(zero_copy_only=False)
+        has_report[without.to_numpy()[json_like]] = True
+        rest = pc.take(rest, pa.array(np.flatnonzero(has_report)))
+    text_idx = pc.indices_nonzero(is_text)
+    text = _Kind(None if len(text_idx) == total else text_idx, None, None)
+    json = _Kind(None if len(json_idx) == total else json_idx, None, None)
+    unrecognised = _read_prefixes(arr, rest, text, json) if len(rest) else pa.array([], pa.int64())
+    ignored = total - _count(text, total) - _count(json, total) - len(unrecognised)
+    return text, json, unrecognised, ignored
 
-    ignored = total - n_text - n_json
+
+def _read_prefixes(arr, rest, text: _Kind, json: _Kind):
+    """Add the lines ``rest`` (indices) that are records after a known prefix to ``text`` or ``json``.
+
+    A CloudWatch Logs export's prefix (``2024-01-01T12:00:00.000Z ``, fixed width) is read by
+    position; the others through the prefix grammar. Returns the lines that mention
+    ``REPORT RequestId:`` after a prefix the grammar does not know.
+    """
+    total = len(arr)
+    candidates = pc.take(arr, rest)
+    n = len(candidates)
+    matched, is_text = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    lengths, stamps = np.zeros(n, dtype=np.int64), np.full(n, NAT, dtype=np.int64)
+    export = pc.match_substring_regex(candidates, EXPORT_PREFIX).to_numpy(zero_copy_only=False)
+    for where, read in ((np.flatnonzero(export), _export_prefix), (np.flatnonzero(~export), _any_prefix)):
+        if len(where):
+            found, body_text, length, stamp = read(pc.take(candidates, pa.array(where)))
+            matched[where], is_text[where], lengths[where], stamps[where] = found, body_text, length, stamp
+    for kind, mask in ((text, matched & is_text), (json, matched & ~is_text)):
+        where = np.flatnonzero(mask)
+        if len(where):
+            _merge(kind, pc.take(rest, pa.array(where)), lengths[where], stamps[where], total)
+    unknown = np.flatnonzero(~matched)
+    report_like = pc.match_substring_regex(pc.take(candidates, pa.array(unknown)), _UNRECOGNISED)
+    return pc.take(pc.take(rest, pa.array(unknown)), pc.indices_nonzero(report_like))
+
+
+def _export_prefix(lines) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    width = len("2024-01-01T12:00:00.000Z ")
+    stamps = iso_to_ns(pc.utf8_slice_codeunits(lines, 0, width - 1))
+    body_text = pc.starts_with(pc.utf8_slice_codeunits(lines, width, width + 6), "REPORT").to_numpy(zero_copy_only=False)
+    return np.ones(len(lines), dtype=bool), body_text, np.full(len(lines), width, dtype=np.int64), stamps
+
+
+def _any_prefix(lines) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    found = pc.extract_regex(lines, PREFIX)
+    matched = pc.is_valid(found).to_numpy(zero_copy_only=False)
+    body_text = pc.fill_null(pc.starts_with(pc.struct_field(found, "body"), "REPORT"), False).to_numpy(zero_copy_only=False)
+    lengths = pc.fill_null(pc.binary_length(pc.struct_field(found, "prefix")), 0).to_numpy(zero_copy_only=False)
+    return matched, body_text, lengths, iso_to_ns(pc.struct_field(found, "ts"))
+
+
+def _count(kind: _Kind, total: int) -> int:
+    return total if kind.indices is None else len(kind.indices)
+
+
+def _merge(kind: _Kind, indices, body: np.ndarray, prefix_ns: np.ndarray, total: int) -> None:
+    """Add prefixed lines to a kind's lines, keeping input order."""
+    base = kind.indices if kind.indices is not None else pa.array(np.arange(total))
+    merged = np.concatenate([base.to_numpy(), indices.to_numpy()])
+    order = np.argsort(merged, kind="stable")
+    zeros = np.zeros(len(base), dtype=np.int64)
+    kind.body = np.concatenate([zeros if kind.body is None else kind.body, body])[order]
+    nats = np.full(len(base), NAT, dtype=np.int64)
+    kind.prefix_ns = np.concatenate([nats if kind.prefix_ns is None else kind.prefix_ns, prefix_ns])[order]
+    kind.indices = pa.array(merged[order])
+
+
+def _parse_arrow(events: _Events) -> pd.DataFrame:
+    arr = pc.fill_null(events.messages, "")
+    total = len(arr)
+    text, json, unrecognised, ignored = _classify(arr)
+    frames, refused = [], unrecognised.to_pylist()
+    for kind, fields, required, fast in ((text, TEXT_FIELDS, TEXT_REQUIRED, text_fast),
+                                         (json, JSON_FIELDS, JSON_REQUIRED, json_fast)):
+        if _count(kind, total) == 0:
+            continue
+        frame, bad, not_reports = _parse_kind(arr, kind, fields, required, fast, is_json=fields is JSON_FIELDS)
+        frames.append(frame)
+        ignored += not_reports
+        refused += bad
+    sample = [arr[i].as_py()[:300] for i in sorted(refused)[:MALFORMED_SAMPLE]]
+    attrs = {"total": total, "malformed": len(refused), "ignored": ignored, "malformed_sample": sample}
     if not frames:
-        return _empty(total=total, malformed=malformed, ignored=ignored)
-    if len(frames) > 1:
-        df = pd.concat(frames, ignore_index=True).sort_values("_line", kind="stable").reset_index(drop=True)
-    else:
-        df = frames[0]
+        return _empty(**attrs)
+    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    if not df["_line"].is_monotonic_increasing:  # formats, and fast and careful paths, back in input order
+        df = df.sort_values("_line", kind="stable").reset_index(drop=True)
     line = df.pop("_line").to_numpy()
-    stamps = df.pop("_time_ms").to_numpy(dtype="float64")
-    if timestamps is not None:
-        from_input = timestamps[line]
-        stamps = np.where(np.isnan(from_input), stamps, from_input)
-    df["timestamp"] = pd.to_datetime(stamps, unit="ms", utc=True)
-    if functions is not None:
-        names = np.asarray(functions, dtype=object)[line]
-        df["function"] = _as_string(pa.array(names, type=pa.large_string(), from_pandas=True))
-    else:
-        df["function"] = _as_string(pa.nulls(len(df), pa.large_string()))
+    stamps = df.pop("_time_ns").to_numpy(dtype=np.int64)
+    if events.times_ns is not None:
+        from_input = events.times_ns[line]
+        stamps = np.where(from_input == NAT, stamps, from_input)
+    df["timestamp"] = to_datetime_utc(stamps)
+    names = None if events.functions is None else np.asarray(events.functions, dtype=object)[line]
+    df["function"] = _as_string(pa.array(names, type=pa.large_string(), from_pandas=True) if names is not None
+                                else pa.nulls(len(df), pa.large_string()))
     df = df[list(COLUMNS)]
-    df.attrs.update(total=total, malformed=malformed, ignored=ignored)
+    df.attrs.update(attrs)
     return df
 
 
+def _parse_kind(arr, kind: _Kind, fields, required, fast, is_json: bool) -> tuple[pd.DataFrame, list, int]:
+    """One format's lines: the fast path first, the regular expressions for what it cannot vouch for.
 
-
-def _finish(cols: dict, valid, indices, count: int) -> tuple[pd.DataFrame, int]:
-    """Keep the valid rows of one format, convert types, derive status and cold_start."""
+    Returns the rows, the input positions of malformed lines, and how many lines turned out not
+    to be reports (JSON that mentions ``platform.report`` without being one).
+    """
+    indices = kind.indices
+    subset = arr if indices is None else pc.take(arr, indices)
+    body, prefix_ns = kind.body, kind.prefix_ns
+    parts: list[pd.DataFrame] = []
+    # Text lines the fast path refuses get a second chance with their whitespace made Lambda's own
+    # (a console copy's spaces, the docs' single space): the regular expressions take the rest.
+    attempts = [fast] if is_json else [fast, lambda lines, offsets: fast(lines, offsets, normalise=True)]
+    for attempt in attempts:
+        count = len(subset)
+        result = attempt(subset, body) if count else None
+        if result is None:
+            continue
+        cols, good = result
+        n_good = int(good.sum())
+        if n_good:
+            keep = pa.array(np.flatnonzero(good)) if n_good < count else None
+            picked = cols if keep is None else {k: pc.take(v, keep) for k, v in cols.items()}
+            parts.append(_frame(picked, _positions(indices, keep, count), _pick(prefix_ns, keep)))
+        if n_good == count:
+            return (parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)), [], 0
+        rest = pa.array(np.flatnonzero(~good))
+        subset, indices = pc.take(subset, rest), (rest if indices is None else pc.take(indices, rest))
+        prefix_ns, body = _pick(prefix_ns, rest), _pick(body, rest)
+    not_reports = 0
+    if is_json:  # a JSON line that mentions platform.report without being one is not a report
+        typed = pc.match_substring_regex(subset, _TYPE_REPORT)
+        if not pc.all(typed).as_py():
+            keep = pc.indices_nonzero(typed)
+            not_reports = len(subset) - len(keep)
+            subset, indices, prefix_ns = pc.take(subset, keep), _take_indices(indices, keep), _pick(prefix_ns, keep)
+    cols, bad = extract_fields(subset, fields)
+    cols, not_whole = to_numbers(cols)
+    valid = pc.invert(bad) if not_whole is None else pc.and_(pc.invert(bad), pc.invert(pc.fill_null(not_whole, False)))
+    for name in required:
+        valid = pc.and_(valid, pc.is_valid(cols[name]))
+    if is_json:  # a truncated record loses its closing brace
+        valid = pc.and_(valid, pc.ends_with(pc.utf8_rtrim_whitespace(subset), "}"))
     valid = pc.fill_null(valid, False)
-    n_valid = pc.sum(pc.cast(valid, pa.int64())).as_py() or 0
-    bad = count - n_valid
-    if bad:
-        keep = pc.indices_nonzero(valid)
-        cols = {name: pc.take(col, keep) for name, col in cols.items()}
-        line = (pc.take(indices, keep) if indices is not None else keep).to_numpy()
-    else:
-        line = indices.to_numpy() if indices is not None else np.arange(count)
+    keep = pc.indices_nonzero(valid)
+    lines = _positions(indices, None, len(subset))
+    refused = lines[~valid.to_numpy(zero_copy_only=False)].tolist()
+    if len(keep):
+        parts.append(_frame({k: pc.take(v, keep) for k, v in cols.items()}, lines[keep.to_numpy()], _pick(prefix_ns, keep)))
+    frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else (parts[0] if parts else _frame_empty())
+    return frame, refused, not_reports
+
+
+def _positions(indices, keep, count: int) -> np.ndarray:
+    """Input line numbers of the rows kept (``keep`` into ``indices``; None: all)."""
+    if indices is None:
+        return np.arange(count) if keep is None else keep.to_numpy()
+    return (indices if keep is None else pc.take(indices, keep)).to_numpy()
+
+
+def _take_indices(indices, keep):
+    return keep if indices is None else pc.take(indices, keep)
+
+
+def _pick(values: np.ndarray | None, keep) -> np.ndarray | None:
+    if values is None or keep is None:
+        return values
+    return values[keep.to_numpy() if hasattr(keep, "to_numpy") else keep]
+
+
+def _frame(cols: dict, line: np.ndarray, prefix_ns: np.ndarray | None) -> pd.DataFrame:
+    """Typed rows of one format: numbers, start type, status, and the time (prefix, else the record's)."""
+    n = len(line)
     out: dict[str, Any] = {"_line": line}
     out["request_id"] = _as_string(cols["request_id"])
     for name in FLOATS:
-        out[name] = pc.cast(cols[name], pa.float64()).to_numpy(zero_copy_only=False)
+        out[name] = pc.cast(cols[name], pa.float64()).to_numpy(zero_copy_only=False).astype("float64")
     for name in INTS:
-        out[name] = pc.cast(cols[name], pa.int64()).to_numpy(zero_copy_only=False)
-    out["init_duration_ms"] = out["init_duration_ms"].astype("float64")
-    out["cold_start"] = pc.is_valid(cols["init_duration_ms"]).to_numpy(zero_copy_only=False)
-    if "time" in cols and not pa.types.is_timestamp(cols["time"].type):
-        try:  # ISO 8601 with a zone: Arrow parses it far faster than pandas; pandas takes the odd ones
-            cols = {**cols, "time": pc.cast(cols["time"], pa.timestamp("ns", tz="UTC"))}
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            pass
-    if "time" in cols and pa.types.is_timestamp(cols["time"].type):
-        nanos = pc.cast(pc.cast(cols["time"], pa.timestamp("ns", tz="UTC")), pa.int64())
-        out["_time_ms"] = pc.cast(nanos, pa.float64(), safe=False).to_numpy(zero_copy_only=False) / 1e6
-    elif "time" in cols:
-        time_values = cols["time"]
-        parsed = pd.to_datetime(pd.Series(time_values.to_pandas()), utc=True, errors="coerce", format="ISO8601")
-        nanos = parsed.dt.as_unit("ns").astype("int64").to_numpy(dtype="float64")
-        out["_time_ms"] = np.where(parsed.notna().to_numpy(), nanos / 1e6, np.nan)
-    else:
-        out["_time_ms"] = np.full(len(line), np.nan)
+        out[name] = _as_int(cols[name])
+    has_init = pc.is_valid(cols["init_duration_ms"]).to_numpy(zero_copy_only=False)
+    has_restore = pc.is_valid(cols["restore_duration_ms"]).to_numpy(zero_copy_only=False)
+    codes = np.where(has_restore, 2, np.where(has_init, 1, 0)).astype("int8")
+    out["start_type"] = pd.Categorical.from_codes(codes, categories=[s.value for s in StartType])
+    out["cold_start"] = codes > 0
+    times = np.full(n, NAT, dtype=np.int64) if prefix_ns is None else prefix_ns
+    if "time" in cols:
+        record_times = iso_to_ns(cols["time"])
+        times = np.where(times == NAT, record_times, times)
+    out["_time_ns"] = times
     out["status"] = _status(cols["status_raw"], cols["error_type"])
     out["error_type"] = _as_string(cols["error_type"])
     out["xray_trace_id"] = _as_string(cols["xray_trace_id"])
-    return pd.DataFrame(out, copy=False), int(bad)
+    return pd.DataFrame(out, copy=False)
+
+
+def _frame_empty() -> pd.DataFrame:
+    df = _empty(0, 0, 0)
+    df["_line"] = np.empty(0, dtype=np.int64)
+    df["_time_ns"] = np.empty(0, dtype=np.int64)
+    return df.drop(columns=["timestamp", "function"])
 
 
 def _as_string(values) -> pd.api.extensions.ExtensionArray:
@@ -266,6 +408,14 @@ def _as_string(values) -> pd.api.extensions.ExtensionArray:
         return pd.arrays.ArrowStringArray(values.cast(pa.large_string()))
     except (TypeError, ValueError, AttributeError):  # pragma: no cover - older pandas
         return pd.array(values.to_pylist(), dtype="string")
+
+
+def _as_int(values) -> pd.arrays.IntegerArray:
+    """An Arrow int64 array as a pandas nullable Int64 array (missing stays missing)."""
+    values = pc.cast(values, pa.int64())
+    data = pc.fill_null(values, 0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    mask = pc.is_null(values).to_numpy(zero_copy_only=False)
+    return pd.arrays.IntegerArray(data, mask)
 
 
 def _status(status_raw, error_type) -> pd.Categorical:
@@ -281,31 +431,38 @@ def _status(status_raw, error_type) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, categories=[s.value for s in Status])
 
 
-def _empty(total: int, malformed: int, ignored: int) -> pd.DataFrame:
+def _empty(total: int, malformed: int, ignored: int, malformed_sample: list | None = None) -> pd.DataFrame:
     df = pd.DataFrame(
         {
             "request_id": pd.Series([], dtype="string"),
             "function": pd.Series([], dtype="string"),
             "timestamp": pd.Series([], dtype="datetime64[ns, UTC]"),
             "duration_ms": pd.Series([], dtype="float64"),
-            "billed_duration_ms": pd.Series([], dtype="int64"),
-            "memory_size_mb": pd.Series([], dtype="int64"),
-            "max_memory_used_mb": pd.Series([], dtype="int64"),
+            "billed_duration_ms": pd.Series([], dtype="Int64"),
+            "memory_size_mb": pd.Series([], dtype="Int64"),
+            "max_memory_used_mb": pd.Series([], dtype="Int64"),
             "init_duration_ms": pd.Series([], dtype="float64"),
             "cold_start": pd.Series([], dtype="bool"),
             "status": pd.Categorical([], categories=[s.value for s in Status]),
+            "start_type": pd.Categorical([], categories=[s.value for s in StartType]),
+            "restore_duration_ms": pd.Series([], dtype="float64"),
+            "billed_restore_duration_ms": pd.Series([], dtype="Int64"),
             "error_type": pd.Series([], dtype="string"),
             "xray_trace_id": pd.Series([], dtype="string"),
         }
     )
-    df.attrs.update(total=total, malformed=malformed, ignored=ignored)
+    df.attrs.update(total=total, malformed=malformed, ignored=ignored, malformed_sample=list(malformed_sample or []))
     return df
 
 
-
-
 def function_from_log_group(group: str | None) -> str | None:
-    """The function name of a ``/aws/lambda/<name>`` log group (other names pass through)."""
+    """The function name of a ``/aws/lambda/<name>`` log group, or of Insights' ``@log`` (``<account>:/aws/lambda/<name>``).
+
+    Other names pass through.
+    """
     if not group:
         return None
-    return group.rsplit("/", 1)[-1] if group.startswith("/aws/lambda/") else group
+    account, found, name = group.partition("/aws/lambda/")
+    if found and (not account or (account.endswith(":") and account[:-1].isdigit())):
+        return name
+    return group

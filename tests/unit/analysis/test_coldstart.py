@@ -72,3 +72,34 @@ def test_provisioned_concurrency_effect():
     assert api["provisioned_concurrency"] == 2 and api["cold_start_rate"] == 0.2
     assert api["p99_warm_latency_ms"] == 100 and api["cold_start_penalty_ms"] > 300
     assert api["on_demand_cold_start_rate"] == pytest.approx(0.2)
+
+
+def _parsed(lines):
+    from workbook.logs import parse_reports
+
+    return parse_reports(lines, function="api")
+
+
+def test_snapstart_restores_are_cold_starts_of_their_own_type():
+    # GIVEN REPORT lines as Lambda writes them: 2 restores, 1 INIT cold start, 3 warm, 1 Managed Instances record
+    t = "2025-11-05T10:0{}:00.000Z REPORT RequestId: r{}\tDuration: {} ms\tBilled Duration: {} ms\tMemory Size: 1024 MB\tMax Memory Used: 90 MB\t"
+    lines = [
+        t.format(0, 0, "100.00", 300) + "Restore Duration: 400.00 ms\tBilled Restore Duration: 200 ms\t",
+        t.format(1, 1, "100.00", 200) + "Restore Duration: 600.00 ms\tBilled Restore Duration: 100 ms\t",
+        t.format(2, 2, "100.00", 100) + "Init Duration: 500.00 ms\t",
+        t.format(3, 3, "100.00", 100), t.format(4, 4, "100.00", 100), t.format(5, 5, "100.00", 100),
+        '{"time":"2025-11-05T10:06:00.000Z","type":"platform.report","record":{"requestId":"m1","metrics":{"durationMs":100.0}}}',
+    ]
+    reports = _parsed(lines)
+    assert reports["start_type"].tolist() == ["restore", "restore", "cold", "warm", "warm", "warm", "warm"]
+    # WHEN summarised
+    api = coldstart.summary(reports).set_index("function").loc["api"]
+    # THEN restores count as cold starts, apart from INIT in their own figures; latency holds Restore Duration
+    assert api["invocations"] == 7 and api["cold_starts"] == 3 and api["cold_start_rate"] == pytest.approx(3 / 7)
+    assert api["restores"] == 2 and api["restore_p50_ms"] == 500 and api["init_p50_ms"] == 500
+    latency = 7 * 100 + 500 + 400 + 600
+    assert api["restore_latency_share"] == pytest.approx(1000 / latency)
+    assert api["init_latency_share"] == pytest.approx(500 / latency)
+    # INIT (500 ms) is not in the 100 ms billed, so its 0.5 GB-s are billed beside 0.9 GB-s of duration
+    assert api["init_cost_share"] == pytest.approx(0.5 / (0.9 + 0.5))
+    assert coldstart.timeline(reports, "1h")["cold_starts"].sum() == 3

@@ -232,3 +232,87 @@ def test_model_beside_actual_with_cost_explorer(monkeypatch):
             {"TimePeriod": {"Start": "2025-11-01", "End": "2025-11-02"}, "Total": {"UnblendedCost": {"Amount": "0.25", "Unit": "USD"}}}]})
         frame = cost.model_beside_actual(_settings(), _reports(), "2025-11-01", "2025-11-02", client=client)
     assert frame["actual_usd"].tolist() == [0.25]
+
+
+# ---------------------------------------------------------------------------------------------
+# SnapStart: the pricing page's worked example, and restores read from REPORT lines.
+# ---------------------------------------------------------------------------------------------
+def test_pricing_page_snapstart_example():
+    # GIVEN the page's example (us-east-1, x86): 10,000 vehicles x 24 x 31 = 7.44M requests of 2 s at 1 GB,
+    # one version cached all month (744 h), 1% of requests restored from the snapshot
+    # WHEN the month is modelled
+    c = cost.monthly_cost(7_440_000, 2000, 1024, free_tier=False, restores=74_400, snapstart_cached_hours=24 * 31)
+    # THEN each charge is the page's: requests $1.49, compute $248.00, cache $4.03 + restore $10.40 = $14.43,
+    # total $263.92
+    assert c.requests_usd == pytest.approx(1.49, abs=0.005)
+    assert c.compute_usd == pytest.approx(248.00, abs=0.005)
+    assert c.snapstart_usd == pytest.approx(14.43, abs=0.005)
+    assert cost.snapstart_charge(74_400, 1024, "us-east-1") == pytest.approx(10.40, abs=0.005)
+    assert c.total_usd == pytest.approx(263.92, abs=0.01)
+
+
+def test_snapstart_prices_cite_their_source_and_java_pays_none():
+    # GIVEN the table WHEN SnapStart is priced THEN the price and its source are in it, and Java runtimes pay nothing
+    table = cost.load_prices()
+    assert table["snapstart_source"].startswith("https://aws.amazon.com/lambda/pricing")
+    assert table["regions"]["us-east-1"]["snapstart"]["restore_gb"] == 0.0001397998
+    assert cost.snapstart_charge(1_000, 2048, "us-east-1", runtime="java21") == 0
+    assert cost.monthly_cost(1_000, 10, 2048, restores=1_000, runtime="java21").snapstart_usd == 0
+    # a region without a SnapStart price is named, never guessed
+    with pytest.raises(cost.PriceTableError, match="SnapStart price for region 'eu-west-1'"):
+        cost.monthly_cost(1_000, 10, 2048, region="eu-west-1", restores=10)
+
+
+SNAPSTART_LINES = [
+    # billed duration already holds the billed restore duration (1206.41 + 182 -> 1389), as Lambda reports it
+    "2025-11-05T08:09:10.000Z REPORT RequestId: r1\tDuration: 1206.41 ms\tBilled Duration: 1389 ms\tMemory Size: 3008 MB\t"
+    "Max Memory Used: 173 MB\tRestore Duration: 402.97 ms\tBilled Restore Duration: 182 ms\t",
+    "2025-11-05T09:09:10.000Z REPORT RequestId: r2\tDuration: 9.50 ms\tBilled Duration: 10 ms\tMemory Size: 3008 MB\t"
+    "Max Memory Used: 173 MB\t",
+    "2025-11-05T10:09:10.000Z REPORT RequestId: r3\tDuration: 300.00 ms\tBilled Duration: 400 ms\tMemory Size: 1024 MB\t"
+    "Max Memory Used: 99 MB\tInit Duration: 250.00 ms\t",
+]
+
+
+def test_cost_from_reports_charges_restores_once():
+    from workbook.logs import parse_reports
+
+    # GIVEN REPORT lines of one SnapStart restore, one warm invocation and one cold start with INIT already billed
+    reports = parse_reports(SNAPSTART_LINES, function="fn")
+    # WHEN the cost is computed from them
+    row = cost.cost_from_reports(reports).set_index("function").loc["fn"]
+    # THEN the restore pays per GB restored, and its billed restore time is not charged a second time
+    assert row["restores"] == 1 and row["cold_starts"] == 2
+    assert row["snapstart_usd"] == pytest.approx(3008 / 1024 * 0.0001397998)
+    assert row["gb_seconds"] == pytest.approx((1389 * 3008 + 10 * 3008 + 400 * 1024) / 1000 / 1024)
+    # and INIT (billed for zip functions since August 2025) is added where Billed Duration lacks it: 250 ms at 1 GB
+    assert row["init_gb_seconds"] == pytest.approx(0.25)
+    assert row["total_usd"] == pytest.approx(row["requests_usd"] + row["compute_usd"] + row["init_usd"] + row["snapstart_usd"])
+
+
+def test_cost_from_reports_adds_a_billed_restore_missing_from_billed_duration():
+    from workbook.logs import parse_reports
+
+    # GIVEN a restore whose Billed Duration (10 ms) lacks its Billed Restore Duration (100 ms), at 2 GB
+    line = ("REPORT RequestId: r9 Duration: 9.50 ms Billed Duration: 10 ms Memory Size: 2048 MB Max Memory Used: 90 MB "
+            "Restore Duration: 300.00 ms Billed Restore Duration: 100 ms")
+    row = cost.cost_from_reports(parse_reports([line], function="fn"), period=("2025-11-01", "2025-11-02")).iloc[0]
+    # THEN the 100 ms are charged as duration, under SnapStart, beside the per-GB restore
+    expected = 0.1 * 2 * 0.0000166667 + 2 * 0.0001397998
+    assert row["snapstart_usd"] == pytest.approx(expected)
+
+
+def test_managed_instances_rows_pay_requests_and_say_why_not_compute():
+    from workbook.logs import parse_reports
+
+    # GIVEN two Lambda Managed Instances records (duration only) and one on-demand REPORT
+    managed = ('{"time":"2025-11-05T10:00:00.000Z","type":"platform.report","record":{"requestId":"m%d",'
+               '"metrics":{"durationMs":4.2},"status":"success"}}')
+    reports = parse_reports([managed % 1, managed % 2, SNAPSTART_LINES[1]], function="fn")
+    # WHEN costed
+    frame = cost.cost_from_reports(reports)
+    row = frame.iloc[0]
+    # THEN all three requests are charged, compute only for the on-demand one, and the note says why
+    assert row["invocations"] == 3 and row["requests_usd"] == pytest.approx(3 * 0.2e-6)
+    assert row["gb_seconds"] == pytest.approx(0.01 * 3008 / 1024)
+    assert "2 invocations report no billed duration or memory (Lambda Managed Instances)" in frame.attrs["note"]

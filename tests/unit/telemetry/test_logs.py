@@ -44,6 +44,10 @@ def json_report(request_id="j1", duration=10.5, billed=11, memory=256, used=70, 
     return json.dumps({"time": time_, "type": "platform.report", "record": record}, separators=(",", ":"))
 
 
+def counts(df):
+    return {key: df.attrs[key] for key in ("total", "malformed", "ignored")}
+
+
 # ---------------------------------------------------------------------------------------------
 # Parsing.
 # ---------------------------------------------------------------------------------------------
@@ -105,7 +109,9 @@ def test_truncated_and_malformed_lines_are_counted_and_skipped():
     ]
     df = parse_reports(lines)
     assert df["request_id"].tolist() == ["ok1", "ok2"]
-    assert df.attrs == {"total": 9, "malformed": 3, "ignored": 4}
+    assert counts(df) == {"total": 9, "malformed": 3, "ignored": 4}
+    # the first malformed lines are kept, so the reader can see what was wrong
+    assert df.attrs["malformed_sample"][:2] == lines[1:3]
 
 
 def test_empty_input():
@@ -277,6 +283,26 @@ def test_insights_splits_the_range_past_10000_rows():
     assert df.attrs["queries"] > 3
 
 
+def test_insights_rows_keep_their_exact_time_and_the_function_name():
+    # GIVEN Logs Insights rows: @timestamp "2024-01-01 12:00:00.766" (UTC, ms) and @log "<account>:/aws/lambda/<name>"
+    stamp = pd.Timestamp("2024-01-01T12:00:00.766Z")
+    rows = [{"@timestamp": "2024-01-01 12:00:00.766", "@message": text_report(request_id="i1"),
+             "@log": "123456789012:/aws/lambda/lwb-prod-p01-api-processor"}]
+    # WHEN parsed
+    df = parse_reports(rows)
+    # THEN the time is the row's to the ns (no float ms on the way) and the function is the name alone
+    assert df["timestamp"].iloc[0].value == stamp.value == 1_704_110_400_766_000_000
+    assert df["function"].iloc[0] == "lwb-prod-p01-api-processor"
+    assert str(df["timestamp"].dtype) == "datetime64[ns, UTC]"
+
+
+def test_filter_log_events_epoch_ms_are_exact():
+    # GIVEN FilterLogEvents' epoch milliseconds WHEN parsed THEN each is its integer ms, to the ns
+    events = [{"message": text_report(request_id=f"e{i}"), "timestamp": 1_700_000_000_000 + i} for i in (1, 766, 999)]
+    df = parse_reports(events)
+    assert df["timestamp"].map(lambda t: t.value).tolist() == [(1_700_000_000_000 + i) * 1_000_000 for i in (1, 766, 999)]
+
+
 def test_insights_without_messages_falls_back_to_filter_log_events(monkeypatch):
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setattr(notes, "_NOTES_SAID", set())
@@ -299,10 +325,10 @@ def test_fast_text_path_in_chunks_matches_the_regex_path(monkeypatch):
     lines[7] = lines[7][:40]  # truncated
     monkeypatch.setattr(fastpath, "_FAST_CHUNK", 1_000)
     fast = parse_reports(lines)
-    monkeypatch.setattr(reports, "text_fast", lambda arr: None)
+    monkeypatch.setattr(reports, "text_fast", lambda *args, **kwargs: None)
     slow = parse_reports(lines)
     pd.testing.assert_frame_equal(fast, slow)
-    assert fast.attrs == slow.attrs == {"total": 3_000, "malformed": 1, "ignored": 0}
+    assert fast.attrs == slow.attrs and counts(fast) == {"total": 3_000, "malformed": 1, "ignored": 0}
 
 
 def test_json_numpy_path_matches_the_regex_path(monkeypatch):
@@ -314,12 +340,12 @@ def test_json_numpy_path_matches_the_regex_path(monkeypatch):
     lines[10] = lines[10][:100]                        # a truncated record: the numpy path, line by line
     lines[20] = lines[20].replace('"requestId"', '"requestID"')
     numpy_path = parse_reports(lines)
-    monkeypatch.setattr(reports, "json_fast", lambda arr: None)
+    monkeypatch.setattr(reports, "json_fast", lambda *args, **kwargs: None)
     regex = parse_reports(lines)
     pd.testing.assert_frame_equal(numpy_path, regex)
     spaced = parse_reports([json.dumps(json.loads(line)) for line in lines[:50] if line.endswith("}")])
     assert len(spaced) == 48  # spaced JSON too (the regex path takes it)
-    assert numpy_path.attrs == regex.attrs == {"total": 2_500, "malformed": 2, "ignored": 0}
+    assert numpy_path.attrs == regex.attrs and counts(regex) == {"total": 2_500, "malformed": 2, "ignored": 0}
     pd.testing.assert_frame_equal(complete.drop(index=[10, 20]).reset_index(drop=True), regex)
 
 
@@ -336,7 +362,7 @@ def test_json_numpy_path_with_mixed_key_orders(monkeypatch):
                                 separators=(",", ":")))
     monkeypatch.setattr(fastpath, "_FAST_CHUNK", 500)
     numpy_path = parse_reports(lines)
-    monkeypatch.setattr(reports, "json_fast", lambda arr: None)
+    monkeypatch.setattr(reports, "json_fast", lambda *args, **kwargs: None)
     regex = parse_reports(lines)
     pd.testing.assert_frame_equal(numpy_path, regex)
     assert len(regex) == 1_200 and regex["cold_start"].sum() == 240
