@@ -1,0 +1,57 @@
+"""Backtest of the timeout rule: recommend from the first part of a window, count what the second would have cut.
+
+The window's REPORT rows are split in time (``split``, the share of the window before the cut).
+The timeout rule (``workbook.tuning.rules.recommend_timeout``, with the same floors as the
+recommendations) runs on the first part; every invocation of the second part that ran longer
+than the timeout it gives would have been cut. Where the first part is too thin for the rule,
+the timeout stays the current one, and the count shows what the current timeout cut.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from infra import config
+from workbook.tuning.analysis import TuningInputError
+from workbook.tuning.floors import timeout_floor
+from workbook.tuning.rules import recommend_timeout
+
+__all__ = ["BACKTEST_COLUMNS", "timeout_backtest"]
+
+BACKTEST_COLUMNS = ["function", "first_window_samples", "status", "current_s", "recommended_s", "second_window_samples",
+                    "second_window_max_ms", "cut", "margin"]
+
+
+def timeout_backtest(settings: config.Settings, reports: pd.DataFrame, keys: Sequence[str],
+                     split: float = 0.5) -> pd.DataFrame:
+    """One row per function: the rule's timeout from the first part, and how many invocations of the second it cuts.
+
+    ``margin`` is the recommended timeout over the second part's longest invocation (how close it came).
+    """
+    if not 0.0 < split < 1.0:
+        raise TuningInputError(f"split {split!r} must be strictly between 0 and 1 (the share of the window before the cut)")
+    rows = []
+    if reports is None or not len(reports) or "timestamp" not in reports:
+        return pd.DataFrame(columns=BACKTEST_COLUMNS)
+    start, end = reports["timestamp"].min(), reports["timestamp"].max()
+    cut_at = start + (end - start) * split
+    for key in keys:
+        subset = reports[reports["function"] == key]
+        status = subset["status"].astype(str) if "status" in subset else pd.Series("ok", index=subset.index)
+        first, second = subset[subset["timestamp"] <= cut_at], subset[subset["timestamp"] > cut_at]
+        first_ok = first.loc[status.loc[first.index] == "ok", "duration_ms"].dropna().astype(float).to_numpy()
+        second_all = second["duration_ms"].dropna().astype(float).to_numpy()
+        p99 = float(np.quantile(first_ok, 0.99)) if len(first_ok) else None
+        floor = timeout_floor(settings, key, per_record_p99_ms=p99)
+        rec = recommend_timeout(first_ok, key, settings=settings, floor=floor,
+                                timed_out=int((status.loc[first.index] == "timeout").sum()))
+        limit_ms = rec.timeout_s * 1000.0
+        longest = float(second_all.max()) if len(second_all) else float("nan")
+        rows.append({"function": key, "first_window_samples": int(len(first_ok)), "status": rec.status.value,
+                     "current_s": rec.current_s, "recommended_s": rec.timeout_s,
+                     "second_window_samples": int(len(second_all)), "second_window_max_ms": round(longest, 1),
+                     "cut": int((second_all > limit_ms).sum()),
+                     "margin": round(limit_ms / longest, 1) if len(second_all) and longest > 0 else float("nan")})
+    return pd.DataFrame(rows, columns=BACKTEST_COLUMNS)
