@@ -3,8 +3,8 @@
 Each round claims up to 10 due rows (``FOR UPDATE SKIP LOCKED``, so overlapping runs never take
 the same row), sends them with one SendMessageBatch, retries the failed entries with backoff and
 full jitter, and marks each row ``enqueued`` or back to ``pending``, due again after an
-exponential delay (attempt counted, error kept; after MAX_ATTEMPTS it becomes ``failed``). Claims older than CLAIM_TIMEOUT are taken again, so a
-run that died mid-round loses nothing. The run stops when no due work remains, when
+exponential delay (attempt counted, error kept; after MAX_ATTEMPTS it becomes ``failed``). Claims
+older than CLAIM_TIMEOUT are taken again, so a run that died mid-round loses nothing. The run stops when no due work remains, when
 SAFETY_MARGIN_MS of the timeout is left, or after MAX_ROUNDS, and leaves the rest for the next run.
 A summary of the run goes to the notifications topic.
 
@@ -18,21 +18,21 @@ import json
 import time
 from typing import Any
 
-from common import aws, config, db, runtime
+from common import aws, budgets, config, db, runtime
+from common import tracer as tracing
 from common.errors import HandlerError, InvalidEvent, PayloadTooLarge
 from common.httpclient import Backoff
 from common.logger import correlation_paths, logger
 from common.metrics import count, metrics
-from common import tracer as tracing
 
 CONFIG = config.load("scheduler")
 tracer = tracing.create(patch_modules=("botocore", "pg8000"))
 BATCH_SIZE = 10                 # SendMessageBatch's limit
-SEND_ATTEMPTS = 3
+SEND_ATTEMPTS = budgets.SQS_SEND_ATTEMPTS
 MAX_ATTEMPTS = 5                # per row, across runs, before it is marked failed
 MAX_ROUNDS = 500
 CLAIM_TIMEOUT = "15 minutes"
-BACKOFF = Backoff(base_s=0.05, cap_s=1.0)
+BACKOFF = Backoff(base_s=budgets.SQS_SEND_BACKOFF_BASE_S, cap_s=budgets.SQS_SEND_BACKOFF_CAP_S)
 
 
 MAX_EVENT_BYTES = 256 * 1024    # EventBridge's own event size limit

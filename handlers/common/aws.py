@@ -37,7 +37,7 @@ def client(service: str) -> Any:
             options: dict[str, Any] = {
                 "connect_timeout": budgets.SDK_CONNECT_TIMEOUT_S,
                 "read_timeout": budgets.SDK_READ_TIMEOUT_S,
-                "retries": {"max_attempts": budgets.SDK_MAX_ATTEMPTS, "mode": "standard"},
+                "retries": {"max_attempts": budgets.SDK_MAX_RETRIES, "mode": "standard"},
             }
             if service == "s3":
                 options["s3"] = {"addressing_style": "path"}

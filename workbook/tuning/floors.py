@@ -38,6 +38,7 @@ from enum import Enum
 from functools import cache
 from types import ModuleType
 
+from botocore.config import Config as BotocoreConfig
 from botocore.retries.standard import ExponentialBackoff
 
 from infra import specs
@@ -46,6 +47,7 @@ from infra.environment import safety_margin_ms
 from workbook.tuning.defaults import MEMORY_HEADROOM_PCT, TIMEOUT_HEADROOM_PCT, TIMEOUT_MIN_S
 
 __all__ = ["Dependency", "Floor", "TimeoutFloor", "budgets", "dependency_budget_s", "dependency_budgets", "memory_floor",
+           "sdk_total_attempts",
            "sdk_backoff_s", "timeout_ceiling", "timeout_floor", "webhook_backoff_s"]
 
 #: The handlers' budgets module: the one home of their timeouts, attempts and backoff.
@@ -59,6 +61,7 @@ class Dependency(str, Enum):
     DATABASE = "database"
     WEBHOOK = "webhook"
     SECRETS_EXTENSION = "secrets-extension"
+    SQS_SEND_BATCH = "sqs-send-batch"
 
 
 @cache
@@ -123,6 +126,12 @@ def sdk_backoff_s(attempts: int) -> float:
     return sum(min(scale * base ** i, cap) for i in range(max(int(attempts) - 1, 0)))
 
 
+def sdk_total_attempts() -> int:
+    """The attempts a handler's boto3 call makes in all: botocore's own reading of ``retries.max_attempts``."""
+    config = BotocoreConfig(retries={"max_attempts": int(budgets().SDK_MAX_RETRIES), "mode": "standard"})
+    return int(config.retries.get("total_max_attempts", int(budgets().SDK_MAX_RETRIES) + 1))
+
+
 def webhook_backoff_s(attempts: int, base_s: float, cap_s: float) -> float:
     """``common.httpclient.Backoff``'s largest total sleep: ``min(cap, base * 2**i)`` before each retry ``i``."""
     return sum(min(cap_s, base_s * 2 ** i) for i in range(max(int(attempts) - 1, 0)))
@@ -133,11 +142,17 @@ def dependency_budget_s(dependency: Dependency | str) -> tuple[float, str]:
     b = budgets()
     dependency = Dependency(dependency)
     if dependency is Dependency.AWS_SDK:
-        attempts = int(b.SDK_MAX_ATTEMPTS)
+        attempts = sdk_total_attempts()
         backoff = sdk_backoff_s(attempts)
         total = attempts * (b.SDK_CONNECT_TIMEOUT_S + b.SDK_READ_TIMEOUT_S) + backoff
         return total, (f"AWS SDK call: {attempts} attempts x ({b.SDK_CONNECT_TIMEOUT_S:g} s connect + "
                        f"{b.SDK_READ_TIMEOUT_S:g} s read) + {backoff:g} s backoff")
+    if dependency is Dependency.SQS_SEND_BATCH:
+        call_s, _ = dependency_budget_s(Dependency.AWS_SDK)
+        attempts = int(b.SQS_SEND_ATTEMPTS)
+        backoff = webhook_backoff_s(attempts, b.SQS_SEND_BACKOFF_BASE_S, b.SQS_SEND_BACKOFF_CAP_S)
+        return attempts * call_s + backoff, (f"SendMessageBatch resent: {attempts} calls x {call_s:g} s (each an "
+                                             f"AWS SDK call with its retries) + {backoff:g} s backoff")
     if dependency is Dependency.DATABASE:
         attempts = int(b.DB_STATEMENT_ATTEMPTS)
         total = attempts * 2 * b.DB_TIMEOUT_S
