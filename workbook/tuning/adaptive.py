@@ -65,11 +65,14 @@ class PayloadMix:
         return dict(enumerate(self.weights)) if self.weighted else None
 
     def next_index(self, memory_mb: int) -> int:
-        """The payload for the next invocation at ``memory_mb``: each once (heaviest first), then the one most behind."""
+        """The payload for the next invocation at ``memory_mb``: each twice (heaviest first), then the one most behind.
+
+        Twice, so that each payload's mean has a spread once the size's first (cold) invocation is left out.
+        """
         counts = self._counts.setdefault(memory_mb, [0] * len(self.payloads))
-        unseen = [i for i, c in enumerate(counts) if c == 0]
-        if unseen:
-            index = max(unseen, key=lambda i: (self.weights[i], -i))
+        short = [i for i, c in enumerate(counts) if c < min(c2 for c2 in counts) + 1 and c < 2] if self.weighted else []
+        if short:
+            index = max(short, key=lambda i: (self.weights[i], -i))
         else:
             n = sum(counts) + 1
             index = max(range(len(counts)), key=lambda i: (self.weights[i] * n - counts[i], self.weights[i], -i))

@@ -19,9 +19,9 @@ by more than the measurement noise?
     at least ``target`` of them; or when the current size breaks the floor;
   - ``keep`` when the current size is within the margin of the choice in at least ``target`` of
     the resamples (the sizes cost the same, within the noise);
-  - neither before the choice and the current size have ``min_samples`` warm invocations each: a
-    bootstrap of two or three values knows nothing of the spread. Below 30 values the bootstrap
-    is also widened to Student's t.
+  - neither before the choice and the current size have ``min_samples`` warm invocations each,
+    and two of each weighted payload: a bootstrap of one or two values knows nothing of the
+    spread. Below 30 values the bootstrap is also widened to Student's t.
   - ``insufficient-data`` otherwise, with the invocations that would settle it.
 """
 from __future__ import annotations
@@ -111,10 +111,11 @@ def _size_arrays(ok: pd.DataFrame, memory: int, weights: Mapping[int, float] | N
     cost_point = duration_point = 0.0
     cost_boot = np.zeros(resamples)
     duration_boot = np.zeros(resamples)
-    used = 0
+    used, smallest = 0, None
     for share, rows in _strata(ok, weights):
         values = _values(rows)
         durations = values["duration_ms"].astype(float).to_numpy()
+        smallest = len(durations) if smallest is None else min(smallest, len(durations))
         if not len(durations):
             continue
         costs = np.ceil(durations) * base * (memory / 128.0)
@@ -122,11 +123,14 @@ def _size_arrays(ok: pd.DataFrame, memory: int, weights: Mapping[int, float] | N
         widen = _small_sample_widening(len(durations))
         cost_point += share * float(costs.mean())
         duration_point += share * float(durations.mean())
-        cost_boot += share * (costs.mean() + widen * (costs[index].mean(axis=1) - costs.mean()))
-        duration_boot += share * (durations.mean() + widen * (durations[index].mean(axis=1) - durations.mean()))
+        # Widened around the point estimate, and kept positive: a mean cost or duration is never below zero.
+        cost_boot += share * np.maximum(costs.mean() + widen * (costs[index].mean(axis=1) - costs.mean()),
+                                        costs.min() / 2)
+        duration_boot += share * np.maximum(durations.mean() + widen * (durations[index].mean(axis=1) - durations.mean()),
+                                            durations.min() / 2)
         used += len(durations)
     return {"cost": cost_point, "duration": duration_point, "cost_boot": cost_boot, "duration_boot": duration_boot,
-            "samples": used}
+            "samples": used, "smallest_stratum": smallest or 0}
 
 
 def _small_sample_widening(n: int) -> float:
@@ -208,7 +212,8 @@ def decide_memory(invocations: pd.DataFrame, current_mb: int, *, floor: Floor, s
     current_boot = boot[current_mb]
     p_change = float(np.mean(current_boot > boot[choice] * (1 + margin)))
     p_keep = float(np.mean(current_boot <= boot[choice] * (1 + margin)))
-    thin = [m for m in sorted({choice, current_mb}) if per_size[m]["samples"] < min_samples]
+    thin = [m for m in sorted({choice, current_mb})
+            if per_size[m]["samples"] < min_samples or per_size[m]["smallest_stratum"] < 2]
     if thin:
         p_change, p_keep = min(p_change, target - 1e-9), min(p_keep, target - 1e-9)
     gain = float(point[current_mb] / point[choice] - 1) if point[choice] > 0 else 0.0
