@@ -123,7 +123,16 @@ def _log_error(error: dict) -> None:
 
 
 def _max_memory_used_kb() -> int:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # VmHWM, not ru_maxrss: ru_maxrss survives execve, so a runtime spawned by a large process (the
+    # engine, a benchmark) would report that process's RSS at fork as its own peak.
+    own = 0
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            own = next((int(line.split()[1]) for line in status if line.startswith("VmHWM:")), 0)
+    except (OSError, ValueError):
+        own = 0
+    if not own:
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(own, children)
 
