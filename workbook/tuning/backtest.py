@@ -1,7 +1,8 @@
 """Backtest of the timeout rule: recommend from the first part of a window, count what the second would have cut.
 
-The window's REPORT rows are split in time (``split``, the share of the window before the cut).
-The timeout rule (``workbook.tuning.rules.recommend_timeout``, with the same floors as the
+Each function's REPORT rows are split in time at the moment when ``split`` of its invocations
+had happened (its own midpoint by default: functions invoked on different schedules each get two
+halves of their own traffic). The timeout rule (``workbook.tuning.rules.recommend_timeout``, with the same floors as the
 recommendations) runs on the first part; every invocation of the second part that ran longer
 than the timeout it gives would have been cut. Where the first part is too thin for the rule,
 the timeout stays the current one, and the count shows what the current timeout cut.
@@ -35,12 +36,11 @@ def timeout_backtest(settings: config.Settings, reports: pd.DataFrame, keys: Seq
     rows = []
     if reports is None or not len(reports) or "timestamp" not in reports:
         return pd.DataFrame(columns=BACKTEST_COLUMNS)
-    start, end = reports["timestamp"].min(), reports["timestamp"].max()
-    cut_at = start + (end - start) * split
     for key in keys:
-        subset = reports[reports["function"] == key]
+        subset = reports[reports["function"] == key].sort_values("timestamp", kind="stable")
         status = subset["status"].astype(str) if "status" in subset else pd.Series("ok", index=subset.index)
-        first, second = subset[subset["timestamp"] <= cut_at], subset[subset["timestamp"] > cut_at]
+        cut = int(len(subset) * split)
+        first, second = subset.iloc[:cut], subset.iloc[cut:]
         first_ok = first.loc[status.loc[first.index] == "ok", "duration_ms"].dropna().astype(float).to_numpy()
         second_all = second["duration_ms"].dropna().astype(float).to_numpy()
         p99 = float(np.quantile(first_ok, 0.99)) if len(first_ok) else None
