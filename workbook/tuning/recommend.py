@@ -18,6 +18,7 @@ rows reach the params patch.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,7 @@ from workbook.analysis.cost import monthly_cost
 from workbook.tuning import defaults
 from workbook.tuning.adaptive import AdaptiveRun, adaptive_power_tuning
 from workbook.tuning.analysis import AnalysisResult, TuningError, base_cost_per_ms
+from workbook.tuning.bounds import min_samples
 from workbook.tuning.decide import MemoryDecision, Status, decide_memory
 from workbook.tuning.floors import Floor, memory_floor, timeout_floor
 from workbook.tuning.invokers import make_invoker
@@ -379,6 +381,32 @@ def from_tuning_run(settings: config.Settings, key: str, run: TuningRun | Adapti
         "status": "ok",
     })
     return recommend(settings, reports, [key], {key: Tuned(key, run)})
+
+
+def check_rows(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """What is wrong with recommendation rows (as recorded in summary.json): [] when every rule held.
+
+    A ``recommend`` row must not go below its floor; a ``recommend`` that lowers a timeout must rest
+    on at least as many samples as the bound needs (a raise to the floor needs none).
+    """
+    problems = []
+    for row in rows:
+        if row.get("status") != Status.RECOMMEND.value:
+            continue
+        where = f"{row.get('function')} {row.get('kind')}"
+        floor = _leading_number(row.get("floor"))
+        value, current = _leading_number(row.get("recommended")), _leading_number(row.get("current"))
+        if floor is not None and value is not None and row.get("kind") in ("memory", "timeout") and value < floor:
+            problems.append(f"{where}: recommended {row.get('recommended')} is below its floor {row.get('floor')}")
+        if row.get("kind") == "timeout" and value is not None and current is not None and value < current and \
+                int(row.get("samples") or 0) < min_samples(defaults.TIMEOUT_QUANTILE, defaults.TIMEOUT_BOUND_LEVEL):
+            problems.append(f"{where}: lowered from {row.get('samples')} samples, fewer than the bound needs")
+    return problems
+
+
+def _leading_number(text: Any) -> float | None:
+    match = re.match(r"\s*([0-9][0-9,]*(?:\.[0-9]+)?)", str(text or ""))
+    return float(match.group(1).replace(",", "")) if match else None
 
 
 def _window_hours(reports: pd.DataFrame) -> float:

@@ -265,3 +265,15 @@ def test_monthly_figures_follow_the_analysed_window(settings):
 
 def test_status_enum_is_the_closed_set():
     assert {s.value for s in Status} == {"recommend", "keep", "insufficient-data"}
+
+
+def test_check_rows_finds_a_recommend_below_its_floor_or_from_thin_data(settings):
+    good = recommend.recommend(settings, reports("data-processor", 5000, np.linspace(50, 400, 5000), 1024, 70),
+                               ["data-processor"]).table.to_dict(orient="records")
+    assert recommend.check_rows(good) == []
+    below = {"function": "x", "kind": "memory", "current": "1024", "recommended": "256", "status": "recommend",
+             "floor": "320 MB: peak 231 MB + 30% headroom", "samples": 50}
+    thin = {"function": "y", "kind": "timeout", "current": "300 s", "recommended": "61 s", "status": "recommend",
+            "floor": "61 s (downstream)", "samples": 103}
+    kept = {**below, "status": "keep"}
+    assert [p.split(":")[0] for p in recommend.check_rows([below, thin, kept])] == ["x memory", "y timeout"]
