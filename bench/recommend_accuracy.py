@@ -317,15 +317,28 @@ def summarize(rows: pd.DataFrame) -> pd.DataFrame:
 
 def run(profiles: Sequence[Profile], *, truth_n: int, pool_n: int, repeats: int, strategies: Sequence[str],
         current_mb: int, values: Sequence[int] = DEFAULT_POWER_VALUES, live: bool = False, seed: int = 0,
-        progress: Callable[[str], None] = print) -> dict[str, Any]:
-    """Measure, establish the truth, run the repeats; return the truths, every repeat's row and the summary."""
+        progress: Callable[[str], None] = print, records_dir: Path | None = None) -> dict[str, Any]:
+    """Measure, establish the truth, run the repeats; return the truths, every repeat's row and the summary.
+
+    With ``records_dir``, each profile's measurements are saved there (``<module>.csv``) and read
+    back on the next run instead of measuring again, so the repeats can be rerun on the same data.
+    """
     base = base_cost_per_ms()
     budgets = [SWEEP * a // b for a, b in BUDGET_SHARES]
     truths, all_rows = {}, []
     with Sandbox(idle_expiry_s=600) as sandbox:
         for profile in profiles:
             started = time.perf_counter()
-            records = measure_profile(sandbox, profile, values, truth_n + pool_n, progress)
+            saved = records_dir / f"{profile.module}.csv" if records_dir else None
+            if saved is not None and saved.is_file():
+                records = pd.read_csv(saved).replace({np.nan: None})
+                records["init_duration_ms"] = pd.to_numeric(records["init_duration_ms"])
+                progress(f"  read {len(records):,} measured invocations of {profile.name} from {saved}")
+            else:
+                records = measure_profile(sandbox, profile, values, truth_n + pool_n, progress)
+                if saved is not None:
+                    saved.parent.mkdir(parents=True, exist_ok=True)
+                    records.to_csv(saved, index=False)
             truth_records, pool = split(records, truth_n, seed)
             truth = truths[profile.name] = true_behaviour(truth_records, profile, base)
             progress(f"  {profile.name}: floor {truth.floor_mb:.0f} MB; optimum " +
@@ -391,6 +404,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--current-mb", type=int, default=1024, help="the size the functions run with now")
     parser.add_argument("--live", action="store_true", help="run the repeats in the sandbox instead of replaying")
     parser.add_argument("--json", default=None, help="write the summary and the truths here")
+    parser.add_argument("--records", default=None,
+                        help="a folder: save each profile's measurements there, or reuse them when present")
     args = parser.parse_args(argv)
     if args.quick:
         args.truth, args.pool, args.repeats = 60, 40, 3
@@ -401,7 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"recommendation accuracy in the sandbox: {len(chosen)} profiles x {len(strategies)} strategies, truth "
           f"{args.truth}/size, pool {args.pool}/size, {args.repeats} repeats ({'live' if args.live else 'replayed'})")
     result = run(chosen, truth_n=args.truth, pool_n=args.pool, repeats=args.repeats, strategies=strategies,
-                 current_mb=args.current_mb, live=args.live)
+                 current_mb=args.current_mb, live=args.live, records_dir=Path(args.records) if args.records else None)
     _print(result, args.current_mb)
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
     if args.json:

@@ -236,10 +236,14 @@ def _memory_row(settings: config.Settings, key: str, subset: pd.DataFrame, tuned
     run = tuned.run
     tuning_floor = getattr(run, "floor", None)
     floor = max([f for f in (window, tuning_floor) if f is not None], key=lambda f: f.value)
-    decision = decide_memory(run.invocations, current.memory_mb, floor=floor, strategy=tuned.analysis.strategy,
-                             balanced_weight=tuned.analysis.balanced_weight,
-                             base_cost=base_cost_per_ms(settings.params.aws_region, current.architecture),
-                             weights=_weights(run))
+    decision = tuned.decision
+    if decision is None or floor.value > decision.floor.value or decision.current_mb != current.memory_mb:
+        # a higher floor from the window (or a run without a decision): decide again on the same invocations
+        decision = decide_memory(run.invocations, current.memory_mb, floor=floor, strategy=tuned.analysis.strategy,
+                                 balanced_weight=tuned.analysis.balanced_weight,
+                                 base_cost=base_cost_per_ms(settings.params.aws_region, current.architecture),
+                                 weights=_weights(run))
+    floor = decision.floor
     tool = (f"; the tool's analysis ({tuned.analysis.strategy}, trimmed means of billed durations) chose "
             f"{tuned.analysis.memory_mb} MB over {tuned.invocations_used} invocations")
     saving = (_saving(settings, current, decision, monthly_invocations) if decision.status is Status.RECOMMEND
