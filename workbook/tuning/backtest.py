@@ -9,6 +9,7 @@ the timeout stays the current one, and the count shows what the current timeout 
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,13 +17,14 @@ import pandas as pd
 
 from infra import config
 from workbook.tuning.analysis import TuningInputError
+from workbook.tuning.defaults import TIMEOUT_HEADROOM_PCT
 from workbook.tuning.floors import timeout_floor
 from workbook.tuning.rules import recommend_timeout
 
 __all__ = ["BACKTEST_COLUMNS", "timeout_backtest"]
 
 BACKTEST_COLUMNS = ["function", "first_window_samples", "status", "current_s", "recommended_s", "second_window_samples",
-                    "second_window_max_ms", "cut", "margin"]
+                    "second_window_max_ms", "cut", "margin", "bound_only_s", "bound_only_cut"]
 
 
 def timeout_backtest(settings: config.Settings, reports: pd.DataFrame, keys: Sequence[str],
@@ -30,6 +32,8 @@ def timeout_backtest(settings: config.Settings, reports: pd.DataFrame, keys: Seq
     """One row per function: the rule's timeout from the first part, and how many invocations of the second it cuts.
 
     ``margin`` is the recommended timeout over the second part's longest invocation (how close it came).
+    ``bound_only_s`` and ``bound_only_cut`` test the bound alone: its timeout without any floor
+    (the bound plus headroom, rounded up to seconds), where the first part is large enough for one.
     """
     if not 0.0 < split < 1.0:
         raise TuningInputError(f"split {split!r} must be strictly between 0 and 1 (the share of the window before the cut)")
@@ -49,9 +53,13 @@ def timeout_backtest(settings: config.Settings, reports: pd.DataFrame, keys: Seq
                                 timed_out=int((status.loc[first.index] == "timeout").sum()))
         limit_ms = rec.timeout_s * 1000.0
         longest = float(second_all.max()) if len(second_all) else float("nan")
+        bound_only = (math.ceil(rec.bound.bound_ms * (1 + TIMEOUT_HEADROOM_PCT / 100.0) / 1000.0 - 1e-9)
+                      if rec.bound.exists else None)
         rows.append({"function": key, "first_window_samples": int(len(first_ok)), "status": rec.status.value,
                      "current_s": rec.current_s, "recommended_s": rec.timeout_s,
                      "second_window_samples": int(len(second_all)), "second_window_max_ms": round(longest, 1),
                      "cut": int((second_all > limit_ms).sum()),
-                     "margin": round(limit_ms / longest, 1) if len(second_all) and longest > 0 else float("nan")})
+                     "margin": round(limit_ms / longest, 1) if len(second_all) and longest > 0 else float("nan"),
+                     "bound_only_s": bound_only,
+                     "bound_only_cut": int((second_all > bound_only * 1000.0).sum()) if bound_only else None})
     return pd.DataFrame(rows, columns=BACKTEST_COLUMNS)

@@ -25,6 +25,8 @@ def test_a_bound_from_the_first_half_cuts_nothing_in_a_stationary_second_half():
     # THEN the first half supports a recommendation, and no invocation of the second half runs past it
     assert result["status"] == "recommend" and result["first_window_samples"] == 4000
     assert result["cut"] == 0 and result["recommended_s"] < result["current_s"]
+    # AND the bound alone, without the floors, cuts nothing either
+    assert result["bound_only_s"] >= 1 and result["bound_only_cut"] == 0
 
 
 def test_a_slowdown_in_the_second_half_is_counted():
