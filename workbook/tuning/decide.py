@@ -15,8 +15,10 @@ by more than the measurement noise?
   ``margin`` the practical tie (2% by default):
 
   - ``recommend`` when the choice beats the current size by more than the margin in at least
-    ``target`` of the resamples, and is itself within the margin of the best eligible size in
-    at least ``target`` of them; or when the current size breaks the floor;
+    ``target`` of the resamples, is within ``worst_pct`` (10%) of the best eligible size in at
+    least ``target`` of them and within the margin in at least 80% (sizes that tie within the
+    noise cannot be told apart, but none of them is far off); or when the current size breaks
+    the floor;
   - ``keep`` when the current size is within the margin of the choice in at least ``target`` of
     the resamples (the sizes cost the same, within the noise);
   - neither before the choice and the current size have ``min_samples`` warm invocations each,
@@ -35,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from workbook.tuning.analysis import Strategy, TuningError, base_cost_per_ms
-from workbook.tuning.defaults import DECISION_CONFIDENCE, MIN_DECISION_SAMPLES, TIE_MARGIN_PCT
+from workbook.tuning.defaults import DECISION_CONFIDENCE, MIN_DECISION_SAMPLES, RECOMMEND_WORST_PCT, TIE_MARGIN_PCT
 from workbook.tuning.floors import Floor
 from workbook.tuning.model import _t_quantile
 
@@ -43,6 +45,8 @@ __all__ = ["MemoryDecision", "Status", "decide_memory", "size_related_error"]
 
 #: One-sided 95% normal quantile, for the invocations a decision still needs.
 _Z = 1.645
+#: A recommended size must be within the margin of the best in at least this share of resamples (ties allowed).
+CHOICE_SHARE = 0.8
 #: Beyond this many more invocations per size, a decision is called unreachable (a tie at the margin).
 _MAX_NEEDED = 10_000
 
@@ -160,7 +164,7 @@ def decide_memory(invocations: pd.DataFrame, current_mb: int, *, floor: Floor, s
                   balanced_weight: float = 0.5, base_cost: float | None = None,
                   weights: Mapping[int, float] | None = None, margin: float = TIE_MARGIN_PCT / 100.0,
                   target: float = DECISION_CONFIDENCE, resamples: int = 400, seed: int = 0,
-                  min_samples: int = MIN_DECISION_SAMPLES) -> MemoryDecision:
+                  min_samples: int = MIN_DECISION_SAMPLES, worst_pct: float = RECOMMEND_WORST_PCT) -> MemoryDecision:
     """The decision on ``invocations`` (memory_mb, duration_ms, init_duration_ms, error, optional payload).
 
     Long because it is one decision table: eligibility, estimates, the bootstrap and the three
@@ -194,6 +198,9 @@ def decide_memory(invocations: pd.DataFrame, current_mb: int, *, floor: Floor, s
     stack = np.stack([boot[m] for m in eligible])
     best = stack.min(axis=0)
     choice_confidence = float(np.mean(boot[choice] <= best * (1 + margin)))
+    # Sizes that tie within the noise cannot all be told apart; what a recommendation must guarantee is that
+    # its size is not far from the best: within worst_pct of it in ``target`` of the resamples.
+    choice_safe = float(np.mean(boot[choice] <= best * (1 + worst_pct / 100.0)))
     table["criterion"] = [float(point[m]) if m in point else float("nan") for m in table["memory_mb"]]
     table["near_best_share"] = [float(np.mean(boot[m] <= best * (1 + margin))) if m in boot else 0.0
                                 for m in table["memory_mb"]]
@@ -218,11 +225,14 @@ def decide_memory(invocations: pd.DataFrame, current_mb: int, *, floor: Floor, s
         p_change, p_keep = min(p_change, target - 1e-9), min(p_keep, target - 1e-9)
     gain = float(point[current_mb] / point[choice] - 1) if point[choice] > 0 else 0.0
     spread = f"{choice} MB is {gain:+.1%} on {label} against {current_mb} MB"
-    if choice != current_mb and p_change >= target and choice_confidence >= target:
-        return MemoryDecision(Status.RECOMMEND, current_mb, choice, choice, min(p_change, choice_confidence),
+    if choice != current_mb and p_change >= target and choice_safe >= target and choice_confidence >= CHOICE_SHARE:
+        ties = "" if choice_confidence >= target else (
+            f"; other sizes are as good within the noise (it is within {margin:.0%} of the best in "
+            f"{choice_confidence:.0%} of resamples, within {worst_pct:.0f}% in {choice_safe:.0%})")
+        return MemoryDecision(Status.RECOMMEND, current_mb, choice, choice, min(p_change, choice_safe),
                               choice_confidence, reason=(f"{choice} MB beats {current_mb} MB by more than "
                                                           f"{margin:.0%} on {label} in {p_change:.0%} of resamples "
-                                                          f"(point estimate {gain:.1%} better)"), **common)
+                                                          f"(point estimate {gain:.1%} better){ties}"), **common)
     if p_keep >= target:
         return MemoryDecision(Status.KEEP, current_mb, choice, current_mb, p_keep, choice_confidence,
                               reason=(f"the current {current_mb} MB is within {margin:.0%} of the best size on {label} "

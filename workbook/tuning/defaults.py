@@ -41,6 +41,9 @@ TIE_MARGIN_PCT = 2.0
 DECISION_CONFIDENCE = 0.95
 #: ... and this many warm invocations at the chosen and at the current size.
 MIN_DECISION_SAMPLES = 5
+#: A recommended size must be within this much of the best measured size (in percent), with the decision's
+#: confidence: sizes that tie within the noise cannot be told apart, but none of them may be far off.
+RECOMMEND_WORST_PCT = 10.0
 #: Only recommendations at or above this confidence reach the summary's "Top recommendations" and the
 #: params patch; the rest are listed under "Needs more data" (notebook parameter ``min_confidence``).
 MIN_CONFIDENCE = 0.8
