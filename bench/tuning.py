@@ -2,8 +2,10 @@
 
 The full sweep is aws-lambda-power-tuning's: 6 power values x 50 invocations = 300. The
 adaptive run (``workbook.tuning.adaptive_power_tuning``) fits the duration-vs-memory model
-and measures more only where the choice is uncertain. Target: the same choice in at most 100
-invocations (a third of the sweep). Prints figures; asserts nothing about time.
+and measures more only where the choice is uncertain; it also says whether the choice is worth a
+change from the current size (here the largest): recommend, keep or insufficient-data. Target: the
+same choice in at most 100 invocations (a third of the sweep). Prints figures; asserts nothing
+about time. ``bench/recommend_accuracy.py`` measures accuracy against a known truth instead.
 
 Two workloads: CPU-bound only, whose cost Lambda's pricing makes flat below one vCPU (so any
 choice is a near-tie and the sweep's own choice is noise: a second sweep per run shows how
@@ -171,7 +173,8 @@ def main() -> int:
                     means = full.analysis.table.set_index("memory_mb")["average_duration_ms"].round(1).to_dict()
                     print(f"  run {repeat + 1}: sweep 300 invocations -> {full.memory_mb} MB ({t_full:.0f} s); "
                           f"trimmed means (ms) {means}")
-                    print(f"         adaptive {adaptive.invocations_used} invocations -> {adaptive.memory_mb} MB "
+                    status = adaptive.decision.status.value if adaptive.decision else "-"
+                    print(f"         adaptive {adaptive.invocations_used} invocations -> {adaptive.memory_mb} MB, {status} "
                           f"(confidence {adaptive.confidence:.2f}, pruned {adaptive.pruned}, {t_adaptive:.0f} s): "
                           f"{'same' if same else 'different'}; its cost per the sweep: {regret:+.1%}")
                 print(f"  summary: same choice in {agree}/{args.repeats} runs with {min(used)}-{max(used)} invocations "

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from common import config, runtime
+from common import budgets, config, runtime
 from common.errors import HandlerError
 from common.logger import correlation_paths, logger
 from common.metrics import count, metrics
@@ -25,7 +25,8 @@ from common.secrets import ExtensionSource, SecretsCache
 from common.tokens import MIN_HS256_KEY_BYTES, JwtVerifier, Reason, TokenRejected, bearer_token
 
 CONFIG = config.load("auth-handler")
-SECRETS = SecretsCache(ExtensionSource(port=CONFIG.extension_port), ttl_s=CONFIG.secrets_ttl_s)
+SECRETS = SecretsCache(ExtensionSource(port=CONFIG.extension_port, timeout_s=budgets.SECRETS_EXTENSION_TIMEOUT_S),
+                       ttl_s=CONFIG.secrets_ttl_s)
 
 #: A signature failure re-reads the HS256 key when the cached copy is older than this, so a
 #: rotated key is picked up at once instead of after SECRETS_MANAGER_TTL (at most one re-read

@@ -19,7 +19,7 @@ import json
 import time
 from typing import Any
 
-from common import aws, config, db, runtime
+from common import aws, budgets, config, db, runtime
 from common import tracer as tracing
 from common.errors import HandlerError, InvalidEvent, PayloadTooLarge
 from common.httpclient import Backoff
@@ -29,11 +29,11 @@ from common.metrics import count, metrics
 CONFIG = config.load("scheduler")
 tracer = tracing.create(patch_modules=("botocore", "pg8000"))
 BATCH_SIZE = 10                 # SendMessageBatch's limit
-SEND_ATTEMPTS = 3
+SEND_ATTEMPTS = budgets.SQS_SEND_ATTEMPTS
 MAX_ATTEMPTS = 5                # per row, across runs, before it is marked failed
 MAX_ROUNDS = 500
 CLAIM_TIMEOUT = "15 minutes"
-BACKOFF = Backoff(base_s=0.05, cap_s=1.0)
+BACKOFF = Backoff(base_s=budgets.SQS_SEND_BACKOFF_BASE_S, cap_s=budgets.SQS_SEND_BACKOFF_CAP_S)
 
 
 MAX_EVENT_BYTES = 256 * 1024    # EventBridge's own event size limit

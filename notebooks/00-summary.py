@@ -32,6 +32,7 @@ strategy = None              # cost | speed | balanced
 balanced_weight = None
 discard_top_bottom = None
 tune_functions = None        # power-tuned in 05-tuning (each costs invocations); None: file-processor
+min_confidence = None        # recommend rows below it are not recommended; None: 0.8
 apply_patch = False          # write the params patch to params/<env>.yaml
 interactive = True           # ipywidgets controls in JupyterLab; reports print the static view
 
@@ -40,8 +41,10 @@ from workbook.report import summary
 from workbook.report.record import glue
 from workbook.report.session import say, show
 
-view = summary.build(summary.collect(run_folder) if run_folder else {})
+view = summary.build(summary.collect(run_folder) if run_folder else {}, min_confidence=min_confidence)
 say(view.links())
+for problem in view.problems:
+    say(f"**Parameter problem:** {problem}")
 
 # %% [markdown]
 # ## Headlines
@@ -66,10 +69,18 @@ show(view.cost, 4) if not view.cost.empty else say("No cost was recorded in this
 # %% [markdown]
 # ## Top recommendations
 #
-# The full reasoning, the tuning curves and the params patch are in the Tuning section.
+# Only changes the data supports: status `recommend` at or above the confidence threshold, none below its floor. The full reasoning, the tuning curves and the params patch are in the Tuning section.
 
 # %%
-show(view.recommendations) if not view.recommendations.empty else say("No recommendation in this run.")
+show(view.recommendations) if not view.recommendations.empty else say("No change is recommended with enough confidence in this run.")
+
+# %% [markdown]
+# ## Needs more data
+#
+# What the data cannot settle yet, and what to collect to settle it.
+
+# %%
+show(view.needs_data) if not view.needs_data.empty else say("Nothing is waiting for more data.")
 
 # %%
 glue("headlines", view.headlines)

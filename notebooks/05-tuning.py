@@ -16,7 +16,10 @@
 # %% [markdown]
 # # Tuning
 #
-# Memory, timeout and architecture recommendations. Memory comes from power tuning (as aws-lambda-power-tuning measures it, plus a fitted duration model that needs fewer invocations) and never drops below the observed memory use plus headroom. The recommendations become a patch to `params/<env>.yaml`, shown as a diff; it is applied only when `apply_patch` is set, and deploys then go through Pulumi as usual.
+# Memory, timeout and architecture recommendations, each with a status: **recommend**, **keep** or **insufficient-data** (with what would settle it), its confidence, the number of samples, and the floor that bounds it. Only `recommend` rows at or above `min_confidence` (default 0.8) become a patch to `params/<env>.yaml`, shown as a diff; it is applied only when `apply_patch` is set, and deploys then go through Pulumi as usual.
+#
+# - **Memory** comes from power tuning, measured at the current size too. A change is recommended only when it beats the current size by more than 2% in at least 95% of bootstrap resamples; when the sizes are within the noise the answer is *keep*. It never drops below the floor: the peak Max Memory Used (in the window, and at the largest payload the function accepts) plus 30% headroom.
+# - **Timeout** is a distribution-free bound, not a point estimate: the smallest order statistic that bounds the p99.9 duration with 95% confidence (the *k*-th smallest of *n*, with *k* the smallest rank such that P(Binomial(*n*, 0.999) ≤ *k* − 1) ≥ 0.95), plus 50% headroom. It exists only from 2,995 invocations; with fewer the row says *insufficient-data* and how many more are needed, and shows a provisional figure from the 95% bound on the p99 with 100% headroom, which is never recommended. The timeout never goes below the floor (the longest retry budget of the function's own downstream calls plus its safety margin; for queue consumers, the batch size times the per-record p99 plus the batching window; the largest payload's duration) nor above the trigger's ceiling (30 s behind the HTTP API).
 
 # %% tags=["parameters"]
 # Parameters (Papermill replaces these; the defaults suit an interactive session on --env local).
@@ -32,6 +35,7 @@ strategy = None              # cost | speed | balanced
 balanced_weight = None
 discard_top_bottom = None
 tune_functions = None        # power-tuned in 05-tuning (each costs invocations); None: file-processor
+min_confidence = None        # recommend rows below it are not recommended; None: 0.8
 apply_patch = False          # write the params patch to params/<env>.yaml
 interactive = True           # ipywidgets controls in JupyterLab; reports print the static view
 
@@ -46,7 +50,7 @@ session = open_session(env, since, functions, run_folder)
 say(session.describe())
 from workbook.report import charts
 from workbook.telemetry import logs
-from workbook.tuning import recommend
+from workbook.tuning import backtest, recommend
 
 # %% [markdown]
 # ## Power tuning
@@ -57,11 +61,13 @@ for key in recommend.functions_to_tune(tune_functions):
     result = recommend.power_tune(session.settings, key, power_values, num_invocations, strategy=strategy,
                                   balanced_weight=balanced_weight, discard_top_bottom=discard_top_bottom)
     tuned[key] = result
-    say(f"**{key}**: {result.memory_mb} MB ({result.analysis.strategy}), confidence {result.confidence:.0%}, "
-        f"{result.invocations_used} invocations.")
+    decision = result.decision
+    say(f"**{key}**: {decision.status.value} — best eligible size {decision.choice_mb} MB "
+        f"({result.analysis.strategy}), confidence {decision.confidence:.0%}, {result.invocations_used} invocations; "
+        f"memory floor {decision.floor.describe('MB')}. {decision.reason}.")
     display(charts.power_tuning_curve(result.analysis, predicted=result.model.predicted if result.model else None,
                                       title=f"{key}: duration and cost by memory"))
-    show(result.analysis.table, 6)
+    show(decision.estimates, 6)
 
 # %% [markdown]
 # ## Memory headroom
@@ -74,8 +80,21 @@ display(charts.memory_headroom(reports))
 # ## Recommendations
 
 # %%
-recs = recommend.recommend(session.settings, reports, session.functions, tuned, window_hours=session.window_hours)
+recs = recommend.recommend(session.settings, reports, session.functions, tuned, window_hours=session.window_hours,
+                           min_confidence=min_confidence)
+for problem in recs.problems:
+    say(f"**Parameter problem:** {problem}")
 show(recs.table)
+
+# %% [markdown]
+# ## Timeout backtest
+#
+# Each function's invocations in the window are split in two halves by time (at the moment half of them had happened). The timeout rule runs on the first half alone, and every invocation of the second half that ran longer than the timeout it gives is counted as cut. Where the first half is too thin for the rule, the timeout stays the current one. `bound_only_s` and `bound_only_cut` test the bound alone, without the floors (which usually dominate here). The target is 0 cut.
+
+# %%
+timeouts = backtest.timeout_backtest(session.settings, reports, session.functions)
+show(timeouts, 1)
+say(f"Cut in the second half: **{int(timeouts['cut'].sum()) if len(timeouts) else 0}** invocation(s).")
 
 # %% [markdown]
 # ## The params patch
@@ -110,5 +129,6 @@ controls.controls(session.settings, tuned, reports, recs, interactive=interactiv
 # %%
 glue("recommendations", recs.table.to_dict(orient="records"))
 glue("params_patch", patch.diff)
-glue("tuned", {k: {"memory_mb": t.memory_mb, "invocations": t.invocations_used, "confidence": t.confidence}
-               for k, t in tuned.items()})
+glue("timeout_backtest", timeouts.to_dict(orient="records"))
+glue("tuned", {k: {"memory_mb": t.memory_mb, "status": t.status, "invocations": t.invocations_used,
+                   "confidence": t.confidence} for k, t in tuned.items()})

@@ -344,6 +344,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         raise BadInput(f"--power-values {args.power_values!r}: expected memory sizes in MB separated by commas, "
                        "like 128,512,1769") from None
     payload = sample_event(settings, args.function) if args.payload is None else _load_payload(args.payload)
+    values = sorted(set(values) | {fn.memory_mb})   # the current size too: a change is judged against it
     run = runner.run_power_tuning(
         invokers.make_invoker(settings, args.function), values, args.num or defaults.DEFAULT_NUM_INVOCATIONS, payload,
         parallel=args.parallel, only_cold_starts=args.only_cold_starts, discard_top_bottom=args.discard_top_bottom,
@@ -357,7 +358,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
     print(f"\n{run.analysis.strategy} strategy chooses {run.memory_mb} MB (now {fn.memory_mb} MB)")
     recs = recommend.from_tuning_run(settings, args.function, run)
     for row in recs.table.itertuples(index=False):
-        print(f"{row.kind}: {row.current} -> {row.recommended} ({row.reason})")
+        confidence = "" if row.confidence is None or row.confidence != row.confidence else f", confidence {row.confidence:.2f}"
+        needed = f"; needs {row.needed}" if row.needed else ""
+        print(f"{row.kind}: {row.status}{confidence}: {row.current} -> {row.recommended} ({row.reason}{needed})")
     proposed = recs.patch(args.env)
     if proposed.empty:
         print(f"params/{args.env}.yaml already matches the recommendation")

@@ -6,6 +6,7 @@ boto3, the others load it once.
 
 Submodules, one per concern:
     config        the function's environment, read and validated once at INIT
+    budgets       every downstream timeout, attempt count and backoff (the workbook's timeout floors read it)
     errors        the one error hierarchy and its mapping to HTTP responses
     logger        Powertools Logger (JSON, request id, correlation id)
     metrics       Powertools Metrics (EMF, cold start, business metrics)
@@ -19,5 +20,6 @@ Submodules, one per concern:
     tokens        JWT verification for the auth handler (stdlib; cryptography only for RS256)
 """
 __all__ = [
-    "aws", "config", "db", "errors", "events", "httpclient", "logger", "metrics", "runtime", "secrets", "tokens", "tracer",
+    "aws", "budgets", "config", "db", "errors", "events", "httpclient", "logger", "metrics", "runtime", "secrets", "tokens",
+    "tracer",
 ]

@@ -15,6 +15,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from common import budgets
 from common.errors import AwsServiceError
 
 _CLIENTS: dict[str, Any] = {}
@@ -32,10 +33,11 @@ def client(service: str) -> Any:
             # re-imports the handlers (the test suite, the local sandbox) loads each model once.
             if boto3.DEFAULT_SESSION is None:
                 boto3.setup_default_session()
+            # The budgets live in common/budgets.py, where the workbook's timeout floors read them too.
             options: dict[str, Any] = {
-                "connect_timeout": 3,
-                "read_timeout": 10,
-                "retries": {"max_attempts": 3, "mode": "standard"},
+                "connect_timeout": budgets.SDK_CONNECT_TIMEOUT_S,
+                "read_timeout": budgets.SDK_READ_TIMEOUT_S,
+                "retries": {"max_attempts": budgets.SDK_MAX_RETRIES, "mode": "standard"},
             }
             if service == "s3":
                 options["s3"] = {"addressing_style": "path"}

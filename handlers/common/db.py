@@ -23,6 +23,7 @@ from typing import Any
 
 import pg8000.native
 
+from common import budgets
 from common.errors import ConfigError, DatabaseUnavailable
 
 #: Advisory lock key that serialises concurrent migrations ("lwb-mig").
@@ -142,7 +143,7 @@ def connect_params(secret: dict[str, Any]) -> dict[str, Any]:
             "user": str(secret["username"]),
             "password": secret.get("password") or None,
             "database": str(secret.get("dbname") or secret.get("database") or "postgres"),
-            "timeout": float(secret.get("timeout_s") or 5),
+            "timeout": float(secret.get("timeout_s") or budgets.DB_TIMEOUT_S),
             "application_name": os.environ.get("POWERTOOLS_SERVICE_NAME", "workbook"),
         }
     except (KeyError, TypeError, ValueError) as error:
@@ -231,18 +232,18 @@ class Database:
         retry runs it again: the handlers' writes are upserts or state transitions that tolerate
         this, except a create in the API, which could then insert twice.
         """
-        for attempt in (1, 2):
+        for attempt in range(1, budgets.DB_STATEMENT_ATTEMPTS + 1):
             connection = self.connection()
             try:
                 return connection.run(sql, **params) or []
             except (pg8000.native.InterfaceError, OSError) as error:
                 self.discard()
-                if attempt == 2:
+                if attempt == budgets.DB_STATEMENT_ATTEMPTS:
                     raise DatabaseUnavailable(f"PostgreSQL connection lost: {type(error).__name__}") from None
             except pg8000.native.DatabaseError as error:
                 if _is_connection_failure(error):
                     self.discard()
-                    if attempt == 2:
+                    if attempt == budgets.DB_STATEMENT_ATTEMPTS:
                         raise DatabaseUnavailable("PostgreSQL is shutting down or unavailable") from None
                     continue
                 raise  # an SQL error: the caller's transaction (if any) rolls back in _Transaction

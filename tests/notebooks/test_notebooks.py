@@ -10,6 +10,7 @@ import pytest
 from tests.notebooks import browser
 from tests.secrets_oracle import leaked
 from workbook.report import notebooks, record, summary
+from workbook.tuning import recommend
 
 CHARTS = {"02-metrics": 1, "03-cold-starts": 2, "04-cost": 1, "05-tuning": 2}
 
@@ -47,6 +48,8 @@ def test_recorded_results_are_meaningful(local_run):
     assert results["04-cost"]["cost_monthly_usd"] > 0
     assert "model only" in results["04-cost"]["cost_source"]
     assert results["05-tuning"]["tuned"]["file-processor"]["memory_mb"] in (128, 256, 512, 1024, 1769, 3008)
+    # no recommend row breaks its floor, and no timeout is lowered from fewer samples than its bound needs
+    assert recommend.check_rows(results["05-tuning"]["recommendations"]) == []
     assert results["00-summary"]["headlines"]
 
 

@@ -3,6 +3,10 @@
 Each detail notebook glues its key results with scrapbook under the names below; the summary
 reads them from the run folder. A notebook that did not run, or recorded nothing, shows as
 missing rather than failing the summary.
+
+Tuning rows carry a status: only ``recommend`` rows at or above ``min_confidence`` are "Top
+recommendations"; ``insufficient-data`` rows (and any ``recommend`` below the threshold) are
+"Needs more data", with what to collect; ``keep`` rows are counted.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from workbook.report import record
+from workbook.tuning.defaults import MIN_CONFIDENCE
 
 # Scrap names per notebook: the contract between the detail notebooks and this summary.
 SCRAPS = {
@@ -20,7 +25,7 @@ SCRAPS = {
     "02-metrics": ("health", "alarms_in_alarm", "percentile_source"),
     "03-cold-starts": ("cold_starts",),
     "04-cost": ("cost", "cost_total_usd", "cost_monthly_usd", "cost_source"),
-    "05-tuning": ("recommendations", "params_patch"),
+    "05-tuning": ("recommendations", "params_patch", "timeout_backtest"),
 }
 DETAIL_NOTEBOOKS = tuple(SCRAPS)
 
@@ -33,7 +38,9 @@ class Summary:
     health: pd.DataFrame = field(default_factory=pd.DataFrame)
     cost: pd.DataFrame = field(default_factory=pd.DataFrame)
     recommendations: pd.DataFrame = field(default_factory=pd.DataFrame)
+    needs_data: pd.DataFrame = field(default_factory=pd.DataFrame)
     missing: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
     def links(self) -> str:
         names = {"01-deploy": "Deploy", "02-metrics": "Metrics", "03-cold-starts": "Cold starts",
@@ -52,8 +59,8 @@ def collect(run_folder: str | Path) -> dict[str, dict[str, Any]]:
     return found
 
 
-def build(scraps: dict[str, dict[str, Any]]) -> Summary:
-    """Turn the notebooks' scraps into the summary."""
+def build(scraps: dict[str, dict[str, Any]], min_confidence: float | None = None) -> Summary:
+    """Turn the notebooks' scraps into the summary; ``min_confidence`` defaults to the tuning default (0.8)."""
     summary = Summary()
     summary.missing = [name for name in DETAIL_NOTEBOOKS if not scraps.get(name)]
     deploy = scraps.get("01-deploy", {})
@@ -90,18 +97,58 @@ def build(scraps: dict[str, dict[str, Any]]) -> Summary:
             summary.headlines.append(
                 f"Cost projected to a month: **${monthly:,.2f}** ({cost.get('cost_source', 'model')}).")
 
-    recs = pd.DataFrame(scraps.get("05-tuning", {}).get("recommendations") or [])
-    if not recs.empty:
-        if "monthly_saving_usd" in recs.columns:
-            recs["monthly_saving_usd"] = pd.to_numeric(recs["monthly_saving_usd"], errors="coerce")
-            recs = recs.sort_values("monthly_saving_usd", ascending=False, na_position="last")
-        order = ["function", "kind", "current", "recommended", "monthly_saving_usd", "confidence", "reason"]
-        changes = recs[recs["current"].astype(str) != recs["recommended"].astype(str)] \
-            if {"current", "recommended"} <= set(recs.columns) else recs
-        summary.recommendations = changes[[c for c in order if c in changes.columns]].head(5).reset_index(drop=True)
-        summary.headlines.append(f"{len(summary.recommendations)} change(s) recommended; the top ones are below.")
-    elif "05-tuning" in scraps:
-        summary.headlines.append("No tuning recommendation: the current settings hold.")
+    _tuning(summary, scraps.get("05-tuning"), min_confidence)
     if summary.missing:
         summary.headlines.append(f"Not in this run: {', '.join(summary.missing)}.")
     return summary
+
+
+TOP_COLUMNS = ["function", "kind", "current", "recommended", "confidence", "samples", "monthly_saving_usd", "floor",
+               "reason"]
+NEEDS_DATA_COLUMNS = ["function", "kind", "current", "status", "confidence", "samples", "needed", "reason"]
+
+
+def _threshold(min_confidence: Any) -> tuple[float, str | None]:
+    if min_confidence is None:
+        return MIN_CONFIDENCE, None
+    try:
+        value = float(min_confidence)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        return float("inf"), (f"min_confidence={min_confidence!r} is outside 0..1: set it between 0 and 1 (default "
+                              f"{MIN_CONFIDENCE}); no recommendation is promoted until then")
+    return value, None
+
+
+def _tuning(summary: Summary, tuning: dict[str, Any] | None, min_confidence: Any) -> None:
+    """Top recommendations (recommend, confident), needs more data (the rest that is not keep), and a headline."""
+    threshold, problem = _threshold(min_confidence)
+    if problem:
+        summary.problems.append(problem)
+    recs = pd.DataFrame((tuning or {}).get("recommendations") or [])
+    if recs.empty:
+        if tuning is not None:
+            summary.headlines.append("No tuning recommendation: the current settings hold.")
+        return
+    for column in ("status", "confidence", "monthly_saving_usd", "samples", "needed", "floor"):
+        if column not in recs:
+            recs[column] = None
+    recs["confidence"] = pd.to_numeric(recs["confidence"], errors="coerce")
+    recs["monthly_saving_usd"] = pd.to_numeric(recs["monthly_saving_usd"], errors="coerce")
+    confident = (recs["status"] == "recommend") & (recs["confidence"] >= threshold)
+    top = recs[confident].sort_values(["monthly_saving_usd", "confidence"], ascending=False, na_position="last")
+    rest = recs[~confident & (recs["status"] != "keep")].copy()
+    rest.loc[rest["status"] == "recommend", "needed"] = rest.loc[rest["status"] == "recommend", "confidence"].map(
+        lambda c: f"confidence {c:.2f} is below min_confidence {threshold:g}: more invocations")
+    summary.recommendations = top[[c for c in TOP_COLUMNS if c in top.columns]].reset_index(drop=True)
+    summary.needs_data = rest[[c for c in NEEDS_DATA_COLUMNS if c in rest.columns]].reset_index(drop=True)
+    kept = int((recs["status"] == "keep").sum())
+    summary.headlines.append(
+        f"{len(summary.recommendations)} change(s) recommended at confidence >= {threshold:g}; "
+        f"{len(summary.needs_data)} need more data; {kept} setting(s) hold.")
+    backtest = pd.DataFrame((tuning or {}).get("timeout_backtest") or [])
+    if not backtest.empty and "cut" in backtest:
+        cut = int(pd.to_numeric(backtest["cut"], errors="coerce").fillna(0).sum())
+        summary.headlines.append(f"Timeout backtest (recommend from the first half of the window, replay the second): "
+                                 f"{cut:,} invocation(s) would have been cut.")

@@ -27,7 +27,25 @@ MEMORY_HEADROOM_PCT = 30.0
 TIMEOUT_HEADROOM_PCT = 50.0
 #: The shortest timeout the workbook recommends, in seconds.
 TIMEOUT_MIN_S = 3
-#: A p99.9 from fewer invocations is really the maximum of a small sample: too thin to set a timeout on.
-MIN_TIMEOUT_SAMPLES = 100
+#: The timeout rule: an upper confidence bound on this quantile of the durations (order statistics) ...
+TIMEOUT_QUANTILE = 0.999
+#: ... at this confidence. p99.9 at 95% needs 2,995 durations (``workbook.tuning.bounds.min_samples``).
+TIMEOUT_BOUND_LEVEL = 0.95
+#: With fewer durations, the reason shows a provisional figure from this lower quantile's bound ...
+TIMEOUT_FALLBACK_QUANTILE = 0.99
+#: ... with this larger headroom, in percent; it is never recommended (the row says insufficient-data).
+TIMEOUT_FALLBACK_HEADROOM_PCT = 100.0
+#: Two memory sizes whose cost (or duration, or balanced score) differs by less than this, in percent, are a tie.
+TIE_MARGIN_PCT = 2.0
+#: A memory decision needs this share of bootstrap resamples to say recommend or keep ...
+DECISION_CONFIDENCE = 0.95
+#: ... and this many warm invocations at the chosen and at the current size.
+MIN_DECISION_SAMPLES = 5
+#: A recommended size must be within this much of the best measured size (in percent), with the decision's
+#: confidence: sizes that tie within the noise cannot be told apart, but none of them may be far off.
+RECOMMEND_WORST_PCT = 10.0
+#: Only recommendations at or above this confidence reach the summary's "Top recommendations" and the
+#: params patch; the rest are listed under "Needs more data" (notebook parameter ``min_confidence``).
+MIN_CONFIDENCE = 0.8
 #: arm64 is recommended only when its p95 is at most this much slower than x86_64's, in percent.
 MAX_ARM64_P95_SLOWDOWN_PCT = 10.0

@@ -4,20 +4,29 @@ Each builder returns one event that exercises the function's real work path (not
 the API lists items through the authorizer context, the data processor gets a full batch, the
 file processor gets a freshly uploaded image to resize. Where an event needs a resource (an
 uploaded object, a signed token), the builder creates it through ``workbook.aws``.
+
+``tuning_payloads`` adds the worst case where a function's accepted input has a size limit:
+the file processor is tuned with weighted payloads, the usual image and, as one in
+``LARGEST_PAYLOAD_SHARE``, an image of ``uploads.max_object_mb`` (marked ``largest``: its peak
+memory sets the memory floor, and its duration a timeout floor).
 """
 from __future__ import annotations
 
 import io
 import json
+import math
+import struct
 import time
 import uuid
 import warnings
+import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote_plus
 
 import jwt
+import numpy as np
 from PIL import Image
 
 from infra import config
@@ -27,6 +36,10 @@ from workbook.deploy.plan import offline_plan
 from workbook.deploy.stacks import cli_available
 
 ACCOUNT_ID = "123456789012"
+#: The largest payload's weight among the tuning payloads of a function with a size limit (1 in 10).
+LARGEST_PAYLOAD_SHARE = 0.1
+#: Kept below the size limit so the largest object is accepted, not rejected as oversized, in bytes.
+_BELOW_LIMIT_BYTES = 64 * 1024
 
 
 def _now() -> datetime:
@@ -182,5 +195,48 @@ def sample_event(settings: config.Settings, key: str) -> dict[str, Any]:
 def _uploaded_image_event(settings: config.Settings, bucket: str) -> dict[str, Any]:
     body = _png()
     key = f"{settings.params.uploads.prefix}power tuning/{uuid.uuid4().hex[:8]}.png"
+    aws.client("s3", settings.params.aws_region).put_object(Bucket=bucket, Key=key, Body=body)
+    return s3_object_created(bucket, key, len(body), settings.params.aws_region)
+
+
+def tuning_payloads(settings: config.Settings, key: str) -> Any:
+    """The payloads power tuning uses for ``key``: its sample event, or weighted payloads with the largest accepted.
+
+    The file processor accepts objects up to ``uploads.max_object_mb``; it is tuned with its usual
+    image (weight ``1 - LARGEST_PAYLOAD_SHARE``) and an uploaded image just under that limit
+    (``largest``), so the sizes that would run out of memory on it are never recommended.
+    """
+    if key != "file-processor":
+        return sample_event(settings, key)
+    refs = _stack_refs(settings)
+    return [
+        {"payload": _uploaded_image_event(settings, refs["uploads_bucket"]), "weight": 1 - LARGEST_PAYLOAD_SHARE},
+        {"payload": largest_image_event(settings, refs["uploads_bucket"]), "weight": LARGEST_PAYLOAD_SHARE,
+         "largest": True},
+    ]
+
+
+def largest_png(limit_bytes: int, seed: int = 0) -> bytes:
+    """An uncompressed RGB PNG of random pixels just under ``limit_bytes`` (it decodes to about its file size).
+
+    Written directly (signature, IHDR, one stored-zlib IDAT, IEND): Pillow's encoder takes seconds
+    on 50 MB; the file is checked by Pillow in the tests.
+    """
+    side = int(math.sqrt(max(limit_bytes - _BELOW_LIMIT_BYTES, 3 * 64 * 64) / 3))
+    rows = np.random.default_rng(seed).integers(0, 256, size=(side, 1 + 3 * side), dtype=np.uint8)
+    rows[:, 0] = 0                                   # filter type None on every row
+    data = zlib.compress(rows.tobytes(), 0)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)   # 8-bit RGB, no interlace
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+
+
+def largest_image_event(settings: config.Settings, bucket: str) -> dict[str, Any]:
+    """An S3 event for an uploaded image of (just under) ``uploads.max_object_mb``, the largest the function accepts."""
+    body = largest_png(settings.params.uploads.max_object_mb * 1024 * 1024)
+    key = f"{settings.params.uploads.prefix}power tuning/largest-{uuid.uuid4().hex[:8]}.png"
     aws.client("s3", settings.params.aws_region).put_object(Bucket=bucket, Key=key, Body=body)
     return s3_object_created(bucket, key, len(body), settings.params.aws_region)

@@ -1,18 +1,24 @@
-"""Memory, timeout and architecture recommendations per function, and the params patch they make.
+"""Memory, timeout and architecture recommendations per function, each with a status, and the params patch.
 
-The pieces come from ``workbook.tuning`` (power tuning, the duration model, usage and timeout
-rules) and ``workbook.cost``; this module decides per function and prices the difference:
+Every row says ``recommend``, ``keep`` or ``insufficient-data``, with its confidence, the number
+of samples, the floor that bounds it and the reasons; a row below ``min_confidence`` is not
+recommended (it becomes ``insufficient-data``, saying what would settle it). Only ``recommend``
+rows reach the params patch.
 
-- memory: the power-tuning choice where the function was tuned, never below the usage floor
-  (peak max-memory-used plus headroom); without tuning, only a raise to the floor is advised,
-  since a lower size changes the CPU share and needs measuring;
-- timeout: p99.9 duration plus headroom, capped by the trigger, with the SQS visibility timeout
-  kept at 6x for queue consumers;
-- architecture: arm64 where both architectures were measured and arm64 wins on price without
-  a slowdown beyond the threshold.
+- memory: power tuning's decision (``workbook.tuning.decide``: the change must beat the current
+  size by more than the noise), never below the floor (the peak memory in the window and at the
+  largest payload, plus headroom); without tuning, only a raise to the floor is advised, since
+  a smaller size changes the CPU share and needs measuring;
+- timeout: an upper confidence bound on the p99.9 duration plus headroom, never below the
+  function's own downstream retry budgets, its batch and its largest payload, never above its
+  trigger's limit (``workbook.tuning.rules.recommend_timeout``, ``workbook.tuning.floors``);
+  queue consumers keep a visibility timeout of at least 6x;
+- architecture: arm64 where both architectures were measured and arm64 wins on price without a
+  slowdown beyond the threshold, in enough bootstrap resamples.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,14 +31,18 @@ from workbook.analysis.cost import monthly_cost
 from workbook.tuning import defaults
 from workbook.tuning.adaptive import AdaptiveRun, adaptive_power_tuning
 from workbook.tuning.analysis import AnalysisResult, TuningError, base_cost_per_ms
+from workbook.tuning.bounds import min_samples
+from workbook.tuning.decide import MemoryDecision, Status, decide_memory
+from workbook.tuning.floors import Floor, memory_floor, timeout_floor
 from workbook.tuning.invokers import make_invoker
 from workbook.tuning.model import ModelRecommendation, recommend_from_model
 from workbook.tuning.patch import ParamsPatch, params_patch
-from workbook.tuning.payloads import sample_event
-from workbook.tuning.rules import recommend_architecture, recommend_memory_from_usage, recommend_timeout
+from workbook.tuning.payloads import tuning_payloads
+from workbook.tuning.rules import recommend_architecture, recommend_timeout
 from workbook.tuning.runner import Invoker, TuningRun, check_power_values, run_power_tuning
 
-RECOMMENDATION_COLUMNS = ["function", "kind", "current", "recommended", "monthly_saving_usd", "confidence", "reason"]
+RECOMMENDATION_COLUMNS = ["function", "kind", "current", "recommended", "status", "confidence", "samples", "floor",
+                          "reason", "needed", "monthly_saving_usd"]
 
 
 @dataclass
@@ -52,38 +62,68 @@ class Tuned:
         return self.run.analysis
 
     @property
+    def decision(self) -> MemoryDecision | None:
+        return getattr(self.run, "decision", None)
+
+    @property
     def invocations_used(self) -> int:
         return int(getattr(self.run, "invocations_used", len(self.run.invocations)))
 
     @property
     def confidence(self) -> float:
+        if self.decision is not None:
+            return float(self.decision.confidence)
         if hasattr(self.run, "confidence"):
             return float(self.run.confidence)
         return float(self.model.confidence) if self.model is not None else float("nan")
 
+    @property
+    def status(self) -> str:
+        return self.decision.status.value if self.decision is not None else "not decided"
+
 
 @dataclass
 class Recommendations:
-    """Rows for the notebook, and the changes for the params patch."""
+    """Rows for the notebook, the changes for the params patch, and any problem with the parameters."""
 
     table: pd.DataFrame
     functions: dict[str, dict[str, Any]] = field(default_factory=dict)
     queues: dict[str, dict[str, Any]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
         return not self.functions and not self.queues
 
+    def by_status(self, status: Status | str) -> pd.DataFrame:
+        return self.table[self.table["status"] == Status(status).value].reset_index(drop=True)
+
     def patch(self, env: str, params_dir=None) -> ParamsPatch:
         return params_patch(env, functions=self.functions, queues=self.queues, params_dir=params_dir)
+
+
+def check_min_confidence(value: Any) -> tuple[float, str | None]:
+    """The confidence threshold, or an unreachable one with the problem when ``value`` is outside 0..1."""
+    if value is None:
+        return defaults.MIN_CONFIDENCE, None
+    try:
+        threshold = float(value)
+    except (TypeError, ValueError):
+        threshold = float("nan")
+    if not 0.0 <= threshold <= 1.0:
+        return float("inf"), (f"min_confidence={value!r} is outside 0..1: set it between 0 and 1 (default "
+                              f"{defaults.MIN_CONFIDENCE}); until then nothing is recommended")
+    return threshold, None
 
 
 def power_tune(settings: config.Settings, key: str, power_values: Sequence[int] | None = None, num: int | None = None, *,
                strategy: str | None = None, balanced_weight: float | None = None, discard_top_bottom: float | None = None,
                adaptive: bool = True, payload: Any = None, invoker: Invoker | None = None) -> Tuned:
-    """Power-tune one function on AWS or the local sandbox with a representative payload.
+    """Power-tune one function on AWS or the local sandbox with its tuning payloads, at its current size too.
 
-    Every setting left ``None`` takes its default from ``workbook.tuning.defaults``.
+    Every setting left ``None`` takes its default from ``workbook.tuning.defaults``; ``payload``
+    defaults to ``workbook.tuning.payloads.tuning_payloads`` (the file processor's include an
+    object of ``uploads.max_object_mb``).
     """
     values = sorted(set(check_power_values(defaults.DEFAULT_POWER_VALUES if power_values is None else power_values)))
     num = defaults.DEFAULT_NUM_INVOCATIONS if num is None else int(num)
@@ -91,24 +131,24 @@ def power_tune(settings: config.Settings, key: str, power_values: Sequence[int] 
     balanced_weight = defaults.DEFAULT_BALANCED_WEIGHT if balanced_weight is None else balanced_weight
     discard_top_bottom = defaults.DEFAULT_DISCARD_TOP_BOTTOM if discard_top_bottom is None else discard_top_bottom
     invoker = invoker or make_invoker(settings, key)
-    payload = payload if payload is not None else sample_event(settings, key)
-    arch = settings.function(key).architecture
-    base = base_cost_per_ms(settings.params.aws_region, arch)
+    payload = payload if payload is not None else tuning_payloads(settings, key)
+    fn = settings.function(key)
+    base = base_cost_per_ms(settings.params.aws_region, fn.architecture)
     if adaptive:
         run = adaptive_power_tuning(invoker, values, payload, strategy=strategy, balanced_weight=balanced_weight,
-                                           discard_top_bottom=discard_top_bottom, initial_num=min(num, 5),
-                                           step_num=max(2, num // 2), max_invocations=num * len(values),
-                                           base_cost=base)
+                                    discard_top_bottom=discard_top_bottom, initial_num=min(num, 5),
+                                    step_num=max(3, num // 2), max_invocations=num * (len(values) + 1),
+                                    base_cost=base, current_mb=fn.memory_mb)
     else:
-        run = run_power_tuning(invoker, values, num, payload, strategy=strategy, balanced_weight=balanced_weight,
-                                      discard_top_bottom=discard_top_bottom, base_cost=base,
-                                      region=settings.params.aws_region, architecture=arch)
+        run = run_power_tuning(invoker, sorted(set(values) | {fn.memory_mb}), num, payload, strategy=strategy,
+                               balanced_weight=balanced_weight, discard_top_bottom=discard_top_bottom, base_cost=base,
+                               region=settings.params.aws_region, architecture=fn.architecture)
     durations = _durations_by_memory(run.invocations)
     model = None
     if len(durations) >= 2:
         try:
             model = recommend_from_model(durations, values, strategy, balanced_weight, discard_top_bottom,
-                                                base_cost=base)
+                                         base_cost=base)
         except TuningError:
             model = None
     return Tuned(key, run, model)
@@ -133,115 +173,244 @@ def _durations_by_memory(invocations: pd.DataFrame) -> dict[int, list[float]]:
 def recommend(settings: config.Settings, reports: pd.DataFrame, keys: Sequence[str],
               tuned: Mapping[str, Tuned] | None = None,
               measured_by_arch: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
-              window_hours: float | None = None) -> Recommendations:
+              window_hours: float | None = None, min_confidence: float | None = None) -> Recommendations:
     """Recommendations for ``keys`` from the window's REPORT rows and any power-tuning results.
 
     Savings are priced at the window's invocation rate; ``window_hours`` is the analysed window
-    (as the cost notebook uses it), else the span of the rows.
+    (as the cost notebook uses it), else the span of the rows. ``min_confidence`` (default
+    ``defaults.MIN_CONFIDENCE``) is the confidence a ``recommend`` row needs to stay one.
     """
     tuned = tuned or {}
+    threshold, problem = check_min_confidence(min_confidence)
+    out = Recommendations(pd.DataFrame(columns=RECOMMENDATION_COLUMNS), problems=[problem] if problem else [])
     rows: list[dict[str, Any]] = []
-    functions: dict[str, dict[str, Any]] = {}
-    queues: dict[str, dict[str, Any]] = {}
     hours = window_hours or _window_hours(reports)
     for key in keys:
-        current = settings.function(key)
         subset = reports[reports["function"] == key] if len(reports) else reports
-        if len(subset) == 0 and key not in tuned:
-            rows.append(_row(key, "memory", current.memory_mb, current.memory_mb, None, None,
-                             "no invocations in the window: nothing to recommend from"))
-            continue
-        monthly_invocations = len(subset) / hours * 730 if hours else 0.0
-        floor = recommend_memory_from_usage(subset) if len(subset) else None
-        memory = _memory(key, current, floor, tuned.get(key), subset, monthly_invocations, settings)
-        rows.append(memory["row"])
-        if memory["change"] is not None:
-            functions.setdefault(key, {})["memory_mb"] = memory["change"]
-        durations = subset["duration_ms"].dropna().to_numpy() if len(subset) else []
-        if len(durations):
-            timeout = recommend_timeout(durations, key, settings=settings)
-            if timeout.changed:
-                functions.setdefault(key, {})["timeout_s"] = timeout.timeout_s
-                if timeout.visibility_timeout_s is not None and timeout.queue:
-                    queues[timeout.queue] = {"visibility_timeout_s": timeout.visibility_timeout_s}
-            rows.append(_row(key, "timeout", f"{current.timeout_s} s", f"{timeout.timeout_s} s", None, None,
-                             timeout.reason))
-        arch = (measured_by_arch or {}).get(key)
-        if arch and arch.get("x86_64") and arch.get("arm64"):
-            choice = recommend_architecture(arch["x86_64"], arch["arm64"], functions.get(key, {}).get(
-                "memory_mb", current.memory_mb), region=settings.params.aws_region)
-            if choice.architecture != current.architecture:
-                functions.setdefault(key, {})["architecture"] = choice.architecture
-            rows.append(_row(key, "architecture", current.architecture, choice.architecture, None, None, choice.reason))
-        else:
-            rows.append(_row(key, "architecture", current.architecture, current.architecture, None, None,
-                             "only one architecture was measured; tune on both to compare"))
-    table = pd.DataFrame(rows, columns=RECOMMENDATION_COLUMNS)
-    return Recommendations(table, functions, queues)
+        rows.extend(_function_rows(settings, key, subset, tuned.get(key), (measured_by_arch or {}).get(key), hours))
+    for row in rows:
+        _promote(row, threshold, problem, out)
+    out.table = pd.DataFrame(rows, columns=RECOMMENDATION_COLUMNS)
+    return out
 
 
-def _memory(key: str, current: config.FunctionSettings, floor: Any, tuned: Tuned | None, subset: pd.DataFrame,
-            monthly_invocations: float, settings: config.Settings) -> dict[str, Any]:
-    floor_mb = int(floor.memory_mb) if floor is not None else 128
-    if tuned is not None:
-        choice = max(tuned.memory_mb, floor_mb)
-        why = (f"power tuning ({tuned.analysis.strategy}) chose {tuned.memory_mb} MB over "
-               f"{tuned.invocations_used} invocations")
-        if choice != tuned.memory_mb:
-            why += f"; raised to {choice} MB to keep memory headroom ({floor.reason})"
-        saving = _saving(key, current, choice, tuned, subset, monthly_invocations, settings)
-        change = choice if choice != current.memory_mb else None
-        return {"row": _row(key, "memory", current.memory_mb, choice, saving, tuned.confidence, why), "change": change}
-    if floor is not None and floor_mb > current.memory_mb:
-        return {"row": _row(key, "memory", current.memory_mb, floor_mb, None, None,
-                            f"raise to keep headroom: {floor.reason}"), "change": floor_mb}
-    reason = "usage leaves headroom; power-tune to find a cheaper or faster size"
-    if floor is not None:
-        reason = f"{floor.reason}; a smaller size needs power tuning (CPU scales with memory)"
-    return {"row": _row(key, "memory", current.memory_mb, current.memory_mb, None, None, reason), "change": None}
+def _function_rows(settings: config.Settings, key: str, subset: pd.DataFrame, tuned: Tuned | None,
+                   arch: Mapping[str, Sequence[float]] | None, hours: float) -> list[dict[str, Any]]:
+    """The memory, timeout and architecture rows of one function."""
+    current = settings.function(key)
+    if len(subset) == 0 and tuned is None:
+        why = "never invoked in the window: nothing to recommend from"
+        need = "invocations in the window: run traffic, or widen the time range (since)"
+        return [_row(key, kind, now, now, Status.INSUFFICIENT_DATA, None, 0, "-", why, need)
+                for kind, now in (("memory", current.memory_mb), ("timeout", f"{current.timeout_s} s"),
+                                  ("architecture", current.architecture))]
+    monthly_invocations = len(subset) / hours * 730 if hours else 0.0
+    memory_row, decision = _memory_row(settings, key, subset, tuned, monthly_invocations)
+    rows = [memory_row]
+    rows.append(_timeout_row(settings, key, subset, tuned, decision, memory_row))
+    rows.append(_architecture_row(settings, key, arch, memory_row))
+    return rows
 
 
-def _saving(key: str, current: config.FunctionSettings, choice: int, tuned: Tuned, subset: pd.DataFrame,
-            monthly_invocations: float, settings: config.Settings) -> float | None:
-    """Monthly saving at the observed rate, from the tuned durations at both sizes (model where unmeasured)."""
+def _window_floor(subset: pd.DataFrame) -> Floor:
+    used = subset["max_memory_used_mb"].dropna().astype(float) if "max_memory_used_mb" in subset else pd.Series([], dtype=float)
+    oom = []
+    if "status" in subset and "memory_size_mb" in subset:
+        oom = [int(m) for m in subset.loc[subset["status"].astype(str) == "out_of_memory", "memory_size_mb"].dropna()]
+    return memory_floor(float(used.max()) if len(used) else None, invocations=len(used), oom_at_mb=oom)
+
+
+def _memory_row(settings: config.Settings, key: str, subset: pd.DataFrame, tuned: Tuned | None,
+                monthly_invocations: float) -> tuple[dict[str, Any], MemoryDecision | None]:
+    current = settings.function(key)
+    window = _window_floor(subset)
+    if tuned is None:
+        samples = int(subset["max_memory_used_mb"].notna().sum()) if "max_memory_used_mb" in subset else 0
+        if window.value > current.memory_mb:
+            return _row(key, "memory", current.memory_mb, int(window.value), Status.RECOMMEND, 1.0, samples,
+                        window.describe("MB"), f"raise to the floor: {window.reason} is above the current "
+                        f"{current.memory_mb} MB (a measured peak: the raise is needed whatever the noise)"), None
+        return _row(key, "memory", current.memory_mb, current.memory_mb, Status.KEEP, None, samples,
+                    window.describe("MB"), "usage leaves headroom; a smaller size changes the CPU share, so it needs "
+                    "power tuning", "power-tune it (tune_functions) to find a cheaper or faster size"), None
+    run = tuned.run
+    tuning_floor = getattr(run, "floor", None)
+    floor = max([f for f in (window, tuning_floor) if f is not None], key=lambda f: f.value)
+    decision = tuned.decision
+    if decision is None or floor.value > decision.floor.value or decision.current_mb != current.memory_mb:
+        # a higher floor from the window (or a run without a decision): decide again on the same invocations
+        decision = decide_memory(run.invocations, current.memory_mb, floor=floor, strategy=tuned.analysis.strategy,
+                                 balanced_weight=tuned.analysis.balanced_weight,
+                                 base_cost=base_cost_per_ms(settings.params.aws_region, current.architecture),
+                                 weights=_weights(run))
+    floor = decision.floor
+    tool = (f"; the tool's analysis ({tuned.analysis.strategy}, trimmed means of billed durations) chose "
+            f"{tuned.analysis.memory_mb} MB over {tuned.invocations_used} invocations")
+    saving = (_saving(settings, current, decision, monthly_invocations) if decision.status is Status.RECOMMEND
+              else None)
+    return _row(key, "memory", current.memory_mb, decision.recommended_mb, decision.status, decision.confidence,
+                decision.samples, floor.describe("MB"), decision.reason + tool, decision.needed, saving), decision
+
+
+def _weights(run: Any) -> dict[int, float] | None:
+    invocations = run.invocations
+    if "payload" not in invocations or invocations["payload"].nunique() < 2:
+        return None
+    return getattr(run, "weights", None) or None
+
+
+def _timeout_row(settings: config.Settings, key: str, subset: pd.DataFrame, tuned: Tuned | None,
+                 decision: MemoryDecision | None, memory_row: dict[str, Any]) -> dict[str, Any]:
+    current = settings.function(key)
+    status = subset["status"].astype(str) if "status" in subset else pd.Series(["ok"] * len(subset), index=subset.index)
+    ok = subset[status == "ok"] if len(subset) else subset
+    durations = ok["duration_ms"].dropna().astype(float).to_numpy() if len(ok) else np.asarray([], dtype=float)
+    scaled = ""
+    if decision is not None and decision.changes and len(durations):
+        table = decision.estimates.set_index("memory_mb")["mean_duration_ms"]
+        if decision.current_mb in table.index and decision.recommended_mb in table.index:
+            factor = float(table[decision.recommended_mb] / table[decision.current_mb])
+            if factor > 1.0:
+                durations = durations * factor
+                scaled = (f"; durations scaled by {factor:.2f}x for the recommended {decision.recommended_mb} MB "
+                          "(power tuning's means)")
+    memory = decision.recommended_mb if decision is not None else current.memory_mb
+    largest_ms = _largest_payload_ms(tuned, memory)
+    floor = timeout_floor(settings, key, per_record_p99_ms=float(np.quantile(durations, 0.99)) if len(durations) else None,
+                          largest_payload_ms=largest_ms, largest_payload_memory_mb=memory if largest_ms else None)
+    rec = recommend_timeout(durations, key, settings=settings, floor=floor, timed_out=int((status == "timeout").sum()))
+    if len(subset) and not len(durations) and rec.status is Status.INSUFFICIENT_DATA:
+        reason = (f"all {len(subset):,} invocations in the window failed ({', '.join(sorted(set(status)))}): "
+                  "their durations do not show how long the work takes")
+    else:
+        reason = rec.reason + scaled
+    row = _row(key, "timeout", f"{current.timeout_s} s", f"{rec.timeout_s} s", rec.status, rec.confidence, rec.samples,
+               rec.floor.describe(), reason, rec.needed)
+    row["_change"] = {"timeout_s": rec.timeout_s} if rec.changed else {}
+    if rec.changed and rec.visibility_timeout_s is not None and rec.queue:
+        row["_queue"] = (rec.queue, {"visibility_timeout_s": rec.visibility_timeout_s})
+    return row
+
+
+def _largest_payload_ms(tuned: Tuned | None, memory_mb: int) -> float | None:
+    """The slowest successful invocation of the largest payload at ``memory_mb``, where tuning measured one."""
+    index = (getattr(tuned.run, "largest_payload", None) or {}).get("index") if tuned is not None else None
+    invocations = tuned.run.invocations if tuned is not None else None
+    if index is None or invocations is None or "payload" not in invocations:
+        return None
+    rows = invocations[(invocations["payload"] == index) & invocations["error"].isna()
+                       & (invocations["memory_mb"] == memory_mb)]
+    return float(rows["duration_ms"].max()) if len(rows) else None
+
+
+def _architecture_row(settings: config.Settings, key: str, arch: Mapping[str, Sequence[float]] | None,
+                      memory_row: dict[str, Any]) -> dict[str, Any]:
+    current = settings.function(key).architecture
+    if not (arch and arch.get("x86_64") and arch.get("arm64")):
+        return _row(key, "architecture", current, current, Status.INSUFFICIENT_DATA, None, 0, "-",
+                    "only one architecture was measured", "tune on both x86_64 and arm64 to compare")
+    x86, arm = np.asarray(arch["x86_64"], float), np.asarray(arch["arm64"], float)
+    memory = int(memory_row["recommended"])
+    choice = recommend_architecture(x86, arm, memory, region=settings.params.aws_region)
+    rng = np.random.default_rng(0)
+    agree = sum(recommend_architecture(rng.choice(x86, len(x86)), rng.choice(arm, len(arm)), memory,
+                                       region=settings.params.aws_region).architecture == choice.architecture
+                for _ in range(200)) / 200
+    samples = int(len(x86) + len(arm))
+    status = Status.KEEP if choice.architecture == current else Status.RECOMMEND
+    if status is Status.RECOMMEND and agree < defaults.DECISION_CONFIDENCE:
+        status = Status.INSUFFICIENT_DATA
+    return _row(key, "architecture", current, choice.architecture if status is Status.RECOMMEND else current, status,
+                agree, samples, "-", f"{choice.reason} (the same answer in {agree:.0%} of bootstrap resamples)",
+                "" if status is not Status.INSUFFICIENT_DATA else "more invocations on both architectures")
+
+
+def _promote(row: dict[str, Any], threshold: float, problem: str | None, out: Recommendations) -> None:
+    """Keep a ``recommend`` row only at or above the threshold; collect its change for the patch."""
+    change, queue = row.pop("_change", None), row.pop("_queue", None)
+    if row["status"] != Status.RECOMMEND.value:
+        return
+    confidence = row["confidence"]
+    if confidence is None or not confidence >= threshold:
+        shown = "none" if confidence is None else f"{confidence:.2f}"
+        row["status"] = Status.INSUFFICIENT_DATA.value
+        row["reason"] = (problem or f"not recommended: confidence {shown} is below min_confidence {threshold:g}") + \
+            f"; the rule's verdict was {row['recommended']}: {row['reason']}"
+        row["needed"] = row["needed"] or "more invocations, to raise the confidence"
+        row["recommended"] = row["current"]
+        return
+    key = row["function"]
+    if row["kind"] == "timeout":
+        if change:
+            out.functions.setdefault(key, {}).update(change)
+        if queue:
+            out.queues[queue[0]] = queue[1]
+    elif row["kind"] == "memory" and row["recommended"] != row["current"]:
+        out.functions.setdefault(key, {})["memory_mb"] = int(row["recommended"])
+    elif row["kind"] == "architecture" and row["recommended"] != row["current"]:
+        out.functions.setdefault(key, {})["architecture"] = row["recommended"]
+
+
+def _saving(settings: config.Settings, current: config.FunctionSettings, decision: MemoryDecision,
+            monthly_invocations: float) -> float | None:
+    """Monthly saving at the observed rate, from the decision's mean durations at both sizes."""
     if not monthly_invocations:
         return None
-    table = tuned.analysis.table.set_index("memory_mb")
-
-    def duration_at(memory: int) -> float | None:
-        if memory in table.index:
-            return float(table.loc[memory, "average_duration_ms"])
-        if tuned.model is not None:
-            return float(max(tuned.model.model.predict(memory), 1.0))
-        return None
-
-    before, after = duration_at(current.memory_mb), duration_at(choice)
-    if before is None or after is None:
+    table = decision.estimates.set_index("memory_mb")["mean_duration_ms"]
+    if decision.current_mb not in table.index or decision.recommended_mb not in table.index:
         return None
     region, arch = settings.params.aws_region, current.architecture
-    old = monthly_cost(monthly_invocations, before, current.memory_mb, arch, region, free_tier=False)
-    new = monthly_cost(monthly_invocations, after, choice, arch, region, free_tier=False)
+    old = monthly_cost(monthly_invocations, float(table[decision.current_mb]), current.memory_mb, arch, region,
+                       free_tier=False)
+    new = monthly_cost(monthly_invocations, float(table[decision.recommended_mb]), decision.recommended_mb, arch, region,
+                       free_tier=False)
     return round(old.total_usd - new.total_usd, 4)
 
 
 def from_tuning_run(settings: config.Settings, key: str, run: TuningRun | AdaptiveRun) -> Recommendations:
     """The recommendations for ``key`` from a power-tuning run alone (the ``workbook tune`` command).
 
-    Memory is the run's choice (never below its measured usage plus headroom) and the timeout rule
-    reads the durations measured at the chosen size; nothing is priced, since a tuning run says
-    nothing about the traffic's rate.
+    Memory is the run's decision; the timeout rule reads the durations measured at the current
+    size. Nothing is priced, since a tuning run says nothing about the traffic's rate.
     """
     invocations = run.invocations
+    fn = settings.function(key)
     ok = invocations[invocations["error"].isna()] if len(invocations) else invocations
-    at_choice = ok[ok["memory_mb"] == run.memory_mb] if len(ok) else ok
+    at_current = ok[ok["memory_mb"] == fn.memory_mb] if len(ok) else ok
     reports = pd.DataFrame({
         "function": key,
-        "duration_ms": at_choice["duration_ms"].astype(float),
-        "max_memory_used_mb": at_choice["max_memory_used_mb"].astype(float),
-        "memory_size_mb": run.memory_mb,
+        "duration_ms": at_current["duration_ms"].astype(float),
+        "max_memory_used_mb": at_current["max_memory_used_mb"].astype(float),
+        "memory_size_mb": fn.memory_mb,
         "status": "ok",
     })
     return recommend(settings, reports, [key], {key: Tuned(key, run)})
+
+
+def check_rows(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """What is wrong with recommendation rows (as recorded in summary.json): [] when every rule held.
+
+    A ``recommend`` row must not go below its floor; a ``recommend`` that lowers a timeout must rest
+    on at least as many samples as the bound needs (a raise to the floor needs none).
+    """
+    problems = []
+    for row in rows:
+        if row.get("status") != Status.RECOMMEND.value:
+            continue
+        where = f"{row.get('function')} {row.get('kind')}"
+        floor = _leading_number(row.get("floor"))
+        value, current = _leading_number(row.get("recommended")), _leading_number(row.get("current"))
+        if floor is not None and value is not None and row.get("kind") in ("memory", "timeout") and value < floor:
+            problems.append(f"{where}: recommended {row.get('recommended')} is below its floor {row.get('floor')}")
+        if row.get("kind") == "timeout" and value is not None and current is not None and value < current and \
+                int(row.get("samples") or 0) < min_samples(defaults.TIMEOUT_QUANTILE, defaults.TIMEOUT_BOUND_LEVEL):
+            problems.append(f"{where}: lowered from {row.get('samples')} samples, fewer than the bound needs")
+    return problems
+
+
+def _leading_number(text: Any) -> float | None:
+    match = re.match(r"\s*([0-9][0-9,]*(?:\.[0-9]+)?)", str(text or ""))
+    return float(match.group(1).replace(",", "")) if match else None
 
 
 def _window_hours(reports: pd.DataFrame) -> float:
@@ -251,8 +420,10 @@ def _window_hours(reports: pd.DataFrame) -> float:
     return max(span, 1 / 60)
 
 
-def _row(key: str, kind: str, current: Any, recommended: Any, saving: float | None, confidence: float | None,
-         reason: str) -> dict[str, Any]:
+def _row(key: str, kind: str, current: Any, recommended: Any, status: Status, confidence: float | None, samples: int,
+         floor: str, reason: str, needed: str = "", saving: float | None = None) -> dict[str, Any]:
     return {"function": key, "kind": kind, "current": str(current), "recommended": str(recommended),
-            "monthly_saving_usd": saving, "confidence": None if confidence is None or np.isnan(confidence)
-            else round(float(confidence), 2), "reason": reason}
+            "status": Status(status).value,
+            "confidence": None if confidence is None or np.isnan(confidence) else round(float(confidence), 2),
+            "samples": int(samples), "floor": floor, "reason": reason, "needed": needed or "",
+            "monthly_saving_usd": saving}

@@ -1,4 +1,4 @@
-"""The recommendation rules, one per setting: memory from usage, architecture, timeout.
+"""The recommendation rules, one per setting: memory from usage, architecture, timeout (with its bound and floors).
 
 Each rule takes measured numbers (REPORT rows or durations) and returns the setting with the
 reason a reader sees. ``workbook.tuning.recommend`` applies them per function; the ``workbook
@@ -17,13 +17,19 @@ from infra import specs
 from infra.config import Settings
 from workbook.analysis.cost import invocation_cost
 from workbook.tuning.analysis import TuningError, TuningInputError
+from workbook.tuning.bounds import QuantileBound, quantile_upper_bound
+from workbook.tuning.decide import Status
 from workbook.tuning.defaults import (
     MAX_ARM64_P95_SLOWDOWN_PCT,
     MEMORY_HEADROOM_PCT,
-    MIN_TIMEOUT_SAMPLES,
+    TIMEOUT_BOUND_LEVEL,
+    TIMEOUT_FALLBACK_HEADROOM_PCT,
+    TIMEOUT_FALLBACK_QUANTILE,
     TIMEOUT_HEADROOM_PCT,
     TIMEOUT_MIN_S,
+    TIMEOUT_QUANTILE,
 )
+from workbook.tuning.floors import TimeoutFloor, queue_of, timeout_floor
 
 __all__ = ["ArchitectureRecommendation", "MemoryUsageRecommendation", "TimeoutRecommendation",
            "recommend_architecture", "recommend_memory_from_usage", "recommend_timeout"]
@@ -104,21 +110,31 @@ def recommend_architecture(
 
 @dataclass
 class TimeoutRecommendation:
+    """The timeout rule's answer: a status, the value, and the bound, floor and ceiling behind it."""
+
     timeout_s: int
-    p999_ms: float
-    cap_s: int
+    current_s: int
+    status: Status
+    confidence: float
+    samples: int
+    bound: QuantileBound
+    floor: TimeoutFloor
     visibility_timeout_s: int | None
     queue: str | None
     reason: str
-    changed: bool = True
+    needed: str = ""
 
+    @property
+    def changed(self) -> bool:
+        return self.status is Status.RECOMMEND and self.timeout_s != self.current_s
 
-# Why a function's timeout is capped: its trigger's own limit.
-_TIMEOUT_CAPS_S = {
-    "http-api": (30, "API Gateway HTTP API integrations time out at 30 s"),
-    "authorizer": (30, "an HTTP API authorizer must answer within the 30 s integration limit"),
-}
-_QUEUE_OF_TRIGGER = {"sqs": "task_queue", "sns-via-sqs": "notification_queue"}
+    @property
+    def cap_s(self) -> int:
+        return self.floor.ceiling_s
+
+    @property
+    def p999_ms(self) -> float:
+        return float("nan") if self.bound.observed_ms is None else self.bound.observed_ms
 
 
 def recommend_timeout(
@@ -126,38 +142,94 @@ def recommend_timeout(
     function_key: str,
     *,
     settings: Settings,
+    floor: TimeoutFloor | None = None,
     headroom_pct: float = TIMEOUT_HEADROOM_PCT,
-    minimum_s: int = TIMEOUT_MIN_S,
-    min_samples: int = MIN_TIMEOUT_SAMPLES,
+    quantile: float = TIMEOUT_QUANTILE,
+    level: float = TIMEOUT_BOUND_LEVEL,
+    timed_out: int = 0,
 ) -> TimeoutRecommendation:
-    """The one timeout rule: p99.9 duration + ``headroom_pct``, rounded up to seconds, capped by the trigger.
+    """The one timeout rule, from the durations of successful invocations.
 
-    With fewer than ``min_samples`` durations the p99.9 is really the sample's maximum, so the
-    current timeout is kept (``changed`` is False) and the reason says how many are needed. For
-    SQS consumers the queue's visibility timeout must stay at least 6x the function's timeout
+    The timeout is the ``level`` upper confidence bound on the ``quantile`` of the durations (an
+    order statistic: distribution-free), plus ``headroom_pct``, rounded up to seconds; never below
+    the floor (the function's own downstream retry budgets, batch and largest payload; see
+    ``workbook.tuning.floors``) nor above the trigger's ceiling. The status:
+
+    * ``insufficient-data`` when the durations are too few for the bound (2,995 for p99.9 at 95%):
+      the reason shows what a p99 bound with ``TIMEOUT_FALLBACK_HEADROOM_PCT`` headroom would
+      give, as a provisional figure, never as a recommendation; the current timeout is kept;
+    * ``keep`` when the rule lands on the current timeout, or invocations timed out in the window
+      (the durations cannot see past the current timeout);
+    * ``recommend`` otherwise. A raise to the floor needs no data: the stack's own budgets say so.
+
+    For SQS consumers the queue's visibility timeout must stay at least 6x the function's timeout
     (AWS guidance); ``visibility_timeout_s`` is set when the current one is too small.
     """
-    spec = specs.spec(function_key)
     current_s = settings.function(function_key).timeout_s
     values = np.asarray([d for d in durations_ms if d == d], dtype=float)
+    bound = quantile_upper_bound(values, quantile, level)
+    if floor is None:
+        p99 = float(np.quantile(values, 0.99)) if values.size else None
+        floor = timeout_floor(settings, function_key, per_record_p99_ms=p99)
+    ceiling = floor.ceiling_s
+    floor_s = min(floor.seconds, ceiling)
+    conflict = (f"; the floor {floor.seconds} s is above the {ceiling} s ceiling ({floor.ceiling_reason}): "
+                f"shorten the budget behind it ({floor.binding.reason})" if floor.above_ceiling else "")
+
+    def result(timeout: int, status: Status, confidence: float, reason: str, needed: str = "") -> TimeoutRecommendation:
+        queue, visibility = None, None
+        queue = queue_of(function_key)
+        if queue and status is Status.RECOMMEND:
+            needed_visibility = specs.VISIBILITY_TIMEOUT_FACTOR * timeout
+            if getattr(settings.params, queue).visibility_timeout_s < needed_visibility:
+                visibility = needed_visibility
+                reason += f"; {queue}.visibility_timeout_s >= 6 x {timeout} s = {needed_visibility} s"
+        return TimeoutRecommendation(timeout, current_s, status, confidence, int(values.size), bound, floor,
+                                     visibility, queue, reason + conflict, needed)
+
+    if current_s < floor_s:
+        return result(floor_s, Status.RECOMMEND, 1.0,
+                      f"raise to the floor: the current {current_s} s would cut the function's own retries "
+                      f"({floor.describe()})")
+    if timed_out:
+        return result(current_s, Status.KEEP, level,
+                      f"{timed_out:,} invocation(s) timed out at the current {current_s} s: their durations are "
+                      "unknown, so no bound can lower it; find out why first")
     if values.size == 0:
-        raise TuningInputError(f"no durations for {function_key}: cannot recommend a timeout from no data")
-    p999 = float(np.quantile(values, 0.999))
-    cap, why = _TIMEOUT_CAPS_S.get(spec.trigger.value, (specs.TIMEOUT_MAX_S, "Lambda's 900 s maximum"))
-    if values.size < min_samples:
-        return TimeoutRecommendation(current_s, p999, cap, None, None,
-                                     f"keep: only {values.size} invocations; a timeout needs at least {min_samples} "
-                                     "for its p99.9", changed=False)
-    timeout = int(min(max(math.ceil(p999 * (1 + headroom_pct / 100.0) / 1000.0), minimum_s), cap))
-    reason = f"p99.9 {p999:.0f} ms + {headroom_pct:.0f}% headroom"
-    if p999 * (1 + headroom_pct / 100.0) / 1000.0 > cap:
-        reason += f", capped at {cap} s ({why})"
-    queue = _QUEUE_OF_TRIGGER.get(spec.trigger.value)
-    visibility = None
-    if queue:
-        needed = specs.VISIBILITY_TIMEOUT_FACTOR * timeout
-        current = getattr(settings.params, queue).visibility_timeout_s
-        if current < needed:
-            visibility = needed
-            reason += f"; {queue}.visibility_timeout_s >= 6 x {timeout} s = {needed} s"
-    return TimeoutRecommendation(timeout, p999, cap, visibility, queue, reason, changed=timeout != current_s)
+        return result(current_s, Status.INSUFFICIENT_DATA, 0.0,
+                      "no successful invocation in the window: no duration to bound",
+                      f"{bound.needed:,} successful invocations")
+    if not bound.exists:
+        return result(current_s, Status.INSUFFICIENT_DATA, 1.0 - quantile ** values.size,
+                      f"{bound.describe()}; the largest of them, {values.max():,.0f} ms, bounds the "
+                      f"{_name(quantile)} with only {1.0 - quantile ** values.size:.0%} confidence"
+                      f"{_provisional(values, headroom_pct, floor_s, ceiling, level)}",
+                      f"{bound.missing:,} more invocations (the rule needs {bound.needed:,})")
+    from_bound = math.ceil(bound.bound_ms * (1 + headroom_pct / 100.0) / 1000.0 - 1e-9)
+    timeout = int(min(max(from_bound, floor_s, TIMEOUT_MIN_S), ceiling))
+    if timeout == floor_s and floor_s > from_bound:
+        basis = f"the floor binds at {floor_s} s ({floor.binding.kind})"
+    elif timeout == ceiling and from_bound > ceiling:
+        basis = f"capped at {ceiling} s ({floor.ceiling_reason})"
+    else:
+        basis = f"above the {floor_s} s floor"
+    why = f"{bound.describe()} + {headroom_pct:.0f}% headroom = {from_bound} s; {basis}"
+    if timeout == current_s:
+        return result(current_s, Status.KEEP, level, f"the rule lands on the current {current_s} s: {why}")
+    return result(timeout, Status.RECOMMEND, level, why)
+
+
+def _name(quantile: float) -> str:
+    return "p" + f"{quantile * 100:.3f}".rstrip("0").rstrip(".")
+
+
+def _provisional(values: np.ndarray, headroom_pct: float, floor_s: int, ceiling: int, level: float) -> str:
+    """The fallback's figure: a bound on the lower quantile with the larger headroom (never recommended)."""
+    fallback = quantile_upper_bound(values, TIMEOUT_FALLBACK_QUANTILE, level)
+    if not fallback.exists:
+        return ""
+    seconds = math.ceil(fallback.bound_ms * (1 + TIMEOUT_FALLBACK_HEADROOM_PCT / 100.0) / 1000.0 - 1e-9)
+    provisional = min(max(seconds, floor_s, TIMEOUT_MIN_S), ceiling)
+    return (f"; provisional only: the {level:.0%} bound on the {_name(TIMEOUT_FALLBACK_QUANTILE)} "
+            f"({fallback.bound_ms:,.0f} ms) + {TIMEOUT_FALLBACK_HEADROOM_PCT:.0f}% headroom, within the floor and "
+            f"ceiling, would give {provisional} s")

@@ -15,8 +15,10 @@ def test_full_summary():
         "04-cost": {"cost": [{"function": "api-processor", "total_usd": 0.1}], "cost_monthly_usd": 12.5,
                     "cost_source": "model only (local endpoint)"},
         "05-tuning": {"recommendations": [
-            {"function": "api-processor", "kind": "memory", "monthly_saving_usd": 1.0},
-            {"function": "auth-handler", "kind": "timeout", "monthly_saving_usd": None}]},
+            {"function": "api-processor", "kind": "memory", "current": "512", "recommended": "256",
+             "status": "recommend", "confidence": 0.97, "samples": 60, "monthly_saving_usd": 1.0},
+            {"function": "auth-handler", "kind": "timeout", "current": "30 s", "recommended": "3 s",
+             "status": "recommend", "confidence": 0.95, "samples": 4000, "monthly_saving_usd": None}]},
     }
     view = summary.build(scraps)
     text = " ".join(view.headlines)
@@ -38,3 +40,36 @@ def test_missing_notebooks_are_named_not_fatal():
 def test_empty_run_folder(tmp_path):
     assert summary.collect(tmp_path) == {}
     assert summary.build({}).missing == list(summary.DETAIL_NOTEBOOKS)
+
+
+TUNING = {"recommendations": [
+    # the case: a cent a month at 0.48 confidence must not head the list
+    {"function": "file-processor", "kind": "memory", "current": "2048", "recommended": "256", "status": "recommend",
+     "confidence": 0.48, "samples": 48, "monthly_saving_usd": 0.01, "needed": "", "reason": "power tuning"},
+    {"function": "auth-handler", "kind": "timeout", "current": "30 s", "recommended": "3 s", "status": "recommend",
+     "confidence": 0.95, "samples": 4000, "monthly_saving_usd": None, "needed": "", "reason": "bound"},
+    {"function": "api-processor", "kind": "timeout", "current": "30 s", "recommended": "30 s",
+     "status": "insufficient-data", "confidence": 0.43, "samples": 556, "needed": "2,439 more invocations",
+     "reason": "too few"},
+    {"function": "data-processor", "kind": "memory", "current": "1024", "recommended": "1024", "status": "keep",
+     "confidence": None, "samples": 103, "needed": "", "reason": "headroom"}],
+    "timeout_backtest": [{"function": "auth-handler", "cut": 0}, {"function": "api-processor", "cut": 0}]}
+
+
+def test_only_confident_recommendations_reach_the_top_the_rest_need_more_data():
+    view = summary.build({"05-tuning": TUNING})
+    assert list(view.recommendations["function"]) == ["auth-handler"]
+    needs = view.needs_data.set_index("function")
+    assert set(needs.index) == {"file-processor", "api-processor"}
+    assert "below min_confidence 0.8" in needs.loc["file-processor", "needed"]
+    assert needs.loc["api-processor", "needed"] == "2,439 more invocations"
+    text = " ".join(view.headlines)
+    assert "1 change(s) recommended at confidence >= 0.8; 2 need more data; 1 setting(s) hold." in text
+    assert "0 invocation(s) would have been cut" in text
+
+
+def test_a_threshold_outside_0_1_promotes_nothing_and_says_so():
+    view = summary.build({"05-tuning": TUNING}, min_confidence=2)
+    assert view.recommendations.empty and "outside 0..1" in view.problems[0]
+    assert summary.build({"05-tuning": TUNING}, min_confidence=0.4).recommendations["function"].tolist() == [
+        "file-processor", "auth-handler"]
