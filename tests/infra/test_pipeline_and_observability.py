@@ -37,7 +37,11 @@ def test_pipeline_retries_lambda_service_errors_with_backoff_and_jitter(plan, se
 def test_pipeline_catches_to_a_failure_notification(plan, settings):
     _, body = definition(plan, settings)
     for state in ("ProcessFile", "ProcessData"):
-        assert body["States"][state]["Catch"][0]["Next"] == "NotifyFailure"
+        (catch,) = body["States"][state]["Catch"]
+        assert catch["ErrorEquals"] == ["States.ALL"]
+        # A Pass state names the failed step, then the failure notification.
+        assert body["States"][catch["Next"]]["Parameters"]["step"] == state
+        assert body["States"][catch["Next"]]["Next"] == "NotifyFailure"
     assert body["States"]["NotifyFailure"]["Next"] == "Failed"
     assert body["States"]["Failed"]["Type"] == "Fail"
 
