@@ -21,6 +21,7 @@ import os
 import re
 import signal
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,10 @@ class LambdaInvokeRouter:
         headers = {name: environ.get("HTTP_" + name.upper().replace("-", "_")) for name in FORWARDED_HEADERS}
         headers["Content-Type"] = environ.get("CONTENT_TYPE") or "application/json"
         status, response_headers, data = forward_invoke(self.state_dir, path, headers, body)
+        if not any(name.lower() == "x-amzn-requestid" for name in response_headers):
+            # Lambda answers every request, errors too, with its request id; botocore reads it into
+            # ResponseMetadata, and moto's executor reads it from there to build a task's error cause.
+            response_headers["x-amzn-RequestId"] = str(uuid.uuid4())
         reason = http.client.responses.get(status, "")
         start_response(f"{status} {reason}", [*response_headers.items(), ("Content-Length", str(len(data)))])
         return [data]
