@@ -21,7 +21,8 @@ import pandas as pd
 
 from workbook import aws
 
-EXECUTION_COLUMNS = ["execution", "status", "start", "stop", "duration_s", "failed_step", "error", "cause"]
+EXECUTION_COLUMNS = ["execution", "status", "start", "stop", "duration_s", "failed_step", "error", "cause",
+                     "failure_notified"]
 STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 # History events that report a step's failure (AWS's HistoryEventType names).
 _FAILURE_EVENTS = {
@@ -69,6 +70,15 @@ def failed_step(events: Iterable[dict[str, Any]], error: str | None = None) -> t
     return found or (last_entered, error, None)
 
 
+def notified_after_failure(events: list[dict[str, Any]]) -> bool:
+    """Whether an SNS publish succeeded after the execution's last step failure (its Catch notified)."""
+    last_failure = max((i for i, e in enumerate(events) if e.get("type") in _FAILURE_EVENTS), default=None)
+    if last_failure is None:
+        return False
+    return any(e.get("type") == "TaskSucceeded" and (e.get("taskSucceededEventDetails") or {}).get("resourceType") == "sns"
+               for e in events[last_failure + 1:])
+
+
 def _history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
@@ -108,13 +118,15 @@ def load_executions(machine_arn: str, start: pd.Timestamp, end: pd.Timestamp, *,
             described = sfn.describe_execution(executionArn=item["executionArn"])
             status = described["status"]
             stop = pd.Timestamp(described["stopDate"]).tz_convert("UTC") if described.get("stopDate") else pd.NaT
-            step = error = cause = None
+            step = error = cause = notified = None
             if status in ("FAILED", "TIMED_OUT", "ABORTED"):
                 error, cause = described.get("error"), described.get("cause")
                 if histories < MAX_HISTORIES:
                     histories += 1
-                    step, step_error, step_cause = failed_step(_history(sfn, item["executionArn"]), error)
+                    events = _history(sfn, item["executionArn"])
+                    step, step_error, step_cause = failed_step(events, error)
                     error, cause = error or step_error, cause or step_cause
+                    notified = notified_after_failure(events)
                 else:
                     skipped += 1
                 if status == "TIMED_OUT":
@@ -122,7 +134,8 @@ def load_executions(machine_arn: str, start: pd.Timestamp, end: pd.Timestamp, *,
             rows.append({"execution": item.get("name") or item["executionArn"].rsplit(":", 1)[-1],
                          "status": status, "start": started, "stop": stop,
                          "duration_s": (stop - started).total_seconds() if stop is not pd.NaT else np.nan,
-                         "failed_step": step, "error": error, "cause": _cause_text(cause)})
+                         "failed_step": step, "error": error, "cause": _cause_text(cause),
+                         "failure_notified": notified})
         if listed and pd.Timestamp(listed[-1]["startDate"]).tz_convert("UTC") < start:
             break   # newest first: the rest started before the window
     frame = pd.DataFrame(rows, columns=EXECUTION_COLUMNS)
@@ -169,10 +182,13 @@ def summarize(executions: pd.DataFrame) -> PipelineSummary:
 
 
 def failures(executions: pd.DataFrame) -> pd.DataFrame:
-    """The executions that did not succeed, grouped by failed step and error, with a count and the latest cause."""
+    """The executions that did not succeed, by failed step and error: how many, how many of them had
+    their failure notification published (an SNS publish succeeded after the failure), the latest cause."""
     ended = executions[executions["status"].isin(["FAILED", "TIMED_OUT", "ABORTED"])]
     if ended.empty:
-        return pd.DataFrame(columns=["failed_step", "error", "executions", "latest_cause"])
+        return pd.DataFrame(columns=["failed_step", "error", "executions", "notified", "latest_cause"])
+    ended = ended.assign(notified=ended["failure_notified"].eq(True).astype(int))
     grouped = ended.fillna({"failed_step": "(unknown)", "error": "(none)"}).groupby(["failed_step", "error"])
-    table = grouped.agg(executions=("execution", "size"), latest_cause=("cause", "first")).reset_index()
+    table = grouped.agg(executions=("execution", "size"), notified=("notified", "sum"),
+                        latest_cause=("cause", "first")).reset_index()
     return table.sort_values("executions", ascending=False, ignore_index=True)

@@ -21,6 +21,7 @@ from workbook.analysis import health
 from workbook.telemetry import pipeline
 
 MISSING_TOPIC = "arn:aws:sns:us-east-1:123456789012:lwbt-no-such-topic"
+NOTICES_TOPIC = "arn:aws:sns:us-east-1:123456789012:lwbt-notices"
 DEFINITION = {
     "StartAt": "Route",
     "TimeoutSeconds": 2,
@@ -32,7 +33,10 @@ DEFINITION = {
         "Publish": {"Type": "Task", "Resource": "arn:aws:states:::sns:publish",
                     "Parameters": {"TopicArn": MISSING_TOPIC, "Message": "x"},
                     "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Cleanup"}]},
-        "Cleanup": {"Type": "Pass", "Next": "Failed"},
+        "Cleanup": {"Type": "Pass", "Next": "NotifyFailure"},
+        "NotifyFailure": {"Type": "Task", "Resource": "arn:aws:states:::sns:publish", "ResultPath": None,
+                          "Parameters": {"TopicArn": NOTICES_TOPIC, "Message.$": "States.JsonToString($.error)"},
+                          "Next": "Failed"},
         "Failed": {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"},
         "Linger": {"Type": "Wait", "Seconds": 4, "End": True},
     },
@@ -52,6 +56,7 @@ def executor(local_endpoint, monkeypatch):
 
 
 def _run(sfn, outcomes: list[str]) -> str:
+    aws.client("sns").create_topic(Name=NOTICES_TOPIC.rsplit(":", 1)[1])
     arn = sfn.create_state_machine(name=f"lwbt-{uuid.uuid4().hex[:8]}", definition=json.dumps(DEFINITION),
                                    roleArn="arn:aws:iam::123456789012:role/lwbt")["stateMachineArn"]
     for outcome in outcomes:
@@ -81,6 +86,8 @@ def test_executions_load_with_status_duration_and_the_failed_step(executor):
     assert set(failed["failed_step"]) == {"Publish"}
     assert failed["error"].str.startswith("SNS.").all()
     assert failed["cause"].notna().all()
+    # AND their Catch's notification was published (an SNS publish succeeded after the failure)
+    assert failed["failure_notified"].eq(True).all()
     # AND the timed-out one has States.Timeout, in the state it was in
     timed_out = frame[frame["status"] == "TIMED_OUT"].iloc[0]
     assert (timed_out["failed_step"], timed_out["error"]) == ("Linger", "States.Timeout")
@@ -91,7 +98,7 @@ def test_executions_load_with_status_duration_and_the_failed_step(executor):
     assert summary.p50_duration_s == pytest.approx(np.percentile(durations, 50))
     assert summary.p99_duration_s == pytest.approx(np.percentile(durations, 99))
     table = pipeline.failures(frame)
-    assert table.iloc[0]["failed_step"] == "Publish" and table.iloc[0]["executions"] == 2
+    assert table.iloc[0][["failed_step", "executions", "notified"]].tolist() == ["Publish", 2, 2]
 
 
 def test_executions_outside_the_window_are_left_out(executor):
