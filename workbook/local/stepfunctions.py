@@ -21,14 +21,24 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import requests
+
 from workbook.local.errors import ProvisioningError
 
 T_STATE_MACHINE = "aws:sfn/stateMachine:StateMachine"
 EXECUTOR_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
+IN_PROCESS_API = "http://motoapi.amazonaws.com"
 
 
 def enable_executor(endpoint_url: str) -> None:
-    """Turn on moto's ASL executor on the server at ``endpoint_url``."""
+    """Turn on moto's ASL executor on the server at ``endpoint_url``.
+
+    A client without a loopback endpoint is moto in-process (``mock_aws``, the unit tests): its
+    documented address for the same API is ``http://motoapi.amazonaws.com``, which the mock intercepts.
+    """
+    if not endpoint_url.startswith(("http://127.0.0.1", "http://localhost")):
+        requests.post(f"{IN_PROCESS_API}/moto-api/config", json=EXECUTOR_CONFIG, timeout=10).raise_for_status()
+        return
     request = urllib.request.Request(f"{endpoint_url.rstrip('/')}/moto-api/config", method="POST",
                                      data=json.dumps(EXECUTOR_CONFIG).encode(),
                                      headers={"Content-Type": "application/json"})
