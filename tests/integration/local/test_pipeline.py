@@ -17,7 +17,9 @@ import copy
 import json
 import time
 import uuid
+import warnings
 
+import pandas as pd
 import pytest
 
 from infra import config, pipeline
@@ -25,6 +27,7 @@ from infra.config import RetryParams
 from workbook import aws
 from workbook.deploy.plan import offline_plan
 from workbook.local import manager, provision
+from workbook.telemetry import load_reports
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -118,10 +121,18 @@ def _executions_for(machine_arn: str, key: str, timeout_s: float = 90.0) -> dict
     raise AssertionError(f"no finished execution for {key} within {timeout_s} s")
 
 
+def _reports(settings, key: str, since_ms: int) -> pd.DataFrame:
+    """The function's REPORT rows since ``since_ms``, read as the notebooks read them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # the note that Logs Insights is not used locally
+        return load_reports([settings.function_name(key)], since_ms, int(time.time() * 1000) + 1000)
+
+
 def test_a_processed_file_runs_the_pipeline_to_success_and_notifies(stack_env):
     recorded, settings = stack_env
     machine = _machine_arn(settings)
     _, subjects = _topic_subscriber()
+    since_ms = int(time.time() * 1000)
     # GIVEN a CSV uploaded to the uploads bucket (S3 -> file processor -> FileProcessed -> rule -> pipeline)
     key = _upload(recorded, settings, f"{uuid.uuid4().hex[:8]}.csv", b"region,amount\neu,1\nus,2\n")
     # WHEN its execution ends
@@ -133,6 +144,12 @@ def test_a_processed_file_runs_the_pipeline_to_success_and_notifies(stack_env):
     types = [event["type"] for event in _history(described["executionArn"])]
     assert types[0] == "ExecutionStarted" and types[-1] == "ExecutionSucceeded"
     assert types.count("TaskSucceeded") == 3   # ProcessFile, ProcessData, Notify
+    # AND the steps ran in the sandbox as Lambda runs them: the data step left its REPORT line
+    deadline = time.monotonic() + 15
+    while _reports(settings, "data-processor", since_ms).empty and time.monotonic() < deadline:
+        time.sleep(0.5)
+    reports = _reports(settings, "data-processor", since_ms)
+    assert len(reports) >= 1 and (reports["status"] == "ok").all() and reports["billed_duration_ms"].gt(0).all()
     deadline = time.monotonic() + 30
     while not any(m.get("Subject") == pipeline.SUCCEEDED_SUBJECT and json.loads(m["Message"]) == output
                   for m in subjects()) and time.monotonic() < deadline:
