@@ -340,7 +340,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         try:
             return {"message": pipeline_message(event)}
         except HandlerError as error:
-            logger.error("invalid pipeline input", extra={"error": error.code, "detail": error.message})
+            logger.error("invalid event", extra={"error": error.code, "detail": error.message, "pipeline": True})
             count("InvalidEvent")
             raise
     try:
