@@ -10,6 +10,9 @@ logs. One summary per batch goes to the notifications topic.
 Message body (JSON object)::
 
     {"kind": "order.created", "business_key": "order-42", "payload": {...}}
+
+dataPipeline's ProcessData step invokes it with ``{"pipeline": {"execution", "message"}}``: one
+message, stored the same way, and an error raised when it cannot be (see :func:`pipeline_record`).
 """
 from __future__ import annotations
 
@@ -103,6 +106,38 @@ def record_handler(record: SQSRecord, lambda_context: Any = None) -> dict[str, A
     return {"record_key": record_key, "deliveries": deliveries}
 
 
+def pipeline_record(request: Any, lambda_context: Any = None) -> dict[str, Any]:
+    """dataPipeline's ProcessData step: store one message; raise when it cannot be stored.
+
+    The pipeline's contract (``infra/pipeline.py``): ``{"pipeline": {"execution": NAME, "message":
+    {"kind", "business_key", "payload"}}}`` in, ``{"record_key", "deliveries"}`` out. The record is
+    validated and upserted exactly as a queued one (the execution name stands for the message id).
+    A record that fails raises its :class:`HandlerError`, so the step fails and the execution's
+    Catch publishes the failure, instead of a ``batchItemFailures`` entry nobody reads.
+    """
+    try:
+        if not isinstance(request, dict):
+            raise InvalidEvent("field 'pipeline' must be an object with 'execution' and 'message'")
+        execution, message = request.get("execution"), request.get("message")
+        if not isinstance(execution, str) or not 1 <= len(execution) <= 80:
+            raise InvalidEvent("field 'pipeline.execution' must be the execution's name (1-80 characters)")
+        events.check_storable(execution, "field 'pipeline.execution'")
+        if not isinstance(message, dict):
+            raise ValidationError("field 'pipeline.message' must be a JSON object", field="message")
+        runtime.ensure_time(lambda_context, CONFIG.safety_margin_ms, "the pipeline's record")
+        parsed = parse_message(json.dumps(message, ensure_ascii=False, allow_nan=True))
+        record_key = parsed["business_key"] or f"execution:{execution}"
+        deliveries = upsert(record_key, f"execution:{execution}", parsed, transform(parsed))
+    except HandlerError as error:
+        logger.warning("pipeline record failed", extra={"execution": str(request.get("execution"))[:80]
+                                                        if isinstance(request, dict) else None,
+                                                        "error": error.code, "detail": error.message})
+        count("RecordFailed")
+        raise
+    count("RecordProcessed")
+    return {"record_key": record_key, "deliveries": deliveries}
+
+
 def publish_summary(received: int, failed_ids: list[str]) -> None:
     """One SNS summary for the batch; a publish failure is logged and counted, never fatal."""
     summary = {"type": "batch-summary", "function": "data-processor", "received": received,
@@ -122,7 +157,9 @@ def publish_summary(received: int, failed_ids: list[str]) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Lambda entry point: one SQS batch in, ``batchItemFailures`` out."""
+    """Lambda entry point: one SQS batch in, ``batchItemFailures`` out; or dataPipeline's one record."""
+    if isinstance(event, dict) and "pipeline" in event and "Records" not in event:
+        return pipeline_record(event["pipeline"], context)
     try:
         batch = events.records(event, "aws:sqs")
         for index, record in enumerate(batch):

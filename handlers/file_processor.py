@@ -13,6 +13,9 @@ corrupt files are rejected with a structured log line, a metric and a ``FileReje
 the invocation succeeds: retrying them would only loop. Dependency failures (S3, EventBridge)
 raise, so the asynchronous retry and the on-failure destination apply. The /tmp directory is
 removed after every record, whatever happens.
+
+Invoked by dataPipeline's first step with a ``FileProcessed`` event (no ``Records``), it returns
+``{"message": ...}``, the data processor's message for the file (see :func:`pipeline_message`).
 """
 from __future__ import annotations
 
@@ -297,6 +300,33 @@ def s3_records(event: Any) -> list[dict[str, Any]]:
     return found
 
 
+def pipeline_message(event: dict[str, Any]) -> dict[str, Any]:
+    """dataPipeline's ProcessFile step: a ``FileProcessed`` event -> the data processor's message.
+
+    The pipeline's contract (``infra/pipeline.py``): the execution's input is the event this
+    function put on the bus; the result is ``{"kind": "file.<type>", "business_key", "payload"}``
+    with the event's detail as the payload. The business key is derived from bucket and key, so a
+    file processed again updates the same row. A malformed input raises :class:`InvalidEvent`
+    naming the field, which fails the step (and the execution, through its Catch).
+    """
+    detail_type, source = event.get("detail-type"), event.get("source")
+    if detail_type != "FileProcessed" or source != EVENT_SOURCE:
+        raise InvalidEvent("event has no Records and is not dataPipeline's input: expected a FileProcessed event "
+                           f"from {EVENT_SOURCE!r}, got detail-type {str(detail_type)[:40]!r} from {str(source)[:40]!r}")
+    detail = event.get("detail")
+    if not isinstance(detail, dict):
+        raise InvalidEvent("FileProcessed event: field 'detail' must be an object")
+    for field in ("bucket", "key", "type"):
+        if not isinstance(detail.get(field), str) or not detail[field]:
+            raise InvalidEvent(f"FileProcessed event: field 'detail.{field}' must be a non-empty string")
+    if not re.fullmatch(r"[a-z0-9]{1,20}", detail["type"]):
+        raise InvalidEvent("FileProcessed event: field 'detail.type' must be 1-20 lowercase letters or digits")
+    location = f"{detail['bucket']}/{detail['key']}"
+    return {"kind": f"file.{detail['type']}",
+            "business_key": "file:" + hashlib.sha256(location.encode("utf-8", "surrogatepass")).hexdigest(),
+            "payload": detail}
+
+
 def _temp_root() -> str:
     return tempfile.gettempdir()
 
@@ -305,7 +335,14 @@ def _temp_root() -> str:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Lambda entry point: process each ObjectCreated record of the event."""
+    """Lambda entry point: process each ObjectCreated record of the event; dataPipeline's first step."""
+    if isinstance(event, dict) and "Records" not in event and event.get("Event") != "s3:TestEvent":
+        try:
+            return {"message": pipeline_message(event)}
+        except HandlerError as error:
+            logger.error("invalid event", extra={"error": error.code, "detail": error.message, "pipeline": True})
+            count("InvalidEvent")
+            raise
     try:
         batch = s3_records(event)
     except HandlerError as error:

@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra import artifacts, foundation_refs, specs
+from infra import artifacts, foundation_refs, pipeline, specs
 from infra.components import DeadLetterQueue, LambdaFunction, QueueWithDlq, iam
 from infra.components.function import FunctionArgs
 from infra.config import Settings
@@ -23,11 +23,6 @@ OUTPUT_NAMES = (
     "notificationHandlerArn", "apiProcessorFunctionUrl", "taskQueueUrl", "taskQueueArn",
     "notificationQueueUrl", "notificationsTopicArn", "dataPipelineArn",
 )
-# Lambda errors worth a retry in Step Functions (AWS's recommended set).
-LAMBDA_SERVICE_ERRORS = [
-    "Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-]
 FILE_PROCESSED_SOURCE = "workbook.file-processor"
 FILE_PROCESSED_DETAIL_TYPE = "FileProcessed"
 
@@ -141,11 +136,15 @@ def build(settings: Settings) -> dict[str, pulumi.Output[Any]]:
 
     _s3_trigger(settings, base, functions["file-processor"], account_id)
     rule_arns = _schedules(settings, functions["scheduler"], events_dlq)
-    rule_arns.append(_processed_file_rule(settings, bus, notifications_topic, events_dlq))
+    processed_rule = _processed_file_rule(settings, bus, notifications_topic, events_dlq)
+    rule_arns.append(processed_rule.arn)
     _allow_events_to_dlq(events_dlq, rule_arns)
     api = _http_api(settings, functions["api-processor"], functions["auth-handler"])
     function_url = _function_url(settings, functions["api-processor"])
-    pipeline = _pipeline(settings, functions, notifications_topic, kms, account_id)
+    # dataPipeline (infra/pipeline.py): started by the file-processed rule, one execution per processed file.
+    data_pipeline = pipeline.build(settings, functions, notifications_topic, kms, account_id, rule=processed_rule,
+                                   bus=bus, alarm_topic_arn=alarms_topic.arn,
+                                   target_args=_target_args(settings, events_dlq))
     dashboard = _dashboard(settings, task_queue, notification_queue)
 
     outputs: dict[str, pulumi.Output[Any]] = {
@@ -161,7 +160,7 @@ def build(settings: Settings) -> dict[str, pulumi.Output[Any]]:
         "notificationDlqArn": notification_queue.dlq_arn,
         "notificationsTopicArn": notifications_topic.arn,
         "alarmsTopicArn": alarms_topic.arn,
-        "dataPipelineArn": pipeline.arn,
+        "dataPipelineArn": data_pipeline.arn,
         "httpApiEndpoint": api.api_endpoint,
         "eventBusName": bus.name,
         "dashboardName": dashboard.dashboard_name,
@@ -284,7 +283,7 @@ def _schedules(settings: Settings, fn: LambdaFunction, dlq: DeadLetterQueue) -> 
 
 
 def _processed_file_rule(settings: Settings, bus: aws.cloudwatch.EventBus, topic: aws.sns.Topic,
-                         dlq: DeadLetterQueue) -> pulumi.Output[str]:
+                         dlq: DeadLetterQueue) -> aws.cloudwatch.EventRule:
     """The event-pattern rule: processed files are announced on the notifications topic."""
     rule = aws.cloudwatch.EventRule(
         "file-processed",
@@ -311,7 +310,7 @@ def _processed_file_rule(settings: Settings, bus: aws.cloudwatch.EventBus, topic
             "Condition": {"ArnEquals": {"aws:SourceArn": rule.arn}},
         }]),
     )
-    return rule.arn
+    return rule
 
 
 def _allow_events_to_dlq(dlq: DeadLetterQueue, rule_arns: list[pulumi.Output[str]]) -> None:
@@ -416,108 +415,6 @@ def _function_url(settings: Settings, fn: LambdaFunction) -> aws.lambda_.Functio
             allow_headers=["authorization", "content-type", "x-correlation-id"],
             max_age=url.cors_max_age_s,
         ),
-    )
-
-
-def _pipeline(settings: Settings, functions: dict[str, LambdaFunction], topic: aws.sns.Topic,
-              kms_key_arn: pulumi.Input[str], account_id: pulumi.Input[str]) -> aws.sfn.StateMachine:
-    """dataPipeline: process a file, then its data, then notify; failures notify and fail."""
-    r = settings.params.pipeline_retry
-    region = settings.params.aws_region
-    # The ARNs the definition invokes (the live alias where there is one), and nothing else.
-    invoked = [functions[key].target_arn for key in ("file-processor", "data-processor")]
-    machine_name = settings.name("data-pipeline")
-    role = aws.iam.Role(
-        "pipeline-role",
-        name=settings.name("pipeline-role"),
-        # Only this account's data pipeline may assume the role (the confused deputy).
-        assume_role_policy=iam.assume_role("states.amazonaws.com", condition={
-            "StringEquals": {"aws:SourceAccount": account_id},
-            "ArnEquals": {"aws:SourceArn": pulumi.Output.concat(
-                "arn:aws:states:", region, ":", account_id, ":stateMachine:", machine_name)},
-        }),
-        tags=settings.tags,
-    )
-    logs = aws.cloudwatch.LogGroup(
-        "pipeline-logs", name=f"/aws/vendedlogs/states/{settings.name('data-pipeline')}",
-        retention_in_days=settings.params.log_retention_days, tags=settings.tags)
-    statements = [
-        iam.statement("InvokeSteps", ["lambda:InvokeFunction"], invoked),
-        iam.statement("Notify", ["sns:Publish"], [topic.arn]),
-        iam.statement("XRayWrite", ["xray:PutTraceSegments", "xray:PutTelemetryRecords",
-                                    "xray:GetSamplingRules", "xray:GetSamplingTargets"], ["*"]),
-        iam.statement("LogDelivery", sorted(a for a in iam.STAR_RESOURCE_ACTIONS if a.startswith("logs:")), ["*"]),
-    ]
-    policy = aws.iam.RolePolicy(
-        "pipeline-policy",
-        name="data-pipeline-least-privilege",
-        role=role.id,
-        policy=iam.document(statements + iam.key_statements(statements, kms_key_arn, region)),
-    )
-    retry = [{
-        "ErrorEquals": LAMBDA_SERVICE_ERRORS,
-        "IntervalSeconds": r.interval_s,
-        "BackoffRate": r.backoff_rate,
-        "MaxAttempts": r.max_attempts,
-        "MaxDelaySeconds": r.max_delay_s,
-        "JitterStrategy": r.jitter,
-    }]
-    catch = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "NotifyFailure"}]
-
-    def definition(args: list[str]) -> str:
-        file_arn, data_arn, topic_arn = args
-        return json.dumps({
-            "Comment": "Process an uploaded file, then its data, then notify",
-            "StartAt": "ProcessFile",
-            "States": {
-                "ProcessFile": {
-                    "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
-                    "Parameters": {"FunctionName": file_arn, "Payload.$": "$"},
-                    "ResultSelector": {"file.$": "$.Payload"}, "ResultPath": "$.processed",
-                    "Retry": retry, "Catch": catch, "Next": "ProcessData",
-                },
-                "ProcessData": {
-                    "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
-                    "Parameters": {"FunctionName": data_arn, "Payload": {
-                        "Records": [{
-                            "messageId.$": "$$.Execution.Name",
-                            "eventSource": "aws:sqs",
-                            "body.$": "States.JsonToString($.processed.file)",
-                        }],
-                    }},
-                    "ResultPath": "$.data", "Retry": retry, "Catch": catch, "Next": "Notify",
-                },
-                "Notify": {
-                    "Type": "Task", "Resource": "arn:aws:states:::sns:publish",
-                    "Parameters": {"TopicArn": topic_arn, "Subject": "dataPipeline succeeded",
-                                   "Message.$": "States.JsonToString($.processed)"},
-                    "Retry": retry, "End": True,
-                },
-                "NotifyFailure": {
-                    "Type": "Task", "Resource": "arn:aws:states:::sns:publish",
-                    "Parameters": {"TopicArn": topic_arn, "Subject": "dataPipeline failed",
-                                   "Message.$": "States.JsonToString($.error)"},
-                    "Next": "Failed",
-                },
-                "Failed": {"Type": "Fail", "Error": "PipelineFailed", "Cause": "A step failed after its retries"},
-            },
-        })
-
-    return aws.sfn.StateMachine(
-        "data-pipeline",
-        name=machine_name,
-        role_arn=role.arn,
-        type="STANDARD",
-        definition=pulumi.Output.all(functions["file-processor"].target_arn,
-                                     functions["data-processor"].target_arn, topic.arn).apply(definition),
-        logging_configuration=aws.sfn.StateMachineLoggingConfigurationArgs(
-            log_destination=logs.arn.apply(lambda arn: f"{arn}:*"),
-            include_execution_data=False,   # payloads may carry user data; keep them out of logs
-            level="ERROR",
-        ),
-        tracing_configuration=aws.sfn.StateMachineTracingConfigurationArgs(enabled=True),
-        tags=settings.tags,
-        opts=pulumi.ResourceOptions(depends_on=[policy]),
     )
 
 

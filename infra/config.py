@@ -199,6 +199,13 @@ class RetryParams(_Strict):
     max_delay_s: int = Field(60, ge=1, le=31_622_400)
 
 
+class PipelineParams(_Strict):
+    """dataPipeline (Step Functions): the time budget of one execution."""
+
+    # Past it the execution ends TIMED_OUT (the ExecutionsTimedOut alarm).
+    timeout_s: int = Field(3600, ge=10, le=31_536_000)
+
+
 class ExtensionLayer(_Strict):
     """ARNs of the AWS Parameters and Secrets Lambda Extension layer in one region."""
 
@@ -304,6 +311,7 @@ class Params(_Strict):
     uploads: UploadParams = UploadParams()
     alarms: AlarmParams = AlarmParams()
     pipeline_retry: RetryParams = RetryParams()
+    pipeline: PipelineParams = PipelineParams()
     function_url: FunctionUrlParams = FunctionUrlParams()
     http_api: HttpApiParams = HttpApiParams()
     jwt: JwtParams

@@ -44,9 +44,11 @@ from workbook.report.session import say, show
 
 session = open_session(env, since, functions, run_folder)
 say(session.describe())
+import pandas as pd
+
 from workbook.analysis import health
 from workbook.report import charts
-from workbook.telemetry import metrics
+from workbook.telemetry import metrics, pipeline
 
 # %% [markdown]
 # ## Per function, over the whole window
@@ -77,10 +79,26 @@ queues = queue_rows.groupby(["function", "metric"])["value"].max().unstack()
 display(queues.rename_axis("queue")) if len(queues) else say("No queue metrics in the window.")
 
 # %% [markdown]
+# ## Data pipeline
+#
+# The `dataPipeline` state machine's executions started in the window, from the Step Functions API (ListExecutions, DescribeExecution, and GetExecutionHistory for those that did not succeed): how many started, succeeded, failed, timed out and were aborted, the duration of those that ended, and for each failure the step that failed with its error.
+
+# %%
+machine_arn = pipeline.state_machine_arn(session.settings)
+executions = (pipeline.load_executions(machine_arn, session.start, session.end, region=session.region)
+              if machine_arn else None)
+flow = pipeline.summarize(executions) if executions is not None else None
+say(health.pipeline_headline(flow))
+if flow is not None and flow.started:
+    show(pd.DataFrame([flow.as_dict()]))
+    failed_steps = pipeline.failures(executions)
+    show(failed_steps) if len(failed_steps) else say("No execution failed.")
+
+# %% [markdown]
 # ## Alarms in ALARM
 
 # %%
-alarms = health.alarms_in_alarm(session.settings, table)
+alarms = health.alarms_in_alarm(session.settings, table, flow)
 if alarms.note:
     say(alarms.note)
 say("\n".join(f"- `{name}`" for name in alarms.names) if alarms.names else "No alarm is in ALARM.")
@@ -88,5 +106,6 @@ say("\n".join(f"- `{name}`" for name in alarms.names) if alarms.names else "No a
 # %%
 glue("health", table.to_dict(orient="records"))
 glue("alarms_in_alarm", alarms.names)
+glue("pipeline", {**(flow.as_dict() if flow is not None else {}), "headline": health.pipeline_headline(flow)})
 glue("percentile_source", sorted(set(table["percentile_source"])))
 glue("getmetricdata_calls", int(series.attrs["calls"] + window.attrs["calls"]))

@@ -447,6 +447,11 @@ def s3_expectation(record: dict, corpus: dict[str, tuple[bytes, str]]) -> str:
     return corpus[key][1]
 
 
+def is_pipeline_input(event: Any) -> bool:
+    """An event the file processor reads as dataPipeline's input: an object with no Records that is not s3:TestEvent."""
+    return isinstance(event, dict) and "Records" not in event and event.get("Event") != "s3:TestEvent"
+
+
 def s3_event_records(event: Any) -> list[dict] | None:
     """The S3 records of a direct or SQS-wrapped S3 event ([] for s3:TestEvent); None if it is neither."""
     if isinstance(event, dict) and event.get("Event") == "s3:TestEvent":
@@ -488,6 +493,21 @@ class FileProcessorHarness:
 
     def check(self, event: Any, outcome: Outcome) -> None:
         assert list(self.tmp_root.iterdir()) == [], "the handler left files in /tmp"
+        if is_pipeline_input(event):
+            # dataPipeline's first step (infra/pipeline.py): a well-formed FileProcessed event becomes the
+            # data processor's message; anything else without Records is refused as InvalidEvent.
+            detail = event.get("detail")
+            if (event.get("detail-type") == "FileProcessed" and event.get("source") == "workbook.file-processor"
+                    and isinstance(detail, dict) and all(isinstance(detail.get(f), str) and detail[f]
+                                                         for f in ("bucket", "key", "type"))
+                    and re.fullmatch(r"[a-z0-9]{1,20}", detail["type"])):
+                assert_no_exception(outcome)
+                message = outcome.response["message"]
+                assert message["kind"] == f"file.{detail['type']}" and message["payload"] == detail
+                assert message["business_key"].startswith("file:") and len(message["business_key"]) <= 200
+            else:
+                assert_input_error(outcome, "InvalidEvent")
+            return
         if outcome.response:
             self.outputs = [key for result in outcome.response["results"] for key in result.get("outputs", [])]
         records = s3_event_records(event)

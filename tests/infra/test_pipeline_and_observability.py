@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from infra import specs
-from tests.infra.conftest import ALARM, FUNCTION, by_name, compute
+from tests.infra.conftest import ALARM, FUNCTION, ROLE_POLICY, by_name, compute, policy_of
 
 
 def definition(plan, settings):
@@ -37,7 +37,11 @@ def test_pipeline_retries_lambda_service_errors_with_backoff_and_jitter(plan, se
 def test_pipeline_catches_to_a_failure_notification(plan, settings):
     _, body = definition(plan, settings)
     for state in ("ProcessFile", "ProcessData"):
-        assert body["States"][state]["Catch"][0]["Next"] == "NotifyFailure"
+        (catch,) = body["States"][state]["Catch"]
+        assert catch["ErrorEquals"] == ["States.ALL"]
+        # A Pass state names the failed step, then the failure notification.
+        assert body["States"][catch["Next"]]["Parameters"]["step"] == state
+        assert body["States"][catch["Next"]]["Next"] == "NotifyFailure"
     assert body["States"]["NotifyFailure"]["Next"] == "Failed"
     assert body["States"]["Failed"]["Type"] == "Fail"
 
@@ -142,3 +146,49 @@ def test_dashboard_has_the_per_function_widgets(plan, settings):
         assert title in titles
     invocations = [w for w in body["widgets"] if w["properties"]["title"] == "Invocations"][0]
     assert {m[3] for m in invocations["properties"]["metrics"]} == {settings.function_name(k) for k in specs.FUNCTION_KEYS}
+
+
+# -- dataPipeline: its trigger, time budget and alarms (infra/pipeline.py) -----------------------
+def test_the_file_processed_rule_starts_the_pipeline_with_retries_and_the_events_dlq(plan, settings):
+    # GIVEN the plan's EventBridge targets
+    targets = [t["inputs"] for t in compute(plan, "aws:cloudwatch/eventTarget:EventTarget")]
+    (target,) = [t for t in targets if t["arn"] == plan.outputs["dataPipelineArn"]]
+    # THEN the file-processed rule, on the stack's bus, starts the state machine through its own role
+    assert target["rule"] == settings.name("file-processed")
+    assert target["eventBusName"] == settings.name("bus")
+    assert target["roleArn"].endswith(f":role/{settings.name('pipeline-start-role')}")
+    t = settings.params.event_targets
+    assert target["retryPolicy"] == {"maximumRetryAttempts": t.maximum_retry_attempts,
+                                     "maximumEventAgeInSeconds": t.maximum_event_age_s}
+    assert target["deadLetterConfig"]["arn"].endswith(f":{settings.name('events-dlq')}")
+    # AND the same rule still announces the file on the notifications topic
+    assert sum(t["rule"] == settings.name("file-processed") for t in targets) == 2
+
+
+def test_the_start_role_may_only_start_this_state_machine_and_only_for_this_rule(plan, settings):
+    roles = {r["inputs"]["name"]: json.loads(r["inputs"]["assumeRolePolicy"]) for r in compute(plan, "aws:iam/role:Role")}
+    (trust,) = roles[settings.name("pipeline-start-role")]["Statement"]
+    assert trust["Principal"] == {"Service": "events.amazonaws.com"}
+    (source,) = trust["Condition"]["ArnEquals"].values()
+    assert source.startswith("arn:aws:events:") and source.endswith(f"/{settings.name('file-processed')}")
+    (policy,) = [policy_of(p) for p in compute(plan, ROLE_POLICY) if p["inputs"]["name"] == "start-data-pipeline"]
+    (statement,) = policy["Statement"]
+    assert statement["Action"] == ["states:StartExecution"]
+    assert statement["Resource"] == [plan.outputs["dataPipelineArn"]]
+
+
+def test_the_pipeline_has_a_time_budget_and_alarms_on_failed_and_timed_out_executions(plan, settings):
+    _, body = definition(plan, settings)
+    assert body["TimeoutSeconds"] == settings.params.pipeline.timeout_s
+    found = alarms(plan)
+    for metric, suffix in (("ExecutionsFailed", "failed"), ("ExecutionsTimedOut", "timed-out")):
+        alarm = found[settings.name(f"pipeline-executions-{suffix}")]["inputs"]
+        assert (alarm["namespace"], alarm["metricName"], alarm["statistic"]) == ("AWS/States", metric, "Sum")
+        assert alarm["dimensions"] == {"StateMachineArn": plan.outputs["dataPipelineArn"]}
+        assert alarm["threshold"] == 0 and alarm["comparisonOperator"] == "GreaterThanThreshold"
+
+
+def test_the_retry_policy_caps_each_wait_at_max_delay(plan, settings):
+    _, body = definition(plan, settings)
+    for state in ("ProcessFile", "ProcessData"):
+        assert body["States"][state]["Retry"][0]["MaxDelaySeconds"] == settings.params.pipeline_retry.max_delay_s

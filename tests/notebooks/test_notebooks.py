@@ -53,6 +53,18 @@ def test_recorded_results_are_meaningful(local_run):
     assert results["00-summary"]["headlines"]
 
 
+def test_the_run_drives_pipeline_executions_to_both_ends_and_notifies_each_failure(local_run):
+    # GIVEN the run's traffic (its first upload a good file, its second one the data step fails on)
+    results = json.loads((local_run["folder"] / "summary.json").read_text())["results"]
+    flow = results["02-metrics"]["pipeline"]
+    # THEN dataPipeline ran in moto's executor: at least one execution succeeded and one failed
+    assert flow["succeeded"] >= 1 and flow["failed"] >= 1, flow
+    assert flow["headline"] in results["00-summary"]["headlines"]
+    # AND the runbook shows the failed step with its error, and that its failure notification was published
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", (local_run["folder"] / "runbook.html").read_text()))
+    assert re.search(r"ProcessData ValidationError (\d+) \1 ", text), "no notified ProcessData failure in the runbook"
+
+
 def test_run_folder_layout_and_latest_link(local_run):
     folder = local_run["folder"]
     for name in notebooks.RUN_ORDER:

@@ -1,8 +1,8 @@
-"""Health per function from the tidy metrics frame, and the alarms in ALARM.
+"""Health per function from the tidy metrics frame, the data pipeline's executions, and the alarms in ALARM.
 
 On AWS the alarms come from CloudWatch (DescribeAlarms). The local endpoint stores alarms but
 never evaluates them, so there the same thresholds (from params, as the stack's alarms use
-them) are evaluated against the window's metrics, and the result says so.
+them) are evaluated against the window's metrics and executions, and the result says so.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pandas as pd
 
 from infra import config
 from workbook import aws
+from workbook.telemetry.pipeline import PipelineSummary
 
 HEALTH_COLUMNS = ["function", "invocations", "errors", "error_rate_pct", "throttles", "max_concurrency",
                   "avg_ms", "p50_ms", "p90_ms", "p99_ms", "timeout_s", "p99_pct_of_timeout", "percentile_source"]
@@ -69,10 +70,15 @@ class AlarmState:
     note: str = ""
 
 
-def alarms_in_alarm(settings: config.Settings, health: pd.DataFrame) -> AlarmState:
-    """CloudWatch's alarms in ALARM for the stack; on the local endpoint, the thresholds evaluated here."""
+def alarms_in_alarm(settings: config.Settings, health: pd.DataFrame,
+                    pipeline: PipelineSummary | None = None) -> AlarmState:
+    """CloudWatch's alarms in ALARM for the stack; on the local endpoint, the thresholds evaluated here.
+
+    ``pipeline`` (the window's executions) lets the local evaluation include the pipeline's
+    ExecutionsFailed and ExecutionsTimedOut alarms; on AWS CloudWatch evaluates them itself.
+    """
     if aws.is_local():
-        return _evaluate_locally(settings, health)
+        return _evaluate_locally(settings, health, pipeline)
     client = aws.client("cloudwatch", settings.params.aws_region)
     names: list[str] = []
     for page in client.get_paginator("describe_alarms").paginate(StateValue="ALARM", AlarmNamePrefix=settings.prefix):
@@ -82,9 +88,15 @@ def alarms_in_alarm(settings: config.Settings, health: pd.DataFrame) -> AlarmSta
     return AlarmState(sorted(names), "cloudwatch")
 
 
-def _evaluate_locally(settings: config.Settings, health: pd.DataFrame) -> AlarmState:
+def _evaluate_locally(settings: config.Settings, health: pd.DataFrame,
+                      pipeline: PipelineSummary | None = None) -> AlarmState:
     a = settings.params.alarms
     names = []
+    if pipeline is not None:   # infra/pipeline.py's alarms: any failed or timed-out execution
+        if pipeline.failed:
+            names.append(settings.name("pipeline-executions-failed"))
+        if pipeline.timed_out:
+            names.append(settings.name("pipeline-executions-timed-out"))
     for row in health.itertuples(index=False):
         if row.invocations and row.error_rate_pct > a.error_rate_pct:
             names.append(settings.name(f"{row.function}-error-rate"))
@@ -101,3 +113,17 @@ def window_period_s(start: pd.Timestamp, end: pd.Timestamp) -> int:
     """A CloudWatch period (a multiple of 60 s) that covers [start, end) in one datapoint."""
     span = max(int((end - start).total_seconds()), 60)
     return -(-span // 60) * 60
+
+
+def pipeline_headline(pipeline: PipelineSummary | None) -> str:
+    """One sentence on the data pipeline's executions in the window, for the summary's headlines."""
+    if pipeline is None:
+        return "Data pipeline: no state machine found (not deployed in this environment)."
+    if not pipeline.started:
+        return "Data pipeline: no execution started in the window."
+    ended = [f"{pipeline.succeeded:,} succeeded", f"{pipeline.failed:,} failed", f"{pipeline.timed_out:,} timed out",
+             f"{pipeline.aborted:,} aborted"] + ([f"{pipeline.running:,} running"] if pipeline.running else [])
+    duration = ("" if pd.isna(pipeline.p50_duration_s) else
+                f"; duration p50 {pipeline.p50_duration_s:.1f} s, p99 {pipeline.p99_duration_s:.1f} s")
+    flag = "**" if pipeline.failed or pipeline.timed_out else ""
+    return f"{flag}Data pipeline: {pipeline.started:,} executions, {', '.join(ended)}{flag}{duration}."

@@ -22,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from infra import environment as contract
 from infra import specs
 from infra.config import Settings
+from workbook.local import stepfunctions
 from workbook.local.errors import ProvisioningError
 
 HANDLERS_DIR = Path(__file__).resolve().parents[2] / "handlers"
@@ -101,6 +102,7 @@ class Provisioner:
             "rules": self._guarded(self._rules),
             "http_api": self._guarded(self._http_api),
             "function_urls": self._guarded(self._function_urls),
+            "state_machines": self._guarded(self._state_machines),   # [pipeline] workbook/local/stepfunctions.py
             "queues": self.queue_urls,
             "dead_letter_queues": self._dead_letter_queues(),
             "refs": self._refs(functions),
@@ -428,6 +430,10 @@ class Provisioner:
         return [{"function": function_name_from_arn(r["inputs"]["functionName"]),
                  "authorization_type": r["inputs"].get("authorizationType", "NONE"),
                  "cors": r["inputs"].get("cors")} for r in _resources(self.plan, T_FUNCTION_URL)]
+
+    def _state_machines(self) -> list[dict]:
+        # [pipeline] executable in moto, their Lambda steps run by the sandbox (workbook/local/stepfunctions.py).
+        return stepfunctions.provision(self.plan, self.client)
 
     def _dead_letter_queues(self) -> list[str]:
         names = set()

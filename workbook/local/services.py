@@ -157,9 +157,8 @@ def with_port_retry(start: Callable[[int], object], preferred: int | None = None
 
 
 # -- moto ---------------------------------------------------------------------------------------
-# moto's own entry point, with the environment's owner token and state folder on the command line
+# moto's server, with the environment's owner token and state folder on the command line
 # (so `ps` says whose it is, and a stop can find it even if its pid was never recorded).
-_MOTO_MAIN = "import sys; from moto.server import main; main(sys.argv[sys.argv.index('--') + 1:])"
 
 
 @dataclass(frozen=True)
@@ -173,8 +172,13 @@ class MotoServer:
         return f"http://{LOOPBACK}:{self.port}"
 
 
+# [pipeline] moto runs behind moto_router.py, which sends Lambda's Invoke API (the Step Functions
+# executor's lambda:invoke tasks) to the sandbox engine; -P keeps workbook/local off sys.path.
+MOTO_ROUTER = str(Path(__file__).with_name("moto_router.py"))
+
+
 def moto_command(port: int, owner: str, folder: Path) -> list[str]:
-    return [sys.executable, "-c", _MOTO_MAIN, f"--owner={owner}", f"--state-dir={folder}", "--",
+    return [sys.executable, "-P", MOTO_ROUTER, f"--owner={owner}", f"--state-dir={folder}", "--",
             "-H", LOOPBACK, "-p", str(port)]
 
 

@@ -25,6 +25,7 @@ from urllib.parse import quote_plus, unquote_plus
 
 from croniter import croniter
 
+from workbook.local import stepfunctions
 from workbook.local.sandbox import Sandbox
 from workbook.local.sandbox.types import InvocationOutcome
 
@@ -280,6 +281,8 @@ def deliver(client: Callable[[str], Any], arn: str, message: Any, async_invoker:
         client("sns").publish(TopicArn=arn, Message=body)
     elif service == "lambda" and async_invoker is not None:
         async_invoker.submit(arn, json.loads(body))
+    elif service == "states":   # [pipeline] a rule's Step Functions target: one execution per event
+        stepfunctions.start_execution(client, arn, body)
     else:
         raise ValueError(f"no local delivery to {arn}")
 

@@ -5,7 +5,11 @@ Sources and their bad inputs:
 - the Function URL (SigV4-signed; bad: unsigned requests),
 - the task queue (order messages; bad: poison bodies the data processor rejects),
 - the notifications topic (SNS -> queue -> notification handler; bad: non-JSON messages),
-- the uploads bucket (text, CSV, JSON and PNG files; bad: corrupt images, unsupported types),
+- the uploads bucket (text, CSV, JSON and PNG files; bad: corrupt images, unsupported types), and
+  through it dataPipeline (each processed file starts an execution; bad: a share of valid JSON
+  files with a NUL in a key, which the file processor accepts and PostgreSQL cannot store, so the
+  pipeline's data step fails and its Catch notifies; the first upload of a run is always a good
+  file and the second such a file, so every run has both outcomes),
 - the schedules fire by themselves on the accelerated clock.
 
 Profiles: ``steady`` (constant rates), ``burst`` (quiet, then 6x bursts of 5 s every 20 s, which
@@ -73,6 +77,7 @@ class Traffic:
         self.failures: Counter = Counter()
         self._lock = threading.Lock()
         self._item_ids: list[str] = []
+        self._uploads = 0
         self._token = self._make_token()
         self._png = _tiny_png()
 
@@ -175,7 +180,13 @@ class Traffic:
             return
         prefix = self.settings.params.uploads.prefix
         name = uuid.uuid4().hex[:10]
-        if self._is_bad():
+        with self._lock:
+            self._uploads += 1
+            number = self._uploads
+        if pipeline_poison(number, self.bad_share):
+            self.bad["pipeline"] += 1
+            key, body = f"{prefix}{name}.json", PIPELINE_POISON
+        elif number > 1 and self._is_bad():
             self.bad["upload"] += 1
             key, body = self.random.choice(((f"{prefix}{name}.png", b"\x89PNG-but-not-really"),
                                             (f"{prefix}{name}.pdf", b"%PDF-1.4 truncated"),
@@ -220,6 +231,22 @@ class Traffic:
             action()
         except Exception:  # noqa: BLE001 - a client-side failure is counted, not fatal to the run
             self.failures[name] += 1
+
+
+# Valid JSON whose key holds a NUL (\u0000): processed as a file, refused by PostgreSQL in the pipeline's data step.
+PIPELINE_POISON = b'{"reading\\u0000": 1}'
+
+
+def pipeline_poison(upload_number: int, bad_share: float) -> bool:
+    """Whether the ``upload_number``-th upload (1-based) is a file the pipeline's data step fails on.
+
+    One in ``round(1 / bad_share)`` uploads, starting with the second, so that a run of two uploads
+    or more has both a succeeded and a failed execution; none when ``bad_share`` is 0.
+    """
+    if bad_share <= 0:
+        return False
+    cadence = max(2, round(1 / bad_share))
+    return upload_number % cadence == 2 % cadence
 
 
 def _draw(elapsed: float, total: float, sent: Counter, multiplier: float) -> None:

@@ -22,7 +22,7 @@ from workbook.tuning.defaults import MIN_CONFIDENCE
 # Scrap names per notebook: the contract between the detail notebooks and this summary.
 SCRAPS = {
     "01-deploy": ("deploy_mode", "deploy_message", "resource_count", "resource_changes"),
-    "02-metrics": ("health", "alarms_in_alarm", "percentile_source"),
+    "02-metrics": ("health", "alarms_in_alarm", "percentile_source", "pipeline"),
     "03-cold-starts": ("cold_starts",),
     "04-cost": ("cost", "cost_total_usd", "cost_monthly_usd", "cost_source"),
     "05-tuning": ("recommendations", "params_patch", "timeout_backtest"),
@@ -82,6 +82,9 @@ def build(scraps: dict[str, dict[str, Any]], min_confidence: float | None = None
         summary.headlines.append(
             f"{total:,} invocations, {errors:,} errors ({rate:.2f}%), {throttles:,} throttles across "
             f"{len(health)} functions.")
+    pipeline = scraps.get("02-metrics", {}).get("pipeline")
+    if pipeline and pipeline.get("headline"):   # dataPipeline's executions (workbook.analysis.health.pipeline_headline)
+        summary.headlines.append(pipeline["headline"])
     alarms = scraps.get("02-metrics", {}).get("alarms_in_alarm")
     if alarms:
         summary.headlines.append(f"**{len(alarms)} alarm(s) in ALARM:** {', '.join(alarms)}.")
