@@ -201,6 +201,7 @@ class Controls:
         self.projection = widgets.Output()
         self.result = widgets.Output()
         self.current: Candidate = Candidate({})
+        self.applied: str | None = None    # the last Apply's confirmation (its diff is under it, in ``result``)
         for widget, name in ((self.function, "function"), (self.memory, "memory"), (self.timeout, "timeout"),
                              (self.arch, "arch"), (self.apply, "apply"), (self.projection, "projection"),
                              (self.result, "result")):
@@ -268,9 +269,9 @@ class Controls:
             except (config.ParamsError, WorkbookError, OSError) as exc:
                 display(Markdown(f"**Not applied:** {exc}"))
                 return
-            display(HTML(f'<div class="lwb-applied"><b>Applied to <code>{html.escape(display_path(path))}</code></b> '
-                         f"({html.escape(', '.join(f'{k} = {v}' for k, v in chosen.changes.items()))} for "
-                         f"{html.escape(self.function.value)}):</div>"
+            self.applied = (f"Applied to {display_path(path)} ({', '.join(f'{k} = {v}' for k, v in chosen.changes.items())}"
+                            f" for {self.function.value})")
+            display(HTML(f'<div class="lwb-applied"><b>{html.escape(self.applied)}:</b></div>'
                          f'<pre style="font-family: monospace">{html.escape(chosen.patch.diff)}</pre>'))
             try:
                 sentence, changes = preview(before, chosen.patch)
