@@ -25,8 +25,9 @@ import pytest
 import yaml
 from playwright.sync_api import sync_playwright
 
+from infra import config
 from tests.notebooks.browser import FLAGS, chromium
-from tests.notebooks.lab import REPO, make_folders, stop_local
+from tests.notebooks.lab import REPO, make_folders, start_local, stop_local
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -48,20 +49,30 @@ def lab(tmp_path):
     jupyter = tmp_path / "jupyter"
     for name in ("runtime", "settings", "workspaces"):
         (jupyter / name).mkdir(parents=True)
+    notification = jupyter / "settings" / "@jupyterlab" / "apputils-extension"
+    notification.mkdir(parents=True)   # no "get notified about Jupyter news?" toast over the screenshots
+    (notification / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')
     token = secrets.token_hex(16)
-    port = free_port()
     env = folders.env | {"JUPYTER_RUNTIME_DIR": str(jupyter / "runtime")}
     command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-               f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+               "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
                f"--ServerApp.root_dir={folders.notebooks}", f"--LabApp.user_settings_dir={jupyter / 'settings'}",
                f"--LabApp.workspaces_dir={jupyter / 'workspaces'}"]
     if os.geteuid() == 0:
         command.append("--allow-root")
-    log = (tmp_path / "lab.log").open("w")
-    server = subprocess.Popen(command, env=env, cwd=folders.notebooks, stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    server, log = None, (tmp_path / "lab.log").open("w")
     try:
+        # 20 s of the session's own local environment's traffic, as a user has before tuning
+        started = start_local(folders)
+        assert started.returncode == 0, started.stderr[-2000:]
+        sent = subprocess.run([sys.executable, "-m", "workbook.cli", "local", "traffic", "--profile", "mixed",
+                               "--duration", "20s"], env=folders.env, cwd=folders.root, capture_output=True,
+                              text=True, timeout=300)
+        assert sent.returncode == 0, sent.stderr[-2000:]
+        port = free_port()    # checked free just before the server binds it (port_retries=0: it fails, never drifts)
+        url = f"http://127.0.0.1:{port}"
+        server = subprocess.Popen([*command, f"--ServerApp.port={port}"], env=env, cwd=folders.notebooks, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
         deadline = time.monotonic() + 120
         while True:
             try:
@@ -73,13 +84,15 @@ def lab(tmp_path):
                 time.sleep(0.5)
         yield {"url": url, "token": token, "folders": folders, "tmp": tmp_path, "server": server}
     finally:
-        started = psutil.Process(server.pid).children(recursive=True) if server.poll() is None else []
-        server.terminate()
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        started = []
+        if server is not None:
+            started = psutil.Process(server.pid).children(recursive=True) if server.poll() is None else []
+            server.terminate()
+            try:
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
         log.close()
         stop_local(folders)
         _, alive = psutil.wait_procs(started, timeout=30)
@@ -117,6 +130,7 @@ def test_tuning_session_in_jupyterlab(lab):
     shots.mkdir()
     params_file = lab["folders"].params / "local.yaml"
     checkout_params = (REPO / "params" / "local.yaml").read_text()
+    configured_mb = config.load("local", lab["folders"].params).function("file-processor").memory_mb
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(lab["tmp"] / "chromium-profile"), executable_path=binary, headless=True,
@@ -146,12 +160,14 @@ def test_tuning_session_in_jupyterlab(lab):
             page.locator(".lwb-function select").select_option("file-processor")
             page.wait_for_timeout(1500)
             before = projection_text(page)
-            set_slider(page, ".lwb-memory", 512)
+            shown = int(page.locator(".lwb-memory .widget-readout").inner_text().replace(",", ""))
+            target = next(mb for mb in (512, 1024, 1536) if mb not in (shown, configured_mb))
+            set_slider(page, ".lwb-memory", target)
             page.wait_for_function("(old) => document.querySelector('.lwb-projection').innerText !== old", arg=before,
                                    timeout=30_000)
             after = projection_text(page)
             # THEN the projection changed with it
-            assert after != before and "512" not in before
+            assert after != before
             controls = page.locator(".lwb-controls")
             controls.scroll_into_view_if_needed()
             controls.screenshot(path=str(shots / "02-memory-moved.png"))
@@ -168,10 +184,10 @@ def test_tuning_session_in_jupyterlab(lab):
             assert "rejected" in projection_text(page)
             controls.screenshot(path=str(shots / "03-rejected.png"))
 
-            # WHEN the user goes back to the file processor at 512 MB and presses Apply
+            # WHEN the user goes back to the file processor at the new size and presses Apply
             page.locator(".lwb-function select").select_option("file-processor")
             page.wait_for_timeout(1500)
-            set_slider(page, ".lwb-memory", 512)
+            set_slider(page, ".lwb-memory", target)
             page.wait_for_function("() => !document.querySelector('.lwb-apply').disabled", timeout=30_000)
             page.locator(".lwb-apply").click()
             applied = page.locator(".lwb-applied")
@@ -180,10 +196,10 @@ def test_tuning_session_in_jupyterlab(lab):
             # THEN the patch landed in WORKBOOK_PARAMS_DIR (the checkout's params untouched), and the preview
             # lists the function's MemorySize change property by property
             written = yaml.safe_load(params_file.read_text())
-            assert written["functions"]["file-processor"]["memory_mb"] == 512
+            assert written["functions"]["file-processor"]["memory_mb"] == target
             assert (REPO / "params" / "local.yaml").read_text() == checkout_params
             preview = page.locator(".lwb-result").inner_text()
-            assert "memorySize" in preview and "512" in preview, preview[:2000]
+            assert re.search(rf"memorySize\s+{configured_mb}\s+{target}", preview), preview[:2000]
             # WHEN another control moves
             set_slider(page, ".lwb-timeout", 120)
             page.wait_for_timeout(3000)

@@ -70,14 +70,36 @@ def project(settings: config.Settings, key: str, memory_mb: int, timeout_s: int,
                            settings.params.aws_region, free_tier=False).total_usd
     peak_mb = float(subset["max_memory_used_mb"].max()) if len(subset) else float("nan")
     p999_ms = float(subset["duration_ms"].quantile(0.999)) * duration_ms / observed_ms if len(subset) else float("nan")
-    memory_risk = ("out of memory likely" if peak_mb >= memory_mb else
+    memory_risk = ("unknown: no traffic in the window" if np.isnan(peak_mb) else
+                   "out of memory likely" if peak_mb >= memory_mb else
                    "low headroom" if peak_mb > 0.8 * memory_mb else "ok")
-    timeout_risk = ("timeouts likely" if p999_ms >= timeout_s * 1000 else
+    timeout_risk = ("unknown: no traffic in the window" if np.isnan(p999_ms) else
+                    "timeouts likely" if p999_ms >= timeout_s * 1000 else
                     "tight" if p999_ms > 0.5 * timeout_s * 1000 else "ok")
     return {"function": key, "basis": basis, "speed": speed, "duration_ms": round(duration_ms, 2),
             "monthly_invocations": round(monthly_invocations), "monthly_usd": round(monthly, 4),
             "peak_memory_used_mb": peak_mb, "memory_risk": memory_risk, "p999_ms": round(p999_ms, 1),
             "timeout_risk": timeout_risk}
+
+
+PROJECTION_LABELS = {
+    "duration_ms": "duration (ms)", "basis": "duration from", "speed": "speed", "monthly_invocations":
+    "invocations a month (the traffic's rate)", "monthly_usd": "cost a month (USD)", "peak_memory_used_mb":
+    "peak Max Memory Used (MB)", "memory_risk": "memory risk", "p999_ms": "p99.9 duration (ms)",
+    "timeout_risk": "timeout risk", "params": "params schema",
+}
+
+
+def projection_table(row: Mapping[str, Any]) -> Any:
+    """One projection as a two-column table a reader scans down (numbers rounded, missing as a dash)."""
+    def text(value: Any) -> str:
+        if isinstance(value, float):
+            return "—" if np.isnan(value) else f"{value:,.4f}" if abs(value) < 1 else f"{value:,.1f}"
+        return f"{value:,}" if isinstance(value, int) else str(value)
+
+    frame = pd.DataFrame([{"projection": label, "value": text(row[name])}
+                          for name, label in PROJECTION_LABELS.items() if name in row])
+    return frame.style.hide(axis="index").set_properties(**{"text-align": "left"})
 
 
 @dataclass
@@ -252,7 +274,7 @@ class Controls:
             self.apply.disabled = True
         self.projection.clear_output(wait=True)
         with self.projection:
-            display(pd.DataFrame([row]).style.hide(axis="index"))
+            display(projection_table(row))
 
     def on_apply(self, _: Any = None) -> None:
         """Write the patch, keep the confirmation, the diff and the preview until the next Apply."""
