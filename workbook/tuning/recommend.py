@@ -19,6 +19,7 @@ rows reach the params patch.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -135,7 +136,7 @@ def power_tune(settings: config.Settings, key: str, power_values: Sequence[int] 
     invoker = invoker or make_invoker(settings, key)
     if progress is not None:
         budget = num * (len(values) + 1) if adaptive else num * len(set(values) | {settings.function(key).memory_mb})
-        invoker = _Counted(invoker, progress, budget)
+        invoker = with_progress(invoker, progress, budget)
     payload = payload if payload is not None else tuning_payloads(settings, key)
     fn = settings.function(key)
     base = base_cost_per_ms(settings.params.aws_region, fn.architecture)
@@ -160,11 +161,12 @@ def power_tune(settings: config.Settings, key: str, power_values: Sequence[int] 
 
 
 class _Counted:
-    """An invoker that reports each invocation to ``progress(done, budget, memory_mb)``."""
+    """An invoker that reports each invocation to ``progress(done, budget, memory_mb)`` (thread-safe: parallel runs)."""
 
     def __init__(self, invoker: Invoker, progress: Callable[[int, int, int], None], budget: int) -> None:
         self._invoker, self._progress, self._budget = invoker, progress, budget
         self._done, self._memory_mb = 0, 0
+        self._lock = threading.Lock()
 
     def set_memory(self, memory_mb: int) -> None:
         self._memory_mb = int(memory_mb)
@@ -172,12 +174,18 @@ class _Counted:
 
     def invoke(self, payload: Any) -> Any:
         result = self._invoker.invoke(payload)
-        self._done += 1
-        self._progress(self._done, self._budget, self._memory_mb)
+        with self._lock:
+            self._done += 1
+            self._progress(self._done, self._budget, self._memory_mb)
         return result
 
     def cleanup(self) -> None:
         self._invoker.cleanup()
+
+
+def with_progress(invoker: Invoker, progress: Callable[[int, int, int], None], budget: int) -> Invoker:
+    """``invoker``, reporting ``progress(done, budget, memory_mb)`` after each invocation."""
+    return _Counted(invoker, progress, budget)
 
 
 def functions_to_tune(keys: Sequence[str] | None) -> list[str]:
