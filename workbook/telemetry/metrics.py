@@ -412,7 +412,7 @@ def tuning_counts(settings: Settings, keys: Sequence[str], start: Any, end: Any,
     under ``FunctionName`` + ``Resource`` (``name:qualifier``). The qualified resources other than the
     traffic's (``traffic_qualifiers``: the ``live`` alias) are power tuning's ``RAM<mb>`` aliases (on
     AWS) or versions (the local sandbox); their sums are what ``health.per_function`` takes away.
-    Columns: function, metric, value.
+    Where ListMetrics is denied, a note says the counts may include tuning. Columns: function, metric, value.
     """
     client = client or aws.client("cloudwatch", settings.params.aws_region)
     start_s, end_s = _epoch_s(start), _epoch_s(end)
@@ -431,7 +431,9 @@ def tuning_counts(settings: Settings, keys: Sequence[str], start: Any, end: Any,
                     if set(dims) == {"FunctionName", "Resource"} and dims["Resource"] not in traffic:
                         resources.add(dims["Resource"])
         except (ClientError, BotoCoreError) as exc:
-            raise _translate(exc) from exc
+            note_once("metrics-tuning-resources", f"workbook.metrics: cannot list {name}'s metrics by version "
+                      f"({_translate(exc)}); its counts may include power tuning's invocations.")
+            continue
         # one subject per resource: the frame keeps one value per subject, metric and time
         queries += [MetricQuery(f"{key}\t{resource}", LAMBDA_NAMESPACE, metric, "Sum",
                                 (("FunctionName", name), ("Resource", resource)))
