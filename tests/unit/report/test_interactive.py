@@ -64,9 +64,10 @@ def test_plan_changes_lists_each_property_that_the_patch_changes(params_dir):
     changes = interactive.plan_changes(offline_plan("local", settings), offline_plan("local", after))
     # THEN the function's memorySize is there, old and new, as the plan's own inputs say
     function = offline_plan("local", after).of_type("aws:lambda/function:Function")
-    name = next(r["name"] for r in function if r["inputs"].get("memorySize") == 512)
+    name = next(r["name"] for r in function if r["inputs"].get("name") == settings.function_name("file-processor"))
     row = changes[(changes["resource"] == name) & (changes["property"] == "memorySize")]
-    assert row[["before", "after"]].values.tolist() == [[str(settings.function("file-processor").memory_mb), "512"]]
+    assert row[["before", "after"]].values.tolist() == [[str(settings.function("file-processor").memory_mb), "512"]], \
+        changes.to_dict(orient="records")
     assert set(changes["resource"]) <= {r["name"] for r in offline_plan("local", after).resources}
 
 
