@@ -169,12 +169,17 @@ def test_tuning_session_in_jupyterlab(lab):
             assert stderr.count() == 0, stderr.all_inner_texts()[:3]
             assert page.locator(".jp-OutputArea-output .jp-RenderedText[data-mime-type='application/vnd.jupyter.error'], "
                                 ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']").count() == 0
+            # AND the tuning cell showed its progress as a bar, ending with the invocations it took
+            bar = page.locator(".lwb-progress")
+            bar.scroll_into_view_if_needed()
+            assert bar.count() == 1 and re.search(r"Power tuning file-processor: done, \d+ invocations", bar.text_content())
 
-            # WHEN the user picks the file processor and moves the memory control
+            # WHEN the user scrolls to the controls, picks the file processor and moves the memory control
+            page.locator(".lwb-controls").scroll_into_view_if_needed()
             page.locator(".lwb-function select").select_option("file-processor")
             page.wait_for_timeout(1500)
             before = projection_text(page)
-            shown = int(page.locator(".lwb-memory .widget-readout").inner_text().replace(",", ""))
+            shown = int(page.locator(".lwb-memory .widget-readout").text_content().replace(",", ""))
             target = next(mb for mb in (512, 1024, 1536) if mb not in (shown, configured_mb))
             set_slider(page, ".lwb-memory", target)
             page.wait_for_function("(old) => document.querySelector('.lwb-projection').innerText !== old", arg=before,

@@ -46,6 +46,7 @@ class WidgetProgress(Progress):
                                        layout=widgets.Layout(width="40%"))
         self.label = widgets.HTML(value=f"<b>{description}</b>: starting")
         self.box = widgets.HBox([self.bar, self.label])
+        self.box.add_class("lwb-progress")
         self.done = 0
         display(self.box)
 
