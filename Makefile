@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 KERNEL := $(VENV)/share/jupyter/kernels/python3/kernel.json
 ENV    ?= local
 
-.PHONY: run test test-fast lint notebooks bootstrap clean
+.PHONY: run test test-fast lint notebooks bootstrap clean lab
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,17 @@ test-fast: bootstrap
 
 lint: bootstrap
 	$(BIN)/ruff check .
+
+# JupyterLab on the venv's kernel with the notebooks folder, on loopback: a free port, a fresh token, the URL
+# printed. --allow-root only when running as root (Jupyter refuses root without it). LAB_PORT=N picks the port.
+LAB_PORT ?=
+lab: bootstrap
+	@port="$(LAB_PORT)"; [ -n "$$port" ] || port=$$($(BIN)/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
+	token=$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(24))'); \
+	root=""; [ "$$(id -u)" = 0 ] && root="--allow-root"; \
+	echo "JupyterLab: http://127.0.0.1:$$port/lab?token=$$token   (Ctrl-C stops it)"; \
+	exec $(BIN)/jupyter lab --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$$port --ServerApp.port_retries=0 \
+		--IdentityProvider.token=$$token --ServerApp.root_dir=notebooks $$root
 
 # Re-pair each notebook with its jupytext source (notebooks/NN-name.py is the one to edit).
 notebooks: bootstrap

@@ -41,8 +41,11 @@ from workbook.report import summary
 from workbook.report.record import glue
 from workbook.report.session import say, show
 
-view = summary.build(summary.collect(run_folder) if run_folder else {}, min_confidence=min_confidence)
-say(view.links())
+folder, which = summary.choose_run(env, run_folder)
+view = summary.build(summary.collect(folder) if folder else {}, min_confidence=min_confidence)
+if run_folder is None:
+    say(which)
+say(view.links(in_runbook=not interactive))
 for problem in view.problems:
     say(f"**Parameter problem:** {problem}")
 

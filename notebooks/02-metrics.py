@@ -58,8 +58,12 @@ queries = metrics.env_queries(session.settings, session.functions)
 series = metrics.load_metrics(queries, session.start, session.end, period_s=60, region=session.region)
 window = metrics.load_metrics(queries, session.start, session.end, region=session.region,
                               period_s=health.window_period_s(session.start, session.end))
-table = health.per_function(window, session.settings, session.functions)
-say(f"{len(queries)} metric queries in {series.attrs['calls'] + window.attrs['calls']} GetMetricData calls.")
+tuning = metrics.tuning_counts(session.settings, session.functions, session.start, session.end)
+table = health.per_function(window, session.settings, session.functions, tuning)
+tuned_invocations = int(tuning[tuning["metric"] == "Invocations"]["value"].sum()) if len(tuning) else 0
+say(f"{len(queries)} metric queries in {series.attrs['calls'] + window.attrs['calls']} GetMetricData calls. "
+    + (f"Power tuning's {tuned_invocations:,} invocations (on its own versions) are left out of the counts."
+       if tuned_invocations else "No power-tuning invocations in the window."))
 show(table)
 
 # %% [markdown]

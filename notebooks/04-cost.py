@@ -50,6 +50,9 @@ from workbook.telemetry import logs
 
 # %%
 reports = logs.load_for_env(session.settings, session.start, session.end, keys=session.functions)
+if reports.attrs.get("tuning_rows"):
+    say(f"Power tuning's {reports.attrs['tuning_rows']:,} invocations (on its own versions) are left out: "
+        "only the traffic counts here.")
 settings = session.settings
 costs = cost.cost_from_reports(
     reports, region=session.region,

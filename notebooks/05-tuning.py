@@ -48,7 +48,7 @@ from workbook.report.session import say, show
 
 session = open_session(env, since, functions, run_folder)
 say(session.describe())
-from workbook.report import charts
+from workbook.report import charts, progress
 from workbook.telemetry import logs
 from workbook.tuning import backtest, recommend
 
@@ -58,8 +58,10 @@ from workbook.tuning import backtest, recommend
 # %%
 tuned = {}
 for key in recommend.functions_to_tune(tune_functions):
+    bar = progress.tracker(f"Power tuning {key}", interactive)
     result = recommend.power_tune(session.settings, key, power_values, num_invocations, strategy=strategy,
-                                  balanced_weight=balanced_weight, discard_top_bottom=discard_top_bottom)
+                                  balanced_weight=balanced_weight, discard_top_bottom=discard_top_bottom, progress=bar)
+    bar.finish(result.invocations_used)
     tuned[key] = result
     decision = result.decision
     say(f"**{key}**: {decision.status.value} — best eligible size {decision.choice_mb} MB "
@@ -74,7 +76,9 @@ for key in recommend.functions_to_tune(tune_functions):
 
 # %%
 reports = logs.load_for_env(session.settings, session.start, session.end, keys=session.functions)
-display(charts.memory_headroom(reports))
+say(f"{len(reports):,} invocations of traffic in the window; power tuning's own "
+    f"{reports.attrs.get('tuning_rows', 0):,} (on its versions) are left out of everything below.")
+display(charts.memory_headroom(reports, configured={k: session.settings.function(k).memory_mb for k in session.functions}))
 
 # %% [markdown]
 # ## Recommendations
@@ -119,12 +123,13 @@ else:
 # %% [markdown]
 # ## Try other settings
 #
-# In JupyterLab, the controls below project duration, cost and risk from the measured model as you move them, and *Apply* writes the patch and runs a preview. In a report they print the static recommendation.
+# In JupyterLab, the controls below project duration, cost and risk from the measured model as you move them, at the traffic's invocation rate. A choice the params schema rejects (a timeout the queue's visibility timeout forbids, say) is flagged with the schema's message and *Apply* is disabled. *Apply* writes the patch to `params/<env>.yaml` (or `$WORKBOOK_PARAMS_DIR`) and shows what it would change, property by property: the offline plan of the patched params against the current plan, or the real preview where the Pulumi CLI is installed. The confirmation stays until the next *Apply*. Durations are measured on the function's current architecture; a projection on the other one says it assumes that speed. In a report the cell prints the static recommendation.
 
 # %%
 from workbook.report import interactive as controls
 
-controls.controls(session.settings, tuned, reports, recs, interactive=interactive, window_hours=session.window_hours)
+panel = controls.controls(session.settings, tuned, reports, recs, interactive=interactive,
+                          window_hours=session.window_hours)
 
 # %%
 glue("recommendations", recs.table.to_dict(orient="records"))

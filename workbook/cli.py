@@ -332,7 +332,8 @@ def _local(name: str) -> Command:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from workbook.tuning import defaults, invokers, patch, recommend, runner  # noqa: PLC0415 - see the docstring
+    from workbook.report import progress  # noqa: PLC0415 - see the module docstring
+    from workbook.tuning import defaults, invokers, patch, recommend, runner  # noqa: PLC0415 - as above
     from workbook.tuning.payloads import sample_event  # noqa: PLC0415 - as above
 
     settings = config.load(args.env)
@@ -345,8 +346,11 @@ def cmd_tune(args: argparse.Namespace) -> int:
                        "like 128,512,1769") from None
     payload = sample_event(settings, args.function) if args.payload is None else _load_payload(args.payload)
     values = sorted(set(values) | {fn.memory_mb})   # the current size too: a change is judged against it
+    num = args.num or defaults.DEFAULT_NUM_INVOCATIONS
+    lines = progress.tracker(f"power tuning {args.function}", interactive=False, stream=sys.stderr)
+    invoker = recommend.with_progress(invokers.make_invoker(settings, args.function), lines, num * len(values))
     run = runner.run_power_tuning(
-        invokers.make_invoker(settings, args.function), values, args.num or defaults.DEFAULT_NUM_INVOCATIONS, payload,
+        invoker, values, num, payload,
         parallel=args.parallel, only_cold_starts=args.only_cold_starts, discard_top_bottom=args.discard_top_bottom,
         strategy=args.strategy or defaults.DEFAULT_STRATEGY,
         balanced_weight=defaults.DEFAULT_BALANCED_WEIGHT if args.balanced_weight is None else args.balanced_weight,

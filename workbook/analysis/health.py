@@ -19,14 +19,22 @@ HEALTH_COLUMNS = ["function", "invocations", "errors", "error_rate_pct", "thrott
                   "avg_ms", "p50_ms", "p90_ms", "p99_ms", "timeout_s", "p99_pct_of_timeout", "percentile_source"]
 
 
-def per_function(window: pd.DataFrame, settings: config.Settings, keys: Sequence[str]) -> pd.DataFrame:
+def per_function(window: pd.DataFrame, settings: config.Settings, keys: Sequence[str],
+                 tuning: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per function from a frame loaded with ``period_s`` spanning the whole window.
 
+    ``tuning`` (``metrics.tuning_counts``: power tuning's invocations, errors and throttles on its
+    own versions) is taken away from the counts, so they are the traffic's alone.
     Functions without data get zeros for counts and NaN for latencies, never a missing row.
     """
     rows = []
     for key in keys:
         part = window[window["function"] == key] if len(window) else window
+
+        def tuned(metric: str, key: str = key) -> float:
+            if tuning is None or not len(tuning):
+                return 0.0
+            return float(tuning[(tuning["function"] == key) & (tuning["metric"] == metric)]["value"].sum())
 
         def value(metric: str, stat: str, how: str = "sum", part: pd.DataFrame = part) -> float:
             values = (part[(part["metric"] == metric) & (part["stat"] == stat)]["value"] if len(part)
@@ -37,9 +45,10 @@ def per_function(window: pd.DataFrame, settings: config.Settings, keys: Sequence
 
         invocations = value("Invocations", "Sum")
         errors = value("Errors", "Sum")
-        invocations = 0.0 if pd.isna(invocations) else invocations
-        errors = 0.0 if pd.isna(errors) else errors
+        invocations = max(0.0, (0.0 if pd.isna(invocations) else invocations) - tuned("Invocations"))
+        errors = max(0.0, (0.0 if pd.isna(errors) else errors) - tuned("Errors"))
         throttles = value("Throttles", "Sum")
+        throttles = throttles if pd.isna(throttles) else max(0.0, throttles - tuned("Throttles"))
         timeout_s = settings.function(key).timeout_s
         p99 = value("Duration", "p99", "max")
         sources = part[part["stat"].isin(["p50", "p90", "p99"])]["source"].unique() if len(part) else []

@@ -30,9 +30,15 @@ def resolve_function(recorded: dict, name: str) -> str | None:
 
 
 def invoke_remote(recorded: dict, function: str, event: Any, *, memory_mb: int | None = None,
-                  invocation_type: str = "RequestResponse", timeout_s: float = 960.0) -> dict:
-    """Invoke through the running engine's Invoke API; returns status, headers and payload."""
+                  invocation_type: str = "RequestResponse", timeout_s: float = 960.0,
+                  qualifier: str | None = None) -> dict:
+    """Invoke through the running engine's Invoke API; returns status, headers and payload.
+
+    ``qualifier`` is Invoke's ``Qualifier``: a version power tuning runs on (``[N]`` in its log streams).
+    """
     url = f"{endpoints(recorded)['lambda']}/2015-03-31/functions/{function}/invocations"
+    if qualifier:
+        url += f"?Qualifier={qualifier}"
     headers = {"Content-Type": "application/json", "X-Amz-Invocation-Type": invocation_type, "X-Amz-Log-Type": "Tail"}
     if memory_mb:
         headers["X-Lwb-Memory-Size"] = str(memory_mb)

@@ -471,7 +471,9 @@ class Control:
             request._send(202, b"", {"x-amzn-RequestId": request_id})
             return
         memory = request.headers.get("X-Lwb-Memory-Size")
-        outcome = self.sandbox.invoke(config.function_name, event, memory_mb=int(memory) if memory else None)
+        qualifier = dict(parse_qsl(urlsplit(request.path).query)).get("Qualifier")   # Invoke's ?Qualifier=
+        outcome = self.sandbox.invoke(config.function_name, event, memory_mb=int(memory) if memory else None,
+                                      qualifier=qualifier)
         if outcome.throttled:
             request._send(429, json.dumps({"Type": "User", "__type": "TooManyRequestsException",
                                            "message": "Rate Exceeded.",
@@ -479,7 +481,7 @@ class Control:
                           {"Content-Type": "application/json", "x-amzn-ErrorType": "TooManyRequestsException"})
             return
         headers = {"Content-Type": "application/json", "x-amzn-RequestId": outcome.request_id,
-                   "X-Amz-Executed-Version": "$LATEST"}
+                   "X-Amz-Executed-Version": qualifier or "$LATEST"}
         if outcome.function_error:
             headers["X-Amz-Function-Error"] = outcome.function_error
         if request.headers.get("X-Amz-Log-Type") == "Tail":

@@ -5,6 +5,7 @@
     charts       the figures of the notebooks and runbooks
     summary      the one-page view, from what the other notebooks recorded
     interactive  tuning controls in JupyterLab, a static view in reports
+    progress     progress of long cells: a bar in JupyterLab, plain lines in Papermill
     notebooks    the run's notebooks, their parameters, executing one with Papermill
     folders      where outputs go, the checks before a run, partial folders, ``latest``, pruning
     run          ``workbook run``: every notebook, one run folder

@@ -7,6 +7,7 @@ figure as its cell's output.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -167,21 +168,30 @@ def errors_and_throttles(metrics_frame: pd.DataFrame, title: str = "Errors and t
     return fig
 
 
-def memory_headroom(reports: pd.DataFrame, title: str = "Memory headroom") -> Figure:
-    """Max memory used (p50, p99, max) against memory configured, per function (MB)."""
+def memory_headroom(reports: pd.DataFrame, title: str = "Memory headroom",
+                    configured: Mapping[str, int] | None = None) -> Figure:
+    """Max memory used (p50, p99, max) against memory configured, per function (MB).
+
+    ``configured`` is each function's size from params (``{key: memory_mb}``): the bar the reader
+    compares with. Without it, the size the rows ran at most often stands in (never the largest, which
+    would be a power-tuning size had any tuning rows slipped in).
+    """
     fig, ax = _figure()
     _style(ax, title, "Function", "Memory (MB)")
     if reports is None or len(reports) == 0:
         _no_data(ax)
         return fig
     stats = reports.groupby("function", observed=True).agg(
-        configured=("memory_size_mb", "max"),
+        configured=("memory_size_mb", lambda s: s.mode().iloc[0] if s.notna().any() else np.nan),
         p50=("max_memory_used_mb", lambda s: s.quantile(0.5)),
         p99=("max_memory_used_mb", lambda s: s.quantile(0.99)),
         peak=("max_memory_used_mb", "max"),
     )
+    if configured:
+        stats["configured"] = [configured.get(str(f), c) for f, c in zip(stats.index, stats["configured"], strict=True)]
+    stats = stats.astype(float)
     x = np.arange(len(stats))
-    ax.bar(x, stats["configured"], color="#DDDDDD", label="configured")
+    ax.bar(x, stats["configured"], color="#DDDDDD", label="configured (params)" if configured else "configured")
     ax.bar(x, stats["peak"], width=0.5, color="#C44E52", alpha=0.5, label="max used (peak)")
     ax.bar(x, stats["p99"], width=0.35, color="#DD8452", label="max used p99")
     ax.bar(x, stats["p50"], width=0.2, color="#4C72B0", label="max used p50")

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from workbook.report import record
+from workbook.report import folders, record
 from workbook.tuning.defaults import MIN_CONFIDENCE
 
 # Scrap names per notebook: the contract between the detail notebooks and this summary.
@@ -42,10 +42,29 @@ class Summary:
     missing: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
-    def links(self) -> str:
+    def links(self, in_runbook: bool = True) -> str:
+        """Links to the detail: the runbook's sections (``#01-deploy``), or in JupyterLab the notebooks beside this one."""
         names = {"01-deploy": "Deploy", "02-metrics": "Metrics", "03-cold-starts": "Cold starts",
                  "04-cost": "Cost", "05-tuning": "Tuning"}
-        return " · ".join(f"[{title}](#{name})" for name, title in names.items())
+        return " · ".join(f"[{title}]({'#' + name if in_runbook else name + '.ipynb'})" for name, title in names.items())
+
+
+def choose_run(env: str, run_folder: str | Path | None = None, outputs_dir: str | Path | None = None,
+               ) -> tuple[Path | None, str]:
+    """The run folder to summarise and a sentence saying which: ``run_folder``, else the env's ``latest`` run.
+
+    Without either, the sentence says in one line how to make or choose one.
+    """
+    if run_folder:
+        return Path(run_folder), f"Run folder `{run_folder}`."
+    root = folders.outputs_root(Path(outputs_dir) if outputs_dir else None)
+    latest = root / env / "latest"
+    if latest.is_dir():
+        folder = latest.resolve()
+        return folder, (f"Showing the latest finished run of **{env}**: `{folder}`. To open another, set "
+                        f"`run_folder` in the parameters cell to one of the folders in `{root / env}`.")
+    return None, (f"No finished run of **{env}** under `{root}`: make one with `workbook run --env {env}` (or "
+                  f"`make run`), or set `run_folder` in the parameters cell to a run folder.")
 
 
 def collect(run_folder: str | Path) -> dict[str, dict[str, Any]]:

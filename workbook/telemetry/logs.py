@@ -3,12 +3,17 @@
 On AWS ``load_reports`` uses Logs Insights (splitting the time range to stay under Insights'
 10,000-row limit); on the local endpoint, and whenever Insights has nothing useful to say, it
 uses ``FilterLogEvents``, paginated. The path taken is in ``df.attrs["source"]``.
+
+Power tuning runs on versions of its own (``RAM<mb>`` aliases on AWS, marked versions in the local
+sandbox), so its REPORT rows carry ``version`` N where traffic runs on ``$LATEST`` (or on the
+``live`` alias's version). ``load_for_env`` keeps the traffic only, by default: health, cold starts,
+cost and projections never count tuning's invocations; ``invocations="tuning"`` gives the tuning's own.
 """
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +35,7 @@ __all__ = [
     "load_reports_filter",
     "load_reports_insights",
     "log_group_name",
+    "split_traffic",
 ]
 
 log = logging.getLogger(__name__)
@@ -143,7 +149,7 @@ def load_reports_filter(
 
 
 _INSIGHTS_QUERY = (
-    "fields @timestamp, @message, @log "
+    "fields @timestamp, @message, @log, @logStream "
     '| filter @message like /^REPORT / or @message like /"platform.report"/ '
     "| sort @timestamp asc "
     f"| limit {INSIGHTS_ROW_LIMIT}"
@@ -237,11 +243,71 @@ def _translate(exc: Exception, what: str) -> Exception:
     return exc
 
 
-def load_for_env(settings: Settings, start: Any, end: Any, keys: Sequence[str] | None = None, **kwargs: Any) -> pd.DataFrame:
-    """REPORT rows for an environment's functions; ``function`` holds the function key."""
+TRAFFIC_VERSIONS = frozenset({"$LATEST"})
+INVOCATION_KINDS = ("traffic", "tuning", "all")
+
+
+def split_traffic(reports: pd.DataFrame, live_versions: Mapping[str, Sequence[str]] | None = None,
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """REPORT rows split into (traffic, tuning) by the version that ran.
+
+    Traffic is ``$LATEST``, a function's ``live_versions`` (the versions its ``live`` alias points at,
+    keyed by the ``function`` column's values), and rows whose version is unknown (input without log
+    stream names); every other version is power tuning's.
+    """
+    if reports is None or not len(reports) or "version" not in reports:
+        return reports, reports.iloc[0:0] if reports is not None else reports
+    version = reports["version"].astype("string")
+    live = {str(f): {str(v) for v in vs} for f, vs in (live_versions or {}).items()}
+    allowed = [TRAFFIC_VERSIONS | live.get(str(f), set()) for f in reports["function"]]
+    is_traffic = version.isna().to_numpy() | pd.Series(
+        [v in ok for v, ok in zip(version.fillna(""), allowed, strict=True)], index=reports.index).to_numpy()
+    traffic, tuning = reports[is_traffic], reports[~is_traffic]
+    for part in (traffic, tuning):
+        part.attrs.update(reports.attrs)
+    return traffic, tuning
+
+
+def live_alias_versions(settings: Settings, keys: Sequence[str]) -> dict[str, list[str]]:
+    """The version each function's ``live`` alias points at (functions with provisioned concurrency, on AWS).
+
+    A function whose alias cannot be read keeps only ``$LATEST`` as traffic, and a note says so.
+    """
+    wanted = [k for k in keys if settings.function(k).provisioned_concurrency is not None]
+    if not wanted or aws.is_local():
+        return {}
+    client = aws.client("lambda", settings.params.aws_region)
+    found: dict[str, list[str]] = {}
+    for key in wanted:
+        try:
+            alias = client.get_alias(FunctionName=settings.function_name(key), Name="live")
+        except (ClientError, BotoCoreError) as exc:
+            note_once(f"live-alias-{key}", f"workbook.logs: cannot read the live alias of {key} ({exc}); "
+                      "only $LATEST counts as its traffic.")
+            continue
+        routing = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+        found[key] = [alias["FunctionVersion"], *routing]
+    return found
+
+
+def load_for_env(settings: Settings, start: Any, end: Any, keys: Sequence[str] | None = None, *,
+                 invocations: str = "traffic", **kwargs: Any) -> pd.DataFrame:
+    """REPORT rows for an environment's functions; ``function`` holds the function key.
+
+    ``invocations``: ``"traffic"`` (the default: power tuning's versions left out, their count in
+    ``df.attrs["tuning_rows"]``), ``"tuning"`` (only those), or ``"all"``.
+    """
+    if invocations not in INVOCATION_KINDS:
+        raise ValueError(f"invocations={invocations!r}: use one of {', '.join(INVOCATION_KINDS)}")
     keys = list(keys or specs.FUNCTION_KEYS)
     names = {settings.function_name(key): key for key in keys}
     df = load_reports(list(names), start, end, region=settings.params.aws_region, **kwargs)
     if len(df):
         df["function"] = df["function"].map(lambda n: names.get(n, n)).astype("string")
-    return df
+    if invocations == "all":
+        return df
+    traffic, tuning = split_traffic(df, live_alias_versions(settings, keys) if len(df) else {})
+    chosen = traffic if invocations == "traffic" else tuning
+    chosen = chosen.reset_index(drop=True)
+    chosen.attrs.update(df.attrs, tuning_rows=len(tuning), traffic_rows=len(traffic))
+    return chosen

@@ -34,7 +34,7 @@ from infra.config import Settings
 from infra.environment import METRICS_NAMESPACE
 from workbook import aws
 from workbook.errors import WorkbookError
-from workbook.telemetry.logs import load_reports
+from workbook.telemetry.logs import load_reports, split_traffic
 from workbook.telemetry.notes import note_once
 
 __all__ = [
@@ -388,6 +388,7 @@ def _percentiles_from_logs(queries: list[MetricQuery], start_s: int, end_s: int,
         reports = loader(list(wanted), start_s * 1000, end_s * 1000)
     if reports.empty:
         return _empty()
+    reports, _ = split_traffic(reports)   # power tuning's versions are not the function's traffic
     reports = reports[reports["function"].isin(list(wanted))]
     stamp = reports["timestamp"]
     reports = reports[(stamp >= pd.Timestamp(start_s, unit="s", tz="UTC")) & (stamp < pd.Timestamp(end_s, unit="s", tz="UTC"))]
@@ -395,3 +396,52 @@ def _percentiles_from_logs(queries: list[MetricQuery], start_s: int, end_s: int,
     out = percentiles_from_reports(reports, period_s, percentiles, {name: subj for name, (subj, _) in wanted.items()})
     keep = {(subj, stat) for subj, stats in wanted.values() for stat in stats}
     return out[[(f, s) in keep for f, s in zip(out["function"], out["stat"], strict=True)]].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Power tuning's invocations, apart from the traffic.
+# ---------------------------------------------------------------------------------------------
+TUNING_COUNTED = ("Invocations", "Errors", "Throttles")
+
+
+def tuning_counts(settings: Settings, keys: Sequence[str], start: Any, end: Any, *, client: Any = None,
+                  traffic_qualifiers: Iterable[str] = ("live",)) -> pd.DataFrame:
+    """Invocations, errors and throttles over [start, end) that ran on power tuning's versions, per function key.
+
+    Lambda counts a qualified invocation under ``FunctionName`` (every version together) and again
+    under ``FunctionName`` + ``Resource`` (``name:qualifier``). The qualified resources other than the
+    traffic's (``traffic_qualifiers``: the ``live`` alias) are power tuning's ``RAM<mb>`` aliases (on
+    AWS) or versions (the local sandbox); their sums are what ``health.per_function`` takes away.
+    Where ListMetrics is denied, a note says the counts may include tuning. Columns: function, metric, value.
+    """
+    client = client or aws.client("cloudwatch", settings.params.aws_region)
+    start_s, end_s = _epoch_s(start), _epoch_s(end)
+    period_s = max(60, -(-(end_s - start_s) // 60) * 60)
+    queries: list[MetricQuery] = []
+    for key in keys:
+        name = settings.function_name(key)
+        traffic = {name, *(f"{name}:{q}" for q in traffic_qualifiers)}
+        resources = set()
+        try:
+            for page in client.get_paginator("list_metrics").paginate(
+                    Namespace=LAMBDA_NAMESPACE, MetricName="Invocations",
+                    Dimensions=[{"Name": "FunctionName", "Value": name}]):
+                for metric in page.get("Metrics", []):
+                    dims = {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
+                    if set(dims) == {"FunctionName", "Resource"} and dims["Resource"] not in traffic:
+                        resources.add(dims["Resource"])
+        except (ClientError, BotoCoreError) as exc:
+            note_once("metrics-tuning-resources", f"workbook.metrics: cannot list {name}'s metrics by version "
+                      f"({_translate(exc)}); its counts may include power tuning's invocations.")
+            continue
+        # one subject per resource: the frame keeps one value per subject, metric and time
+        queries += [MetricQuery(f"{key}\t{resource}", LAMBDA_NAMESPACE, metric, "Sum",
+                                (("FunctionName", name), ("Resource", resource)))
+                    for resource in sorted(resources) for metric in TUNING_COUNTED]
+    if not queries:
+        return pd.DataFrame(columns=["function", "metric", "value"])
+    frame, _ = _get_metric_data(client, queries, start_s, end_s, period_s)
+    if frame.empty:
+        return pd.DataFrame(columns=["function", "metric", "value"])
+    frame["function"] = frame["function"].str.split("\t").str[0]
+    return frame.groupby(["function", "metric"], as_index=False)["value"].sum()

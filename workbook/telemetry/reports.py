@@ -57,10 +57,12 @@ COLUMNS = (
     "init_duration_ms",
     "cold_start",
     "status",
-    # Added after them. A ``version`` column (the qualifier that ran, ``$LATEST`` or N, read from
-    # the log stream name ``2024/01/01/[N]...``: the event's ``logStreamName`` or the sam logs
-    # prefix's ``stream`` group) belongs here, after ``start_type``.
+    # Added after them.
     "start_type",
+    # The version that ran (``$LATEST`` or N), read from the log stream name ``2024/01/01/[N]...``
+    # of a FilterLogEvents event (``logStreamName``) or a Logs Insights row (``@logStream``); NA
+    # when the input does not say (plain strings).
+    "version",
     "restore_duration_ms",
     "billed_restore_duration_ms",
     "error_type",
@@ -95,8 +97,10 @@ class _Events:
     messages: Any                       # pa.LargeStringArray
     times_ns: np.ndarray | None         # the events' own times (int64 ns, NAT where none)
     functions: list | None
+    streams: list | None = None         # each event's log stream name, where the input gives one
 
 
+_STREAM_VERSION = r"^\d{4}/\d{2}/\d{2}/\[(?P<version>[^\]\s]*)\]"
 # ---------------------------------------------------------------------------------------------
 # Parsing.
 # ---------------------------------------------------------------------------------------------
@@ -136,9 +140,10 @@ def _split_input(lines: Iterable[Any], function: str | None) -> _Events:
         arr = _strings_to_arrow(lines)
         if arr is not None:  # the common case, a list of strings: straight into Arrow
             return _Events(arr, None, [function] * len(lines) if function else None)
-    messages, times, functions = [], [], []
+    messages, times, functions, streams = [], [], [], []
     for item in lines:
         if isinstance(item, dict):
+            streams.append(item.get("logStreamName") or item.get("@logStream"))
             messages.append(item.get("message") or item.get("@message"))
             times.append(item.get("timestamp", item.get("@timestamp")))
             functions.append(
@@ -150,8 +155,9 @@ def _split_input(lines: Iterable[Any], function: str | None) -> _Events:
             messages.append(item.decode() if isinstance(item, bytes) else item)
             times.append(None)
             functions.append(function)
+            streams.append(None)
     arr = pa.array(messages, type=pa.large_string(), from_pandas=True)
-    return _Events(arr, event_times_to_ns(times), functions)
+    return _Events(arr, event_times_to_ns(times), functions, streams if any(streams) else None)
 
 
 def _strings_to_arrow(lines: list) -> Any:
@@ -295,6 +301,7 @@ def _parse_arrow(events: _Events) -> pd.DataFrame:
     names = None if events.functions is None else np.asarray(events.functions, dtype=object)[line]
     df["function"] = _as_string(pa.array(names, type=pa.large_string(), from_pandas=True) if names is not None
                                 else pa.nulls(len(df), pa.large_string()))
+    df["version"] = _versions(events.streams, line)
     df = df[list(COLUMNS)]
     df.attrs.update(attrs)
     return df
@@ -399,7 +406,16 @@ def _frame_empty() -> pd.DataFrame:
     df = _empty(0, 0, 0)
     df["_line"] = np.empty(0, dtype=np.int64)
     df["_time_ns"] = np.empty(0, dtype=np.int64)
-    return df.drop(columns=["timestamp", "function"])
+    return df.drop(columns=["timestamp", "function", "version"])
+
+
+def _versions(streams: list | None, line: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """The version in each row's log stream name (``[$LATEST]`` or ``[N]``); NA where there is none."""
+    if streams is None:
+        return _as_string(pa.nulls(len(line), pa.large_string()))
+    names = pa.array(np.asarray(streams, dtype=object)[line], type=pa.large_string(), from_pandas=True)
+    found = pc.extract_regex(names, _STREAM_VERSION)
+    return _as_string(pc.struct_field(found, "version"))
 
 
 def _as_string(values) -> pd.api.extensions.ExtensionArray:
@@ -445,6 +461,7 @@ def _empty(total: int, malformed: int, ignored: int, malformed_sample: list | No
             "cold_start": pd.Series([], dtype="bool"),
             "status": pd.Categorical([], categories=[s.value for s in Status]),
             "start_type": pd.Categorical([], categories=[s.value for s in StartType]),
+            "version": pd.Series([], dtype="string"),
             "restore_duration_ms": pd.Series([], dtype="float64"),
             "billed_restore_duration_ms": pd.Series([], dtype="Int64"),
             "error_type": pd.Series([], dtype="string"),

@@ -19,7 +19,8 @@ rows reach the params patch.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,12 +119,14 @@ def check_min_confidence(value: Any) -> tuple[float, str | None]:
 
 def power_tune(settings: config.Settings, key: str, power_values: Sequence[int] | None = None, num: int | None = None, *,
                strategy: str | None = None, balanced_weight: float | None = None, discard_top_bottom: float | None = None,
-               adaptive: bool = True, payload: Any = None, invoker: Invoker | None = None) -> Tuned:
+               adaptive: bool = True, payload: Any = None, invoker: Invoker | None = None,
+               progress: Callable[[int, int, int], None] | None = None) -> Tuned:
     """Power-tune one function on AWS or the local sandbox with its tuning payloads, at its current size too.
 
     Every setting left ``None`` takes its default from ``workbook.tuning.defaults``; ``payload``
     defaults to ``workbook.tuning.payloads.tuning_payloads`` (the file processor's include an
-    object of ``uploads.max_object_mb``).
+    object of ``uploads.max_object_mb``). ``progress(done, budget, memory_mb)`` is called after
+    each invocation (``budget`` is the most it may take; adaptive tuning often stops earlier).
     """
     values = sorted(set(check_power_values(defaults.DEFAULT_POWER_VALUES if power_values is None else power_values)))
     num = defaults.DEFAULT_NUM_INVOCATIONS if num is None else int(num)
@@ -131,6 +134,9 @@ def power_tune(settings: config.Settings, key: str, power_values: Sequence[int] 
     balanced_weight = defaults.DEFAULT_BALANCED_WEIGHT if balanced_weight is None else balanced_weight
     discard_top_bottom = defaults.DEFAULT_DISCARD_TOP_BOTTOM if discard_top_bottom is None else discard_top_bottom
     invoker = invoker or make_invoker(settings, key)
+    if progress is not None:
+        budget = num * (len(values) + 1) if adaptive else num * len(set(values) | {settings.function(key).memory_mb})
+        invoker = with_progress(invoker, progress, budget)
     payload = payload if payload is not None else tuning_payloads(settings, key)
     fn = settings.function(key)
     base = base_cost_per_ms(settings.params.aws_region, fn.architecture)
@@ -152,6 +158,34 @@ def power_tune(settings: config.Settings, key: str, power_values: Sequence[int] 
         except TuningError:
             model = None
     return Tuned(key, run, model)
+
+
+class _Counted:
+    """An invoker that reports each invocation to ``progress(done, budget, memory_mb)`` (thread-safe: parallel runs)."""
+
+    def __init__(self, invoker: Invoker, progress: Callable[[int, int, int], None], budget: int) -> None:
+        self._invoker, self._progress, self._budget = invoker, progress, budget
+        self._done, self._memory_mb = 0, 0
+        self._lock = threading.Lock()
+
+    def set_memory(self, memory_mb: int) -> None:
+        self._memory_mb = int(memory_mb)
+        self._invoker.set_memory(memory_mb)
+
+    def invoke(self, payload: Any) -> Any:
+        result = self._invoker.invoke(payload)
+        with self._lock:
+            self._done += 1
+            self._progress(self._done, self._budget, self._memory_mb)
+        return result
+
+    def cleanup(self) -> None:
+        self._invoker.cleanup()
+
+
+def with_progress(invoker: Invoker, progress: Callable[[int, int, int], None], budget: int) -> Invoker:
+    """``invoker``, reporting ``progress(done, budget, memory_mb)`` after each invocation."""
+    return _Counted(invoker, progress, budget)
 
 
 def functions_to_tune(keys: Sequence[str] | None) -> list[str]:

@@ -5,7 +5,9 @@ its engine (real handlers, real secrets extension, logs and metrics on the local
 ``SandboxInvoker(FunctionConfig(...))`` runs a function in a sandbox of its own, in process
 (benchmarks and tests). ``set_memory`` always starts fresh execution environments, as a new
 Lambda version does; ``cleanup`` ends the ones tuning used. Memory is never changed in the
-function's configuration: each size runs in its own environments.
+function's configuration: each size runs in its own environments, on a version of its own (as
+aws-lambda-power-tuning publishes one per size), so its log streams read ``[N]`` and its rows stay
+apart from the traffic on ``$LATEST``.
 """
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ class SandboxInvoker:
     def __init__(self, function: str | FunctionConfig, *, sandbox: Sandbox | None = None,
                  recorded: dict | None = None) -> None:
         self.memory_mb: int | None = None
+        self.version: str | None = None
+        self._versions_published = 0
         self._sizes: set[int] = set()
         if isinstance(function, FunctionConfig):
             self._config = function
@@ -50,18 +54,22 @@ class SandboxInvoker:
         """Run the next invocations at ``memory_mb`` MB, in fresh execution environments."""
         self.memory_mb = int(memory_mb)
         self._sizes.add(self.memory_mb)
+        self._versions_published += 1
+        self.version = str(self._versions_published)
         self._expire()
 
     def invoke(self, payload: Any) -> InvocationResult:
         """One synchronous invocation; a function error is reported in ``error``, not raised."""
         if self._sandbox is not None:
-            outcome = self._sandbox.invoke(self.function_name, payload, memory_mb=self.memory_mb)
+            outcome = self._sandbox.invoke(self.function_name, payload, memory_mb=self.memory_mb,
+                                           qualifier=self.version)
             if outcome.throttled:
                 return InvocationResult(0.0, 0.0, None, None, "TooManyRequestsException")
             report = outcome.report
             return InvocationResult(report.duration_ms, float(report.billed_duration_ms), report.init_duration_ms,
                                     float(report.max_memory_used_mb), outcome.error_type if outcome.function_error else None)
-        result = invoke_remote(self._recorded, self.function_name, payload, memory_mb=self.memory_mb)
+        result = invoke_remote(self._recorded, self.function_name, payload, memory_mb=self.memory_mb,
+                               qualifier=self.version)
         headers = {k.lower(): v for k, v in result["headers"].items()}
         if result["status"] == 429:
             return InvocationResult(0.0, 0.0, None, None, "TooManyRequestsException")

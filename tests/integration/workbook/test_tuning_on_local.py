@@ -2,10 +2,15 @@
 from __future__ import annotations
 
 import os
+import time
 
+import pandas as pd
 import pytest
 
 from infra import config, specs
+from workbook.local import manager
+from workbook.local.client import invoke_remote
+from workbook.telemetry import logs, metrics
 from workbook.tuning import recommend
 from workbook.tuning.payloads import sample_event
 
@@ -69,3 +74,31 @@ def test_file_processor_is_tuned_with_an_object_of_max_object_mb(local_env):
     assert run.floor.value >= run.largest_payload["peak_mb"] * 1.3 and "largest payload" in run.floor.reason
     assert invocations["memory_mb"].min() >= run.floor.value
     assert tuned.decision.floor.value >= run.floor.value and tuned.decision.recommended_mb >= run.floor.value
+
+
+def test_tuning_runs_on_marked_versions_and_the_loaders_count_the_traffic_only(local_env):
+    # GIVEN 5 traffic invocations of the auth handler on $LATEST, then power tuning at two sizes with progress
+    time.sleep(2)    # the module's earlier tests tuned this function too: the window starts after them
+    start = pd.Timestamp.now(tz="UTC")
+    recorded = manager.current()
+    name = local_env.function_name("auth-handler")
+    event = sample_event(local_env, "auth-handler")
+    for _ in range(5):
+        assert invoke_remote(recorded, name, event)["status"] == 200
+    seen = []
+    tuned = recommend.power_tune(local_env, "auth-handler", [256, 512], 3, adaptive=False, payload=event,
+                                 progress=lambda done, budget, mb: seen.append((done, budget, mb)))
+    # WHEN the logs and metrics are read back from the local endpoint, as the notebooks read them
+    time.sleep(3)    # the sandbox ships logs and metrics about every half second
+    end = pd.Timestamp.now(tz="UTC") + pd.Timedelta(seconds=5)
+    traffic = logs.load_for_env(local_env, start, end, keys=["auth-handler"])
+    tuning = logs.load_for_env(local_env, start, end, keys=["auth-handler"], invocations="tuning")
+    counts = metrics.tuning_counts(local_env, ["auth-handler"], start, end + pd.Timedelta(minutes=1))
+    # THEN the traffic is the 5 on $LATEST, tuning's invocations ran on versions of their own (one per size),
+    # the metrics count them under their Resource, and progress saw each invocation
+    assert len(traffic) == 5 and set(traffic["version"]) == {"$LATEST"}
+    assert len(tuning) == tuned.invocations_used and not tuning["version"].isin(["$LATEST"]).any()
+    assert tuning.groupby("version")["memory_size_mb"].nunique().max() == 1
+    # (metrics are per minute: the module's earlier tuning of this function may share the first one)
+    assert counts[counts["metric"] == "Invocations"]["value"].sum() >= tuned.invocations_used
+    assert [done for done, _, _ in seen] == list(range(1, tuned.invocations_used + 1))

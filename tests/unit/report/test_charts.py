@@ -93,3 +93,16 @@ def test_charts_without_data_say_so(make):
     fig = make()
     assert any("no " in t.get_text() for ax in fig.axes for t in ax.texts)
     _render(fig)
+
+
+def test_memory_headroom_labels_the_configured_size_from_params():
+    # GIVEN the file processor's rows: its traffic at 2,048 MB and a few power-tuning rows at 3,008 MB
+    reports = _reports().assign(function="file-processor", memory_size_mb=[2048] * 190 + [3008] * 10)
+    # WHEN charted with the size params configure, and without it
+    with_params = charts.memory_headroom(reports, configured={"file-processor": 2048})
+    alone = charts.memory_headroom(reports)
+    # THEN the configured bar is 2,048 MB either way (never the largest tuning size), labelled from params
+    for fig in (with_params, alone):
+        configured_bar = fig.axes[0].containers[0].patches[0]
+        assert configured_bar.get_height() == 2048
+    assert "configured (params)" in [t.get_text() for t in with_params.axes[0].get_legend().get_texts()]

@@ -73,3 +73,26 @@ def test_a_threshold_outside_0_1_promotes_nothing_and_says_so():
     assert view.recommendations.empty and "outside 0..1" in view.problems[0]
     assert summary.build({"05-tuning": TUNING}, min_confidence=0.4).recommendations["function"].tolist() == [
         "file-processor", "auth-handler"]
+
+
+def test_links_reach_the_runbook_sections_or_the_notebooks_in_lab():
+    view = summary.Summary()
+    assert "[Cost](#04-cost)" in view.links()
+    assert "[Cost](04-cost.ipynb)" in view.links(in_runbook=False)
+
+
+def test_in_lab_the_latest_run_of_the_env_opens_by_default(tmp_path):
+    # GIVEN an outputs folder with two runs of local, latest pointing at the newer one
+    runs = tmp_path / "local"
+    (runs / "20261101T000000Z").mkdir(parents=True)
+    (runs / "20261102T000000Z").mkdir()
+    (runs / "latest").symlink_to("20261102T000000Z")
+    # WHEN no run folder is given
+    folder, sentence = summary.choose_run("local", None, tmp_path)
+    # THEN the latest is chosen and the sentence says how to choose another
+    assert folder == (runs / "20261102T000000Z").resolve()
+    assert "latest finished run" in sentence and "run_folder" in sentence
+    # AND a given folder wins; without any run, one line says how to make or choose one
+    assert summary.choose_run("local", runs / "20261101T000000Z", tmp_path)[0] == runs / "20261101T000000Z"
+    none, how = summary.choose_run("dev", None, tmp_path)
+    assert none is None and "workbook run --env dev" in how and "run_folder" in how and "\n" not in how

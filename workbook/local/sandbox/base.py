@@ -41,7 +41,8 @@ class Sandbox:
         self.account_concurrency = account_concurrency
         self._functions: dict[str, FunctionConfig] = {}
         self._aliases: dict[str, str] = {}
-        self._idle: dict[tuple[str, int], list[ExecutionEnvironment]] = defaultdict(list)
+        # Warm pools per function, memory size and version: a tuning version's environments never serve traffic.
+        self._idle: dict[tuple[str, int, str], list[ExecutionEnvironment]] = defaultdict(list)
         self._busy: set[ExecutionEnvironment] = set()
         self._in_flight: dict[str, int] = defaultdict(int)
         self._session_tokens: set[str] = set()
@@ -71,13 +72,13 @@ class Sandbox:
     def warm_environments(self, name: str) -> int:
         config = self.function(name)
         with self._lock:
-            return sum(len(envs) for (fn, _), envs in self._idle.items() if fn == config.function_name)
+            return sum(len(envs) for (fn, *_), envs in self._idle.items() if fn == config.function_name)
 
     def idle_environments(self, name: str) -> list[ExecutionEnvironment]:
         """The warm environments of function ``name`` waiting for an invocation, at every memory size."""
         function_name = self.function(name).function_name
         with self._lock:
-            return [env for (fn, _), pool in self._idle.items() if fn == function_name for env in pool]
+            return [env for (fn, *_), pool in self._idle.items() if fn == function_name for env in pool]
 
     def concurrency(self, name: str) -> int:
         return self._in_flight[self.function(name).function_name]
@@ -88,9 +89,13 @@ class Sandbox:
 
     # -- invoking -----------------------------------------------------------------------------
     def invoke(self, name: str, event, *, memory_mb: int | None = None, client_context=None,
-               identity=None) -> InvocationOutcome:
-        """Invoke synchronously (RequestResponse); the outcome carries the payload and the REPORT."""
-        config = self.function(name).with_memory(memory_mb)
+               identity=None, qualifier: str | None = None) -> InvocationOutcome:
+        """Invoke synchronously (RequestResponse); the outcome carries the payload and the REPORT.
+
+        ``qualifier`` runs a published version (power tuning's): its log streams read ``[N]`` and its
+        metrics are counted again under ``FunctionName`` + ``Resource`` (``name:N``), as on Lambda.
+        """
+        config = self.function(name).with_memory(memory_mb).with_version(qualifier)
         function_name = config.function_name
         request_id = str(uuid.uuid4())
         dims = {"FunctionName": function_name}
@@ -103,7 +108,7 @@ class Sandbox:
                 throttled = False
                 self._in_flight[function_name] += 1
                 concurrent = self._in_flight[function_name]
-                pool = self._idle[(function_name, config.memory_mb)]
+                pool = self._idle[(function_name, config.memory_mb, config.version)]
                 environment = pool.pop() if pool else None
                 if environment is not None:
                     self._busy.add(environment)
@@ -180,7 +185,7 @@ class Sandbox:
             self._busy.discard(environment)
             if environment.alive and phase.kind in ("ok", "error") and not init and not self._closed.is_set():
                 environment.freeze()
-                self._idle[(config.function_name, config.memory_mb)].append(environment)
+                self._idle[(config.function_name, config.memory_mb, config.version)].append(environment)
                 reusable = True
             else:
                 reusable = False
@@ -206,10 +211,14 @@ class Sandbox:
         telemetry.log(config.log_group_name, environment.log_stream, logs)
         for _, message in logs:
             telemetry.emf(message)
-        dims = {"FunctionName": config.function_name}
-        telemetry.metric(LAMBDA_NAMESPACE, "Invocations", 1, "Count", dims)
-        telemetry.metric(LAMBDA_NAMESPACE, "Errors", 1 if function_error else 0, "Count", dims)
-        telemetry.metric(LAMBDA_NAMESPACE, "Duration", round(report.duration_ms, 2), "Milliseconds", dims)
+        dimension_sets = [{"FunctionName": config.function_name}]
+        if config.version != "$LATEST":   # a qualified invocation is also counted per resource, as on Lambda
+            dimension_sets.append({"FunctionName": config.function_name,
+                                   "Resource": f"{config.function_name}:{config.version}"})
+        for dims in dimension_sets:
+            telemetry.metric(LAMBDA_NAMESPACE, "Invocations", 1, "Count", dims)
+            telemetry.metric(LAMBDA_NAMESPACE, "Errors", 1 if function_error else 0, "Count", dims)
+            telemetry.metric(LAMBDA_NAMESPACE, "Duration", round(report.duration_ms, 2), "Milliseconds", dims)
 
     # -- lifecycle ------------------------------------------------------------------------------
     def _reap(self) -> None:

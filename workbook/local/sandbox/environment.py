@@ -55,7 +55,7 @@ class ExecutionEnvironment:
         self.platform = platform
         self.id = uuid.uuid4().hex
         today = datetime.now(UTC).strftime("%Y/%m/%d")
-        self.log_stream = f"{today}/[$LATEST]{self.id}"
+        self.log_stream = f"{today}/[{config.version}]{self.id}"   # as Lambda names it
         self.session_token = uuid.uuid4().hex + uuid.uuid4().hex
         self.limits = EnvironmentLimits(config.memory_mb, f"{config.function_name}-{self.id[:12]}")
         self.process: subprocess.Popen | None = None
@@ -82,7 +82,7 @@ class ExecutionEnvironment:
             "AWS_DEFAULT_REGION": platform.region,
             "AWS_LAMBDA_FUNCTION_NAME": config.function_name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_VERSION": config.version,
             "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
             "AWS_LAMBDA_LOG_GROUP_NAME": config.log_group_name,
             "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,

@@ -34,6 +34,8 @@ class FunctionConfig:
     tracing_active: bool = False
     region: str = "us-east-1"
     account_id: str = "123456789012"
+    version: str = "$LATEST"        # the qualifier that runs: "$LATEST", or a published version's number
+
 
     @property
     def function_arn(self) -> str:
@@ -45,6 +47,10 @@ class FunctionConfig:
 
     def with_memory(self, memory_mb: int | None) -> FunctionConfig:
         return self if not memory_mb or memory_mb == self.memory_mb else replace(self, memory_mb=memory_mb)
+
+    def with_version(self, version: str | None) -> FunctionConfig:
+        """The function as a published version runs it (power tuning's versions); None keeps ``$LATEST``."""
+        return self if not version or version == self.version else replace(self, version=str(version))
 
 
 @dataclass

@@ -1,0 +1,67 @@
+"""Run All on every notebook, as JupyterLab sends it: every code cell queued at once to a real kernel.
+
+Papermill sends one cell at a time and never sees a cell dropped behind a blocked event loop; Lab's
+Run All does. The oracle is the real ipykernel, driven through ``jupyter_client`` as Lab drives it:
+every cell must answer ``ok``, in order. Cold: no local environment runs when each notebook starts
+(a notebook's session cell starts one, which plans the stack). Warm: one is running.
+"""
+from __future__ import annotations
+
+import pytest
+from jupyter_client.manager import start_new_kernel
+
+from tests.notebooks.lab import NOTEBOOKS, code_cells, make_folders, start_local, stop_local
+
+pytestmark = pytest.mark.timeout(2400)
+
+
+def run_all(cells: list[str], env: dict[str, str], cwd: str, timeout_s: float = 900) -> list[dict]:
+    """Send every cell at once (Run All) and collect each reply, with the errors shown on the way."""
+    manager, client = start_new_kernel(kernel_name="python3", env=env, cwd=cwd)
+    try:
+        ids = [client.execute(code, allow_stdin=False) for code in cells]
+        replies: dict[str, dict] = {}
+        errors: list[str] = []
+        while len(replies) < len(ids):
+            reply = client.get_shell_msg(timeout=timeout_s)
+            parent = reply["parent_header"].get("msg_id")
+            if parent in ids:
+                replies[parent] = reply["content"]
+        while True:   # the error outputs, for a failure's message
+            try:
+                message = client.get_iopub_msg(timeout=1)
+            except Exception:  # noqa: BLE001 - queue.Empty: every output read
+                break
+            if message["msg_type"] == "error":
+                errors.append(f"{message['content']['ename']}: {message['content']['evalue']}")
+        return [dict(replies[i], errors=errors) for i in ids]
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+
+
+@pytest.mark.parametrize("phase", ["cold", "warm"])
+def test_every_cell_of_every_notebook_answers_ok_when_queued(phase, tmp_path):
+    # GIVEN a Lab-like session with its own params, state and outputs folders; warm: a local environment runs
+    folders = make_folders(tmp_path)
+    try:
+        if phase == "warm":
+            started = start_local(folders)
+            assert started.returncode == 0, started.stderr[-2000:]
+        results = {}
+        for notebook in NOTEBOOKS:
+            if phase == "cold":
+                stopped = stop_local(folders)
+                assert stopped.returncode == 0, stopped.stderr[-2000:]
+            cells = code_cells(folders.notebooks / notebook.name)
+            # WHEN every code cell is sent at once, as Run All does
+            replies = run_all(cells, folders.env, str(folders.notebooks))
+            results[notebook.stem] = [r["status"] for r in replies]
+            # THEN every cell answered ok, in the order sent
+            assert results[notebook.stem] == ["ok"] * len(cells), (notebook.stem, results[notebook.stem],
+                                                                   replies[-1]["errors"][:3])
+            counts = [r["execution_count"] for r in replies]
+            assert counts == sorted(counts), (notebook.stem, counts)
+        assert set(results) == {p.stem for p in NOTEBOOKS}
+    finally:
+        stop_local(folders)
