@@ -23,6 +23,7 @@ from pulumi.runtime.sync_await import _sync_await
 from infra import artifacts, compute, config, foundation
 from infra.config import Settings
 from infra.mocks import PlanMocks
+from workbook.errors import WorkbookError
 
 # Pulumi's runtime settings are process-global: one program (a plan, or an Automation API run) at a time.
 PULUMI_LOCK = threading.Lock()
@@ -63,18 +64,20 @@ class Plan:
 def offline_plan(env: str, settings: Settings | None = None) -> Plan:
     """Plan environment ``env`` (or the given settings) under mocks.
 
-    The programs run in a worker thread with an event loop of its own: Pulumi's runtime drives an
-    asyncio loop, and run on a Jupyter kernel's loop it swallows the cells queued behind it (Run
-    All). A thread costs nothing measurable; a subprocess would pay the 2 s of importing the AWS
-    provider's SDK again. Plans are kept per environment and params content for the process, so a
-    notebook session plans once; each caller gets its own copy.
+    Called where an event loop is running (a Jupyter kernel), the programs run in a worker thread
+    with a loop of its own: Pulumi's runtime pumps the loop of the thread it runs on, and on the
+    kernel's loop it swallows the cells queued behind it (Run All). Elsewhere (the CLI, scripts,
+    tests) they run on the calling thread, as Pulumi's own test helpers do. A thread costs nothing
+    measurable; a subprocess would pay the 2 s of importing the AWS provider's SDK again. Plans are
+    kept per environment and params content for the process, so a notebook session plans once;
+    each caller gets its own copy.
     """
     settings = settings or config.load(env)
     key = (settings.env, json.dumps(settings.params.model_dump(mode="json"), sort_keys=True))
     with _CACHE_LOCK:
         cached = _CACHE.get(key)
     if cached is None:
-        cached = _in_worker_thread(lambda: _plan(settings))
+        cached = _off_the_callers_loop(lambda: _plan(settings))
         with _CACHE_LOCK:
             _CACHE[key] = cached
     return copy.deepcopy(cached)
@@ -82,6 +85,22 @@ def offline_plan(env: str, settings: Settings | None = None) -> Plan:
 
 _CACHE: dict[tuple[str, str], Plan] = {}
 _CACHE_LOCK = threading.Lock()
+
+
+# A plan takes 1-8 s; one still unfinished after this long will not finish (it would hang the kernel).
+PLAN_THREAD_TIMEOUT_S = 600.0
+
+
+class PlanHung(WorkbookError):
+    """The offline plan's worker thread did not finish."""
+
+
+def _off_the_callers_loop(work: Callable[[], Plan]) -> Plan:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return work()   # no loop runs on this thread: Pulumi may pump one of its own here
+    return _in_worker_thread(work)
 
 
 def _in_worker_thread(work: Callable[[], Plan]) -> Plan:
@@ -101,7 +120,10 @@ def _in_worker_thread(work: Callable[[], Plan]) -> Plan:
 
     worker = threading.Thread(target=run, name="workbook-offline-plan", daemon=True)
     worker.start()
-    worker.join()
+    worker.join(PLAN_THREAD_TIMEOUT_S)
+    if worker.is_alive():
+        raise PlanHung(f"the offline plan did not finish in {PLAN_THREAD_TIMEOUT_S:.0f} s (a plan takes seconds); "
+                       "restart the kernel and run the cell again, and report it if it recurs")
     if "error" in box:
         raise box["error"]
     return box["plan"]
