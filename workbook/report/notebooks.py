@@ -93,6 +93,11 @@ def check_functions(functions: Sequence[str] | None) -> None:
         raise BadInput(f"--function {unknown[0]!r}: unknown function; known: {', '.join(specs.FUNCTION_KEYS)}")
 
 
+# Kept in summary.json's parameters for the record, never sent to a notebook (none declares it, and
+# Papermill would warn "Passed unknown parameter" on every one).
+RECORD_ONLY = frozenset({"since_s"})
+
+
 def notebook_parameters(settings: config.Settings, since: str, folder: Path,
                         functions: Sequence[str] | None = None) -> dict[str, Any]:
     """The one ``parameters`` cell's values for every notebook of a run."""
@@ -151,8 +156,9 @@ def execute(name: str, folder: Path, parameters: dict[str, Any], notebooks_dir: 
     source = (notebooks_dir or NOTEBOOKS_DIR) / f"{name}.ipynb"
     target = folder / f"{name}.ipynb"
     started = time.perf_counter()
+    sent = {key: value for key, value in parameters.items() if key not in RECORD_ONLY}
     try:
-        pm.execute_notebook(str(source), str(target), parameters=parameters, kernel_name=KERNEL,
+        pm.execute_notebook(str(source), str(target), parameters=sent, kernel_name=KERNEL,
                             progress_bar=progress, cwd=str(folder), report_mode=False,
                             kernel_manager_class=_kernel_manager(folder / "kernels.log", kernel_environment(environment)))
     except pm.PapermillExecutionError as exc:
