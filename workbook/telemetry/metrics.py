@@ -266,7 +266,9 @@ def load_metrics(
     try:
         frame, calls = _get_metric_data(client, queries, start_s, end_s, period_s)
     except MetricsError as exc:
-        status = getattr(getattr(exc, "__cause__", None), "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        # a ClientError carries the HTTP answer; a timeout or a connection error has none (response None)
+        answer = getattr(exc.__cause__, "response", None) or {}
+        status = answer.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if not (status >= 500 and any(q.is_percentile for q in queries)):
             raise
         # An endpoint that fails on percentiles (moto answers 500): the rest from CloudWatch, percentiles from logs.

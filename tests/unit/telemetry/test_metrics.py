@@ -177,3 +177,20 @@ def test_percentiles_failing_with_500_fall_back_to_logs(monkeypatch):
     assert df.set_index("stat").loc["Sum", "value"] == 2.0
     p50 = df.set_index("stat").loc["p50"]
     assert p50["value"] == 20.0 and p50["source"] == "logs"
+
+
+def test_a_read_timeout_is_a_metrics_error_naming_it(monkeypatch):
+    # GIVEN a CloudWatch endpoint that never answers in time (moto's GetMetricData under a long local
+    # run did this; the 500 check then raised AttributeError on the timeout's missing response)
+    from botocore.exceptions import ReadTimeoutError
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    client = boto3.client("cloudwatch", region_name="us-east-1")
+
+    def timeout(**kwargs):
+        raise ReadTimeoutError(endpoint_url="http://127.0.0.1:1/")
+    monkeypatch.setattr(client, "get_metric_data", timeout)
+    # WHEN metrics with percentiles are loaded THEN the error is the workbook's, and names the timeout
+    with pytest.raises(metrics.MetricsError, match="Read timeout"):
+        metrics.load_metrics(metrics.function_queries("fn", "k", stats=[("Duration", "p99")], cold_start=False),
+                             0, 3600, 60, client=client)

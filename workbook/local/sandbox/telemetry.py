@@ -2,7 +2,10 @@
 
 Log events are batched per stream and sent with PutLogEvents about every half second.
 Metrics are gathered per (namespace, name, dimensions) and sent with PutMetricData every few
-seconds as ``Values``/``Counts``, so each invocation stays one sample (no pre-aggregation).
+seconds as one statistic set (SampleCount, Sum, Minimum, Maximum) per series. Not one sample per
+invocation: moto's GetMetricData scans every stored datum for every query and period, so per-sample
+data made 02-metrics time out after a few minutes of traffic. Percentiles never came from moto
+(it answers them with HTTP 500); they come from the REPORT lines, as DESIGN.md says.
 Handlers' Embedded Metric Format lines become custom metrics, as CloudWatch Logs would extract.
 """
 from __future__ import annotations
@@ -16,7 +19,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 _log = logging.getLogger(__name__)
-MAX_VALUES_PER_DATUM = 150
 # CloudWatch Logs' limit on one event (256 KB less the 26 bytes of per-event overhead).
 MAX_EVENT_BYTES = 256 * 1024 - 26
 
@@ -159,17 +161,12 @@ class Telemetry:
             by_namespace: dict[str, list[dict]] = defaultdict(list)
             now = time.time()
             for (namespace, name, unit, dims), values in pending.items():
-                counts: dict[float, int] = defaultdict(int)
-                for value in values:
-                    counts[value] += 1
-                items = list(counts.items())
-                for start in range(0, len(items), MAX_VALUES_PER_DATUM):
-                    chunk = items[start:start + MAX_VALUES_PER_DATUM]
-                    by_namespace[namespace].append({
-                        "MetricName": name, "Unit": unit, "Timestamp": now,
-                        "Dimensions": [{"Name": k, "Value": v} for k, v in dims],
-                        "Values": [value for value, _ in chunk], "Counts": [float(n) for _, n in chunk],
-                    })
+                by_namespace[namespace].append({
+                    "MetricName": name, "Unit": unit, "Timestamp": now,
+                    "Dimensions": [{"Name": k, "Value": v} for k, v in dims],
+                    "StatisticValues": {"SampleCount": float(len(values)), "Sum": float(sum(values)),
+                                        "Minimum": float(min(values)), "Maximum": float(max(values))},
+                })
             for namespace, data in by_namespace.items():
                 for start in range(0, len(data), 20):
                     cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[start:start + 20])
