@@ -44,10 +44,22 @@ def test_sample_event_runs_without_errors_at_every_size(local_env, key):
 
 
 def test_cpu_bound_file_processing_gets_faster_with_memory(local_env):
-    tuned = recommend.power_tune(local_env, "file-processor", [256, 1769], 4, adaptive=False,
-                                 payload=sample_event(local_env, "file-processor"))
-    durations = tuned.analysis.table.set_index("memory_mb")["average_duration_ms"]
-    assert durations[1769] < durations[256] / 2
+    # Wall-clock, so a machine busier than its cores can starve 1,769 MB (one vCPU) down to what
+    # 256 MB's quota gives anyway: an attempt that misses counts only when the machine was not busy.
+    # (tests/integration/local checks the quotas themselves from the cgroup, whatever the load.)
+    busy_loads = []
+    for _ in range(3):
+        tuned = recommend.power_tune(local_env, "file-processor", [256, 1769], 4, adaptive=False,
+                                     payload=sample_event(local_env, "file-processor"))
+        durations = tuned.analysis.table.set_index("memory_mb")["average_duration_ms"]
+        if durations[1769] < durations[256] / 2:
+            return
+        load = os.getloadavg()[0]
+        if load <= 1.5 * (os.cpu_count() or 1):
+            raise AssertionError(f"1,769 MB took {durations[1769]:.0f} ms, 256 MB {durations[256]:.0f} ms, "
+                                 f"with load average {load:.1f}: not twice as fast")
+        busy_loads.append(load)
+    pytest.skip(f"machine too busy to time CPU shares (load average {', '.join(f'{x:.1f}' for x in busy_loads)})")
 
 
 def test_tune_cli_uses_the_sample_event_and_keeps_timeouts_on_thin_data(local_env, capsys):
@@ -89,16 +101,23 @@ def test_tuning_runs_on_marked_versions_and_the_loaders_count_the_traffic_only(l
     tuned = recommend.power_tune(local_env, "auth-handler", [256, 512], 3, adaptive=False, payload=event,
                                  progress=lambda done, budget, mb: seen.append((done, budget, mb)))
     # WHEN the logs and metrics are read back from the local endpoint, as the notebooks read them
-    time.sleep(3)    # the sandbox ships logs and metrics about every half second
+    time.sleep(3)    # the sandbox ships logs about every half second
     end = pd.Timestamp.now(tz="UTC") + pd.Timedelta(seconds=5)
     traffic = logs.load_for_env(local_env, start, end, keys=["auth-handler"])
     tuning = logs.load_for_env(local_env, start, end, keys=["auth-handler"], invocations="tuning")
-    counts = metrics.tuning_counts(local_env, ["auth-handler"], start, end + pd.Timedelta(minutes=1))
+    # ... and metrics every 5 s (a flush can be late on a busy machine): read until they are all in, 30 s at most
+    deadline = time.monotonic() + 30
+    while True:
+        counts = metrics.tuning_counts(local_env, ["auth-handler"], start, end + pd.Timedelta(minutes=1))
+        invocations = counts[counts["metric"] == "Invocations"]["value"].sum()
+        if invocations >= tuned.invocations_used or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     # THEN the traffic is the 5 on $LATEST, tuning's invocations ran on versions of their own (one per size),
     # the metrics count them under their Resource, and progress saw each invocation
     assert len(traffic) == 5 and set(traffic["version"]) == {"$LATEST"}
     assert len(tuning) == tuned.invocations_used and not tuning["version"].isin(["$LATEST"]).any()
     assert tuning.groupby("version")["memory_size_mb"].nunique().max() == 1
     # (metrics are per minute: the module's earlier tuning of this function may share the first one)
-    assert counts[counts["metric"] == "Invocations"]["value"].sum() >= tuned.invocations_used
+    assert invocations >= tuned.invocations_used
     assert [done for done, _, _ in seen] == list(range(1, tuned.invocations_used + 1))
