@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.notebooks.faults import REPO, Sandbox
+from tests.notebooks.faults import REPO, Decoys, Sandbox
 
 PLANTED = {
     "LWB_PULUMI_PASS": 'pl&nted <pass> "phrase" 7f3c9a1e',
@@ -145,3 +145,12 @@ def local_run(tmp_path_factory):
     assert reader.values, "the local environment's secrets could not be read back from it"
     folder = Path(stdout.strip().splitlines()[-1])
     return {"folder": folder, "secrets": PLANTED_VALUES | reader.values, "stderr": stderr, "box": box}
+
+
+@pytest.fixture(scope="module")
+def decoys():
+    """Innocent processes that a fault test's run must leave alone (checked once per module)."""
+    processes = Decoys()
+    yield processes
+    assert processes.all_alive(), "a process that was not the run's was touched"
+    processes.stop()

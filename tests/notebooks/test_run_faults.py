@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.notebooks.faults import Decoys, Sandbox, folders_of, latest_is_valid, seed_latest
+from tests.notebooks.faults import Sandbox, folders_of, latest_is_valid, seed_latest
 from workbook.report import notebooks as book
 
 SECRET = 'pl&nted <pass> "phrase" 5151-fault'
@@ -29,14 +29,6 @@ def make_notebook(path: Path, body: list[str]) -> None:
     nb.cells.append(cell)
     nb.cells += [nbformat.v4.new_code_cell(source) for source in body]
     nbformat.write(nb, str(path))
-
-
-@pytest.fixture(scope="module")
-def decoys():
-    processes = Decoys()
-    yield processes
-    assert processes.all_alive(), "a process that was not the run's was touched"
-    processes.stop()
 
 
 @pytest.fixture

@@ -16,17 +16,9 @@ import threading
 
 import pytest
 
-from tests.notebooks.faults import Decoys, Sandbox, folders_of, latest_is_valid, seed_latest
+from tests.notebooks.faults import Sandbox, folders_of, latest_is_valid, seed_latest
 
 SHORT = ["run", "--env", "local", "--only", "02-metrics", "--traffic-seconds", "1"]
-
-
-@pytest.fixture(scope="module")
-def decoys():
-    processes = Decoys()
-    yield processes
-    assert processes.all_alive(), "a process that was not the run's was touched"
-    processes.stop()
 
 
 @pytest.fixture
