@@ -125,8 +125,12 @@ class Identity:
             return Liveness.DEAD
         if ticks != self.start_ticks or (self.boot_id and self.boot_id != boot_id()):
             return Liveness.REPLACED
-        if command_line(self.pid) != self.command:
+        command = command_line(self.pid)
+        if command and command != self.command:
             return Liveness.REPLACED
+        # An empty command line with the recorded start time is this process in exit: the kernel
+        # drops the memory (and with it the command line) before the process becomes a zombie. It
+        # still runs until then, so a stop must go on waiting for it.
         return Liveness.ALIVE
 
     def describe(self) -> str:
