@@ -202,17 +202,23 @@ def _classify(arr) -> tuple[_Kind, _Kind, Any, int]:
         json_idx = pc.take(json_idx, pc.indices_nonzero(pc.match_substring(pc.take(arr, json_idx), "platform.report")))
     rest = pc.indices_nonzero(pc.invert(pc.or_(is_text, is_json)))
     if len(rest):  # lines that mention a report: "REPORT" first (found early in a line), then the rarer test
-        has_report = pc.match_substring(pc.take(arr, rest), "REPORT").to_numpy(zero_copy_only=False)
+        has_report = pc.match_substring(_subset(arr, rest), "REPORT").to_numpy(zero_copy_only=False)
         without = pa.array(np.flatnonzero(~has_report))
         json_like = pc.match_substring(pc.take(arr, pc.take(rest, without)), "platform.report").to_numpy(zero_copy_only=False)
         has_report[without.to_numpy()[json_like]] = True
-        rest = pc.take(rest, pa.array(np.flatnonzero(has_report)))
+        rest = _subset(rest, pa.array(np.flatnonzero(has_report)))
     text_idx = pc.indices_nonzero(is_text)
     text = _Kind(None if len(text_idx) == total else text_idx, None, None)
     json = _Kind(None if len(json_idx) == total else json_idx, None, None)
     unrecognised = _read_prefixes(arr, rest, text, json) if len(rest) else pa.array([], pa.int64())
     ignored = total - _count(text, total) - _count(json, total) - len(unrecognised)
     return text, json, unrecognised, ignored
+
+
+def _subset(arr, indices):
+    """``arr`` at ``indices`` (sorted, distinct, as ``indices_nonzero`` gives them): ``arr`` itself
+    when they are all of it, as they are for an input of one format, so nothing is copied."""
+    return arr if len(indices) == len(arr) else pc.take(arr, indices)
 
 
 def _read_prefixes(arr, rest, text: _Kind, json: _Kind):
@@ -223,19 +229,19 @@ def _read_prefixes(arr, rest, text: _Kind, json: _Kind):
     ``REPORT RequestId:`` after a prefix the grammar does not know.
     """
     total = len(arr)
-    candidates = pc.take(arr, rest)
+    candidates = _subset(arr, rest)
     n = len(candidates)
     matched, is_text = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     lengths, stamps = np.zeros(n, dtype=np.int64), np.full(n, NAT, dtype=np.int64)
     export = pc.match_substring_regex(candidates, EXPORT_PREFIX).to_numpy(zero_copy_only=False)
     for where, read in ((np.flatnonzero(export), _export_prefix), (np.flatnonzero(~export), _any_prefix)):
         if len(where):
-            found, body_text, length, stamp = read(pc.take(candidates, pa.array(where)))
+            found, body_text, length, stamp = read(_subset(candidates, pa.array(where)))
             matched[where], is_text[where], lengths[where], stamps[where] = found, body_text, length, stamp
     for kind, mask in ((text, matched & is_text), (json, matched & ~is_text)):
         where = np.flatnonzero(mask)
         if len(where):
-            _merge(kind, pc.take(rest, pa.array(where)), lengths[where], stamps[where], total)
+            _merge(kind, _subset(rest, pa.array(where)), lengths[where], stamps[where], total)
     unknown = np.flatnonzero(~matched)
     report_like = pc.match_substring_regex(pc.take(candidates, pa.array(unknown)), _UNRECOGNISED)
     return pc.take(pc.take(rest, pa.array(unknown)), pc.indices_nonzero(report_like))
@@ -314,12 +320,14 @@ def _parse_kind(arr, kind: _Kind, fields, required, fast, is_json: bool) -> tupl
     to be reports (JSON that mentions ``platform.report`` without being one).
     """
     indices = kind.indices
-    subset = arr if indices is None else pc.take(arr, indices)
+    subset = arr if indices is None else _subset(arr, indices)
     body, prefix_ns = kind.body, kind.prefix_ns
     parts: list[pd.DataFrame] = []
-    # Text lines the fast path refuses get a second chance with their whitespace made Lambda's own
-    # (a console copy's spaces, the docs' single space): the regular expressions take the rest.
-    attempts = [fast] if is_json else [fast, lambda lines, offsets: fast(lines, offsets, normalise=True)]
+    # Text lines the fast path refuses get a second chance with runs of whitespace collapsed (a
+    # console copy's spaces), then a third with their whitespace made Lambda's own (the docs'
+    # single space): the regular expressions take the rest.
+    attempts = [fast] if is_json else [fast, lambda lines, offsets: fast(lines, offsets, normalise="runs"),
+                                       lambda lines, offsets: fast(lines, offsets, normalise=True)]
     for attempt in attempts:
         count = len(subset)
         result = attempt(subset, body) if count else None
@@ -333,6 +341,8 @@ def _parse_kind(arr, kind: _Kind, fields, required, fast, is_json: bool) -> tupl
             parts.append(_frame(picked, _positions(indices, keep, count), _pick(prefix_ns, keep)))
         if n_good == count:
             return (parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)), [], 0
+        if n_good == 0:  # all refused: the same lines go on, uncopied
+            continue
         rest = pa.array(np.flatnonzero(~good))
         subset, indices = pc.take(subset, rest), (rest if indices is None else pc.take(indices, rest))
         prefix_ns, body = _pick(prefix_ns, rest), _pick(body, rest)

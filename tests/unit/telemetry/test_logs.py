@@ -7,6 +7,7 @@ import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import boto3
+import numpy as np
 import pandas as pd
 import pytest
 from botocore.stub import Stubber
@@ -137,6 +138,41 @@ def test_mixed_formats_keep_input_order_and_a_large_batch_parses_like_a_small_on
     small = pd.concat([parse_reports(lines[i:i + 1000]) for i in range(0, 30_000, 1000)], ignore_index=True)
     assert big["request_id"].tolist()[:4] == ["j0", "t1", "t2", "j3"]
     pd.testing.assert_frame_equal(big, small)
+
+
+def test_collapsing_whitespace_runs_agrees_with_arrows_regex_replace():
+    # The console-copy fast path collapses runs of spaces and tabs with numpy over the bytes; RE2
+    # (Arrow's replace_substring_regex) decides the same lines: empty ones, runs at either end,
+    # non-ASCII bytes, and an array that is a slice of a larger one.
+    import random
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    rng = random.Random(5)
+    for trial in range(400):
+        alphabet = ["a", " ", "\t", "b", "é" if trial % 5 == 0 else "c"]
+        lines = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14))) for _ in range(rng.randint(1, 25))]
+        arr = pa.array(lines, type=pa.large_string())
+        if trial % 3 == 0:
+            arr = arr.slice(1)
+        collapsed, body = fastpath._collapse_runs(arr, None)
+        assert body is None
+        assert collapsed.to_pylist() == pc.replace_substring_regex(arr, r"[ \t]{2,}", "\t").to_pylist(), lines
+    # a line after a prefix is left to the careful normalisation (its start would move)
+    assert fastpath._collapse_runs(pa.array(["x  REPORT"], type=pa.large_string()), np.array([3])) is None
+
+
+def test_a_console_copy_parses_like_lambdas_own_lines():
+    # GIVEN Lambda's lines and the same lines as consoles render them (tabs as 1 to 8 spaces)
+    import random
+
+    rng = random.Random(3)
+    lines = [text_report(request_id=f"r{i}", init=100.0 if i % 7 == 0 else None) for i in range(70_000)]
+    copies = [line.replace("\t", " " * rng.choice([2, 4, 8])) for line in lines]
+    copies[5] = lines[5].replace("\t", " ", 1).replace("\t", "    ")   # one space after the id, as in the AWS docs
+    # THEN both parse to the same rows (the copy through the run-collapsing pass, in chunks on threads)
+    pd.testing.assert_frame_equal(parse_reports(copies), parse_reports(lines))
 
 
 def test_non_ascii_lines_parse():
