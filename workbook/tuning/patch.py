@@ -60,7 +60,7 @@ class ParamsPatch:
 
     @property
     def diff(self) -> str:
-        rel = display_path(self.path)
+        rel = str(display_path(self.path)).lstrip("/")   # a file outside the project: a/tmp/..., as git writes it
         return "".join(difflib.unified_diff(
             self.before.splitlines(keepends=True), self.after.splitlines(keepends=True),
             fromfile=f"a/{rel}", tofile=f"b/{rel}",

@@ -277,6 +277,7 @@ def test_patch_edits_block_and_flow_styles_and_keeps_comments(params_dir):
         {"task_queue": {"visibility_timeout_s": 2400}}, params_dir=params_dir,
     )
     assert "+    memory_mb: 768" in patch.diff
+    assert patch.diff.startswith(f"--- a/{str(params_dir / 'prod.yaml').lstrip('/')}\n")   # as git names it, no a//
     assert "+  scheduler:\n+    timeout_s: 120" in patch.diff   # a new entry in its siblings' block style
     assert "# 6 x data-processor's 400 s" in patch.after
     assert patch.after.startswith("# Production")
