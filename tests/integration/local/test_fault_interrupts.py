@@ -11,6 +11,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -97,7 +98,8 @@ def test_after_an_interrupted_postgres_start_the_next_start_works(tmp_path, case
 
 
 _HOLDER = """
-import sys, time
+import faulthandler, signal, sys, time
+faulthandler.register(signal.SIGUSR1, all_threads=True)   # the test asks for the stacks if it hangs
 sys.path.insert(0, {helpers!r})
 from infra import config
 from local_helpers import FUNCTIONS_DIR, small_plan
@@ -107,7 +109,9 @@ try:
     print("holding", flush=True)
     time.sleep(600)          # a `workbook run` at work
 finally:
-    manager.stop()           # what its cleanup does on Ctrl-C
+    begun = time.monotonic()
+    manager.stop(progress=lambda message: print(f"[{{time.monotonic() - begun:.1f}} s] {{message}}", file=sys.stderr,
+                                                flush=True))   # what its cleanup does on Ctrl-C
 """
 
 
@@ -122,7 +126,13 @@ def test_sigterm_to_a_process_holding_an_environment_stops_it(tmp_path):
         recorded = json.loads((state_dir / "state.json").read_text())
         # WHEN a scheduler stops it with SIGTERM
         holder.send_signal(signal.SIGTERM)
-        holder.wait(120)
+        try:
+            holder.wait(120)
+        except subprocess.TimeoutExpired:
+            holder.send_signal(signal.SIGUSR1)   # its threads' stacks, and what the stop said, for the report
+            time.sleep(2)
+            holder.kill()
+            raise AssertionError(f"the holder did not end within 120 s of SIGTERM:\n{holder.communicate()[1]}") from None
         # THEN its cleanup ran as on Ctrl-C: the environment is stopped, nothing of it is left
         assert "KeyboardInterrupt" in holder.stderr.read()
         assert not (state_dir / "state.json").exists()
