@@ -105,6 +105,8 @@ from infra import config
 from local_helpers import FUNCTIONS_DIR, small_plan
 from workbook.local import manager
 manager.start("local", plan=small_plan(), settings=config.load("local"), code_paths=[str(FUNCTIONS_DIR)])
+print(f"SIGTERM: handler {{signal.getsignal(signal.SIGTERM)!r}}, blocked: "
+      f"{{signal.SIGTERM in signal.pthread_sigmask(signal.SIG_BLOCK, [])}}", file=sys.stderr, flush=True)
 try:
     print("holding", flush=True)
     time.sleep(600)          # a `workbook run` at work
