@@ -140,12 +140,15 @@ def _collapse_runs(arr, body: np.ndarray | None) -> tuple[Any, None] | None:
     follows[0], follows[1:] = False, ws[:-1]
     follows[starts[starts < size]] = False
     drop = ws & follows                                # all of a run but its first byte
-    runs = np.flatnonzero(drop[1:] & ~drop[:-1])       # a run of two or more starts one byte before its drop
+    dropped = np.flatnonzero(drop)
+    if not len(dropped):
+        return arr, None
+    # a run of two or more starts one byte before the first of its dropped bytes
+    runs = dropped[np.diff(dropped, prepend=-2) != 1] - 1
     out = data.copy()
     out[runs] = 9
-    removed = np.concatenate([[0], np.cumsum(drop, dtype=np.int64)])
     offsets = np.append(starts, ends[-1] if len(ends) else 0)
-    offsets = offsets - removed[offsets]
+    offsets = offsets - np.searchsorted(dropped, offsets)
     collapsed = pa.LargeStringArray.from_buffers(len(arr), pa.py_buffer(offsets.astype(np.int64)),
                                                  pa.py_buffer(out[~drop].tobytes()))
     return collapsed, None
