@@ -1,10 +1,16 @@
 """Helpers shared by the local environment's integration tests."""
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from workbook.local import provision
+import pytest
+
+from infra import config
+from workbook import aws
+from workbook.local import manager, provision
 from workbook.local.sandbox import FunctionConfig, LogFormat
 
 FUNCTIONS_DIR = Path(__file__).resolve().parent / "functions"
@@ -72,3 +78,24 @@ def small_plan() -> dict:
             "rule": "lwbt-done", "eventBusName": "lwbt-bus", "arn": ARN.format(service="sqs", rest="lwbt-matched")}},
     ]
     return {"resources": resources, "outputs": {}}
+
+
+@contextlib.contextmanager
+def local_environment(state_dir: Path, plan: Callable | None = None, code_paths: list[str] | None = None) -> Iterator[tuple]:
+    """A local environment of its own in ``state_dir``, with no endpoint or region inherited; stopped after.
+
+    ``plan(settings)`` gives the plan to start (default: the offline plan). Yields what
+    ``manager.start`` recorded and the local settings.
+    """
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setenv("WORKBOOK_STATE_DIR", str(state_dir))
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    settings = config.load("local")
+    recorded = manager.start("local", plan=plan(settings) if plan else None, settings=settings, code_paths=code_paths)
+    try:
+        yield recorded, settings
+    finally:
+        manager.stop()
+        monkeypatch.undo()
+        aws.reset_clients()

@@ -13,26 +13,17 @@ import sys
 import time
 
 import pytest
-from local_helpers import FUNCTIONS_DIR, small_plan
+from local_helpers import FUNCTIONS_DIR, local_environment, small_plan
 
-from infra import config
 from workbook import aws
 from workbook.local import manager
 
 pytestmark = pytest.mark.timeout(240)
 @pytest.fixture(scope="module")
 def small_env(tmp_path_factory):
-    monkeypatch = pytest.MonkeyPatch()
-    monkeypatch.setenv("WORKBOOK_STATE_DIR", str(tmp_path_factory.mktemp("local-state")))
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA", "AWS_REGION"):
-        monkeypatch.delenv(name, raising=False)
-    recorded = manager.start("local", plan=small_plan(), settings=config.load("local"), code_paths=[str(FUNCTIONS_DIR)])
-    try:
+    with local_environment(tmp_path_factory.mktemp("local-state"), plan=lambda settings: small_plan(),
+                           code_paths=[str(FUNCTIONS_DIR)]) as (recorded, _):
         yield recorded
-    finally:
-        manager.stop()
-        monkeypatch.undo()
-        aws.reset_clients()
 
 
 def _eventually(check, timeout_s: float = 60.0, interval_s: float = 0.5):

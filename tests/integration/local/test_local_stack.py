@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from local_helpers import local_environment
 
 from infra import config
 from workbook import aws
@@ -27,18 +28,8 @@ SETTINGS = config.load("local")
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    monkeypatch = pytest.MonkeyPatch()
-    state_dir = tmp_path_factory.mktemp("local-stack")
-    monkeypatch.setenv("WORKBOOK_STATE_DIR", str(state_dir))
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA", "AWS_REGION"):
-        monkeypatch.delenv(name, raising=False)
-    recorded = manager.start("local")
-    try:
+    with local_environment(tmp_path_factory.mktemp("local-stack")) as (recorded, _):
         yield recorded
-    finally:
-        manager.stop()
-        monkeypatch.undo()
-        aws.reset_clients()
 
 
 def workbook(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:

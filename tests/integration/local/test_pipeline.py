@@ -21,8 +21,9 @@ import warnings
 
 import pandas as pd
 import pytest
+from local_helpers import local_environment
 
-from infra import config, pipeline
+from infra import pipeline
 from infra.config import RetryParams
 from workbook import aws
 from workbook.deploy.plan import offline_plan
@@ -51,18 +52,8 @@ def _plan_with_a_throttled_step(settings) -> dict:
 
 @pytest.fixture(scope="module")
 def stack_env(tmp_path_factory):
-    monkeypatch = pytest.MonkeyPatch()
-    monkeypatch.setenv("WORKBOOK_STATE_DIR", str(tmp_path_factory.mktemp("pipeline-state")))
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA", "AWS_REGION"):
-        monkeypatch.delenv(name, raising=False)
-    settings = config.load("local")
-    recorded = manager.start("local", plan=_plan_with_a_throttled_step(settings), settings=settings)
-    try:
-        yield recorded, settings
-    finally:
-        manager.stop()
-        monkeypatch.undo()
-        aws.reset_clients()
+    with local_environment(tmp_path_factory.mktemp("pipeline-state"), plan=_plan_with_a_throttled_step) as env:
+        yield env
 
 
 def _machine_arn(settings) -> str:
