@@ -1,6 +1,8 @@
 """Telemetry ships log events and metric samples to CloudWatch (moto in process)."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 moto = pytest.importorskip("moto")
@@ -27,10 +29,13 @@ def clients(monkeypatch):
 
 
 def test_logs_and_metrics_arrive_with_every_sample(clients):
+    # Stamped now: CloudWatch Logs (and moto) refuse events older than 14 days, so a fixed epoch goes stale.
+    now_ms = int(time.time() * 1000)
+    stream = time.strftime("%Y/%m/%d/[$LATEST]abc", time.gmtime(now_ms / 1000))
     telemetry = Telemetry(clients, log_interval_s=60, metric_interval_s=60)
     try:
-        telemetry.log("/aws/lambda/f", "2026/11/27/[$LATEST]abc", [(1_795_000_000_000, "START RequestId: r"),
-                                                                  (1_795_000_000_001, "x" * (MAX_EVENT_BYTES + 10))])
+        telemetry.log("/aws/lambda/f", stream, [(now_ms, "START RequestId: r"),
+                                                (now_ms + 1, "x" * (MAX_EVENT_BYTES + 10))])
         for duration_ms in (1.0, 2.0, 2.0, 40.0):
             telemetry.metric("AWS/Lambda", "Duration", duration_ms, "Milliseconds", {"FunctionName": "f"})
         telemetry.emf('{"_aws": {"Timestamp": 0, "CloudWatchMetrics": [{"Namespace": "App", "Dimensions": [["svc"]], '
