@@ -226,9 +226,9 @@ def start(env: str = "local", plan: dict | None = None, settings=None, *, progre
     ``env`` and ``settings`` to ``params/<env>.yaml``; ``code_paths`` (default: ``handlers/``) is
     where the functions' modules are found.
     """
-    say = progress or (lambda message: None)
     settings = settings or config.load(env)   # a bad env or params file fails before anything starts
     installed = processes.terminate_as_interrupt()
+    say = _checkpointed(progress)
     try:
         with _exclusive():
             existing = state_file.read()
@@ -248,12 +248,21 @@ def start(env: str = "local", plan: dict | None = None, settings=None, *, progre
         raise
 
 
+def _checkpointed(progress):
+    """``progress`` that is also a safe point: each phase of a start acts on a stop signal not yet acted on."""
+    def say(message: str) -> None:
+        processes.checkpoint()
+        if progress:
+            progress(message)
+    return say
+
+
 def restart(env: str = "local", *, progress=None) -> dict[str, Any]:
     """Restart every process of the environment, keeping its owner, ports where free and PostgreSQL's data.
 
     With no environment (or only a stale state file) this is ``start``.
     """
-    say = progress or (lambda message: None)
+    say = _checkpointed(progress)
     with _exclusive():
         existing = state_file.read()
         if _partly_alive(existing):
@@ -280,10 +289,12 @@ def _fresh(env: str, plan: dict | None, settings, say, code_paths: list[str] | N
     try:
         saved.save_inputs(folder, settings, plan)
         _bring_up(recorded, set(SERVICES), say)
+        processes.checkpoint()   # never report a start as done after a stop signal, wherever it landed
         recorded["complete"] = True
         state_file.write(recorded)
         return recorded
     except BaseException:
+        processes.acted_on()
         with processes.signals_deferred(reraise=False):   # a second Ctrl-C must not cut the cleanup short
             _stop(say)
         raise
@@ -300,11 +311,13 @@ def _repair(recorded: dict, restart: set[str], say) -> dict[str, Any]:
             _report(name, recorded[name], _end(name, recorded), say)
     try:
         _bring_up(recorded, restart, say)
+        processes.checkpoint()
         recorded["generation"] = int(recorded.get("generation", 1)) + 1
         recorded.setdefault("restarts", []).append({"at": _now(), "services": sorted(restart)})
         state_file.write(recorded)
         return recorded
     except BaseException:
+        processes.acted_on()
         with processes.signals_deferred(reraise=False):
             say("the repair failed: stopping the environment (its data folder is kept)")
             _stop(say)

@@ -304,6 +304,42 @@ def listens_on(pid: int, port: int, host: str = "127.0.0.1") -> bool:
     return False
 
 
+# -- stop signals: raised at once, and never lost ------------------------------------------------
+# A handler that raises ``KeyboardInterrupt`` runs wherever the main thread happens to be. When that
+# is a destructor, a weakref callback or a ``__del__`` (a garbage collection can run one at any
+# allocation), Python prints "Exception ignored in: ..." and carries on: the user's Ctrl-C is lost.
+# So each stop signal is also recorded, and the main flow calls ``checkpoint()`` at its safe points
+# (each phase of a start, each poll of a wait, each notebook of a run): a signal recorded and not
+# yet acted on raises there. The code that catches the interrupt calls ``acted_on()``.
+_pending: list[str] = []
+
+
+def note_stop(number: int) -> None:
+    """Record that stop signal ``number`` arrived (called from a signal handler)."""
+    _pending.append(signal.Signals(number).name)
+
+
+def stop_pending() -> str | None:
+    """The first stop signal received and not yet acted on, by name; None when there is none."""
+    return _pending[0] if _pending else None
+
+
+def checkpoint() -> None:
+    """A safe point of the main flow: raise ``KeyboardInterrupt`` for a stop signal not yet acted on.
+
+    Only in the main thread (where Python delivers signals); elsewhere it does nothing.
+    """
+    if _pending and threading.current_thread() is threading.main_thread():
+        name = _pending[0]
+        _pending.clear()
+        raise KeyboardInterrupt(name)
+
+
+def acted_on() -> None:
+    """The interrupt reached the main flow, which now cleans up: forget the signals recorded so far."""
+    _pending.clear()
+
+
 @contextlib.contextmanager
 def signals_deferred(reraise: bool = True) -> Iterator[None]:
     """Hold SIGINT and SIGTERM back for a few statements (a spawn and its record), then act on them.
@@ -326,28 +362,41 @@ def signals_deferred(reraise: bool = True) -> Iterator[None]:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if noted and reraise:
-        raise KeyboardInterrupt
+        note_stop(noted[0])
+        checkpoint()
 
 
 def _raise_interrupt(number, frame) -> None:
-    raise KeyboardInterrupt
+    note_stop(number)
+    raise KeyboardInterrupt(signal.Signals(number).name)
+
+
+# The handlers ``terminate_as_interrupt`` replaces: SIGTERM's default action, and Python's own
+# SIGINT handler (which raises ``KeyboardInterrupt`` but records nothing).
+_REPLACEABLE = {signal.SIGTERM: signal.SIG_DFL, signal.SIGINT: signal.default_int_handler}
 
 
 def terminate_as_interrupt() -> bool:
-    """Make SIGTERM raise ``KeyboardInterrupt`` in this process, so it cleans up as on Ctrl-C.
+    """Make SIGTERM raise ``KeyboardInterrupt`` in this process, so it cleans up as on Ctrl-C; record both.
 
-    Only when SIGTERM still has its default action (an application's own handler wins) and only
-    from the main thread; True when the handler was installed by this call.
+    SIGTERM and SIGINT then raise at once and are recorded for ``checkpoint()``. Each is replaced
+    only while it still has its default (an application's own handler wins), and only from the
+    main thread; True when SIGTERM's handler was installed by this call.
     """
     if threading.current_thread() is not threading.main_thread():
         return False
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        return False
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    return True
+    installed = False
+    for sig, default in _REPLACEABLE.items():
+        if signal.getsignal(sig) is default:
+            signal.signal(sig, _raise_interrupt)
+            installed = installed or sig == signal.SIGTERM
+    return installed
 
 
 def restore_terminate() -> None:
-    """Undo ``terminate_as_interrupt`` (only if its handler is still the one in force)."""
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is _raise_interrupt:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    """Undo ``terminate_as_interrupt`` (for each signal whose handler is still the one it installed)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig, default in _REPLACEABLE.items():
+        if signal.getsignal(sig) is _raise_interrupt:
+            signal.signal(sig, default)

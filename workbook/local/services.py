@@ -113,6 +113,7 @@ def wait_until(check, timeout_s: float, what: str, log_path: Path | None = None,
     deadline = time.monotonic() + timeout_s
     last_error: Exception | None = None
     while time.monotonic() < deadline:
+        processes.checkpoint()   # a Ctrl-C that a callback swallowed still ends the start here
         try:
             if check():
                 return

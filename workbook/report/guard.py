@@ -23,6 +23,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from workbook.local import processes
+
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])   # the watchdog imports this workbook
 
@@ -49,12 +51,14 @@ class StopSignals:
     def finishing(self) -> None:
         """From now on signals are noted, not raised: the finish must not be cut short."""
         self._raising = False
+        processes.acted_on()
 
     def _handle(self, number: int, frame: FrameType | None) -> None:
         first = self.received is None
         self.received = self.received or signal.Signals(number).name
         if self._raising and first:
             self._raising = False
+            processes.note_stop(number)   # raised again at the run's next safe point if this raise is lost
             raise KeyboardInterrupt(self.received)
         self._note(f"workbook: {signal.Signals(number).name} received; finishing cleanly first (stopping what "
                    "the run started, writing the summary and the runbook, redacting): a few seconds")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from infra import config
 from workbook.errors import BadInput, WorkbookError
-from workbook.local import traffic
+from workbook.local import processes, traffic
 from workbook.report import folders, guard, ownership, redact
 from workbook.report.errors import EnvironmentBusy, OutputsError, RunError, RunInterrupted
 from workbook.report.finish import WATCHDOG_LOG, finalize
@@ -135,6 +135,7 @@ class _Run:
                 self._begin()
                 self._work()
             except KeyboardInterrupt:
+                processes.acted_on()
                 self._end("interrupted", f"interrupted by {signals.received or 'SIGINT'} during {self.phase}")
             except WorkbookError as exc:
                 self._end("failed", str(exc))
@@ -180,6 +181,7 @@ class _Run:
             environment[ownership.OWNER_ENV] = self.lease.owner or ""
         names = self.plan.names
         for index, name in enumerate(names, start=1):
+            processes.checkpoint()   # a stop signal whose interrupt a callback swallowed ends the run here
             self._notebook(index, name, environment)
             if self.result.notebooks[-1].status != "ok":
                 break
@@ -189,6 +191,7 @@ class _Run:
         self.phase = "the local environment's start"
         started = time.perf_counter()
         ownership.acquire(plan.settings, self.lease, self.say, notify=lambda lease: self.watchdog.send(lease=lease.__dict__))
+        processes.checkpoint()
         result.phases["local start"] = time.perf_counter() - started
         self._learn(redact.local_secrets())       # while the environment is up: the default path's secrets
         duration_s = plan.settings.params.local.traffic_duration_s if plan.traffic_s is None else plan.traffic_s
@@ -226,6 +229,7 @@ class _Run:
         self.notebook_started = time.perf_counter()
         self._snapshot()
         outcome = execute(name, result.folder, result.parameters, self.plan.notebooks_dir, environment=environment)
+        processes.checkpoint()
         outcome.error = self.redactor.text(outcome.error) if outcome.error else None
         result.notebooks[-1] = outcome
         result.phases[f"notebook {name}"] = outcome.seconds

@@ -29,6 +29,7 @@ import pandas as pd
 
 from infra import config, specs
 from workbook.analysis.cost import monthly_cost
+from workbook.local import processes
 from workbook.tuning import defaults
 from workbook.tuning.adaptive import AdaptiveRun, adaptive_power_tuning
 from workbook.tuning.analysis import AnalysisResult, TuningError, base_cost_per_ms
@@ -173,6 +174,7 @@ class _Counted:
         self._invoker.set_memory(memory_mb)
 
     def invoke(self, payload: Any) -> Any:
+        processes.checkpoint()   # each invocation is a safe point for a stop signal a callback swallowed
         result = self._invoker.invoke(payload)
         with self._lock:
             self._done += 1

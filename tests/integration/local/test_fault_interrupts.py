@@ -8,6 +8,7 @@ carrying the owner token, or a recorded process still alive. An innocent decoy m
 from __future__ import annotations
 
 import json
+import random
 import signal
 import subprocess
 import sys
@@ -143,3 +144,38 @@ def test_sigterm_to_a_process_holding_an_environment_stops_it(tmp_path):
         if holder.poll() is None:
             holder.kill()
         assert end_decoy(decoy) is None
+
+
+def test_sigint_at_any_moment_of_a_start_ends_it_with_nothing_left(tmp_path):
+    # GIVEN how long a start takes here (a first one, stopped again)
+    first = tmp_path / "first"
+    begun = time.monotonic()
+    started = workbook(first, "local", "start")
+    start_s = time.monotonic() - begun
+    assert started.returncode == 0, started.stderr
+    assert workbook(first, "local", "stop").returncode == 0
+    # WHEN SIGINT lands at points spread over a start, not only at its phase boundaries
+    # (seeded offsets from 2% to 95% of the start's length, after the console script began)
+    offsets = sorted(random.Random(18).uniform(0.02, 0.95) * start_s for _ in range(5))
+    interrupted = 0
+    for index, offset_s in enumerate(offsets):
+        state_dir = tmp_path / f"at-{index}"
+        start = Watched(state_dir)
+        time.sleep(offset_s)
+        result = start.signal(signal.SIGINT)
+        # THEN the start says it was interrupted, with 130, and leaves nothing of its own...
+        if result.returncode in (130, -signal.SIGINT):
+            # -SIGINT: it landed while Python still imported the console script, before the CLI's
+            # own handling began (a shell reports both as 130); nothing had been started then
+            interrupted += 1
+            assert result.returncode == -signal.SIGINT or "workbook: interrupted" in result.stderr, (offset_s, result.stderr)
+            assert still_ours(start.entries) == [], (offset_s, result.stderr)
+            assert ours(state_dir, start.owners) == [], (offset_s, result.stderr)
+            assert not (state_dir / "state.json").exists(), (offset_s, result.stderr)
+        else:
+            # ... or it had already finished (exit 0, a healthy environment), which a stop then ends
+            assert result.returncode == 0, (offset_s, result.returncode, result.stderr)
+            assert workbook(state_dir, "local", "stop").returncode == 0
+            assert ours(state_dir, start.owners) == []
+    # AND most signals landed inside the start (else this tests nothing)
+    assert interrupted >= 4, (interrupted, offsets, start_s)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
+import weakref
 
 import psutil
 import pytest
@@ -220,3 +221,42 @@ def test_sigterm_becomes_keyboard_interrupt_until_restored():
     finally:
         processes.restore_terminate()
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_an_interrupt_lost_inside_a_callback_is_raised_at_the_next_checkpoint(monkeypatch):
+    # GIVEN SIGINT and SIGTERM handled as `workbook local start` handles them
+    dropped = []   # what Python reports as "Exception ignored in ..."
+    monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: dropped.append(unraisable.exc_type))
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    processes.acted_on()
+    try:
+        processes.terminate_as_interrupt()
+
+        class Held:
+            pass
+
+        def callback(reference):
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(10_000):   # the handler runs here, inside the weakref callback
+                pass
+
+        held = Held()
+        reference = weakref.ref(held, callback)
+        # WHEN the signal lands inside a weakref callback (as it did in a start: WeakSet._remove)
+        del held
+        # THEN Python drops the KeyboardInterrupt (this is the lost Ctrl-C) ...
+        assert reference() is None
+        assert dropped == [KeyboardInterrupt]
+        # ... but the signal is recorded, and the next safe point of the main flow raises it
+        assert processes.stop_pending() == "SIGINT"
+        with pytest.raises(KeyboardInterrupt):
+            processes.checkpoint()
+        assert processes.stop_pending() is None
+        processes.checkpoint()   # acted on once: the next safe point passes
+    finally:
+        processes.restore_terminate()
+        processes.acted_on()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

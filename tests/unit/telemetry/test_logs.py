@@ -122,13 +122,13 @@ def test_empty_input():
 
 def test_dicts_from_filter_log_events_fill_function_and_timestamp():
     events = [
-        {"message": text_report(), "timestamp": 1_700_000_000_000, "logStreamName": "s", "logGroupName": "/aws/lambda/fa"},
-        {"message": json_report(), "timestamp": 1_700_000_001_000, "function": "fb"},
+        {"message": text_report(), "timestamp": 1_700_000_000_000, "logStreamName": "s", "logGroupName": "/aws/lambda/fa"},  # fixed epoch: parsed in memory only
+        {"message": json_report(), "timestamp": 1_700_000_001_000, "function": "fb"},  # fixed epoch: parsed in memory only
     ]
     df = parse_reports(events)
     assert df["function"].tolist() == ["fa", "fb"]
-    assert df["timestamp"].tolist() == [pd.Timestamp(1_700_000_000_000, unit="ms", tz="UTC"),
-                                        pd.Timestamp(1_700_000_001_000, unit="ms", tz="UTC")]
+    assert df["timestamp"].tolist() == [pd.Timestamp(1_700_000_000_000, unit="ms", tz="UTC"),  # fixed epoch: parsed in memory only
+                                        pd.Timestamp(1_700_000_001_000, unit="ms", tz="UTC")]  # fixed epoch: parsed in memory only
 
 
 def test_mixed_formats_keep_input_order_and_a_large_batch_parses_like_a_small_one():
@@ -334,9 +334,9 @@ def test_insights_rows_keep_their_exact_time_and_the_function_name():
 
 def test_filter_log_events_epoch_ms_are_exact():
     # GIVEN FilterLogEvents' epoch milliseconds WHEN parsed THEN each is its integer ms, to the ns
-    events = [{"message": text_report(request_id=f"e{i}"), "timestamp": 1_700_000_000_000 + i} for i in (1, 766, 999)]
+    events = [{"message": text_report(request_id=f"e{i}"), "timestamp": 1_700_000_000_000 + i} for i in (1, 766, 999)]  # fixed epoch: parsed in memory only
     df = parse_reports(events)
-    assert df["timestamp"].map(lambda t: t.value).tolist() == [(1_700_000_000_000 + i) * 1_000_000 for i in (1, 766, 999)]
+    assert df["timestamp"].map(lambda t: t.value).tolist() == [(1_700_000_000_000 + i) * 1_000_000 for i in (1, 766, 999)]  # fixed epoch: parsed in memory only
 
 
 def test_insights_without_messages_falls_back_to_filter_log_events(monkeypatch):

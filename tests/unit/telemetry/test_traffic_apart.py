@@ -24,9 +24,9 @@ VERSION_7 = "2026/12/01/[7]0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 def test_version_column_reads_the_log_stream_name():
     # GIVEN FilterLogEvents events from $LATEST, from version 7, and a Logs Insights row from version 12
     events = [
-        {"message": text_report("a"), "timestamp": 1_700_000_000_000, "logStreamName": LATEST, "logGroupName": "/aws/lambda/f"},
-        {"message": "START RequestId: b Version: 7", "timestamp": 1_700_000_000_000, "logStreamName": VERSION_7},
-        {"message": text_report("b"), "timestamp": 1_700_000_000_001, "logStreamName": VERSION_7, "logGroupName": "/aws/lambda/f"},
+        {"message": text_report("a"), "timestamp": 1_700_000_000_000, "logStreamName": LATEST, "logGroupName": "/aws/lambda/f"},  # fixed epoch: parsed in memory only
+        {"message": "START RequestId: b Version: 7", "timestamp": 1_700_000_000_000, "logStreamName": VERSION_7},  # fixed epoch: parsed in memory only
+        {"message": text_report("b"), "timestamp": 1_700_000_000_001, "logStreamName": VERSION_7, "logGroupName": "/aws/lambda/f"},  # fixed epoch: parsed in memory only
         {"@message": text_report("c"), "@timestamp": "2026-12-01 10:00:00.000", "@log": "123456789012:/aws/lambda/f",
          "@logStream": "2026/12/01/[12]ffee"},
     ]

@@ -1,0 +1,57 @@
+"""No test that reaches moto or the sandbox depends on today's date.
+
+CloudWatch Logs (and moto with it) refuses log events older than 14 days or more than 2 hours
+ahead, and metrics older than two weeks: a test that stamps its events with a fixed epoch passes
+on the day it is written and fails a fortnight later (main went red that way in December 2026).
+Timestamps in such tests are relative to now, or the clock is frozen.
+
+This check reads every test module that talks to moto, boto3 or a local environment and fails on
+any integer literal that reads as an absolute epoch (seconds or milliseconds from 2001 to 2100).
+A literal that never reaches a service (a parser's input, a documented event) is allowed with a
+``# fixed epoch: <why>`` comment on its line.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parents[1]
+REACHES_A_SERVICE = ("moto", "mock_aws", "boto3", "aws.client", "local_environment", "manager.start", "endpoint_url")
+EPOCH_S = (1_000_000_000, 4_102_444_800)            # 2001-09-09 .. 2100-01-01
+EPOCH_MS = (EPOCH_S[0] * 1000, EPOCH_S[1] * 1000)
+ALLOW = "# fixed epoch:"
+
+
+def fixed_epochs(source: str) -> list[tuple[int, int]]:
+    """(line, value) of each integer literal in the epoch ranges, unless its line carries the allow comment."""
+    lines = source.splitlines()
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Constant) and type(node.value) is int:
+            value = node.value
+            if (EPOCH_S[0] <= value < EPOCH_S[1] or EPOCH_MS[0] <= value < EPOCH_MS[1]) \
+                    and ALLOW not in lines[node.lineno - 1]:
+                found.append((node.lineno, value))
+    return sorted(found)
+
+
+def test_the_check_finds_a_fixed_epoch_and_honours_the_comment():
+    # GIVEN the line that turned main red, a relative stamp, and a documented parser input
+    assert fixed_epochs("telemetry.log(g, s, [(1_795_000_000_000, 'START')])\n") == [(1, 1_795_000_000_000)]
+    assert fixed_epochs("stamp = int(time.time() * 1000)\nsize = 1_048_576\n") == []
+    assert fixed_epochs("ts = 1_700_000_000_000  # fixed epoch: parsed only\n") == []
+    assert fixed_epochs("seconds = 1700000000\n") == [(1, 1_700_000_000)]
+
+
+def test_no_test_that_reaches_a_service_stamps_a_fixed_epoch():
+    offenders = {}
+    modules = [path for path in TESTS.rglob("*.py") if path != Path(__file__)]
+    reaching = [path for path in modules if any(marker in path.read_text() for marker in REACHES_A_SERVICE)]
+    assert len(reaching) >= 20, [str(path) for path in reaching]   # the scan sees the suite, not nothing
+    for path in reaching:
+        found = fixed_epochs(path.read_text())
+        if found:
+            offenders[str(path.relative_to(TESTS))] = found
+    assert offenders == {}, ("absolute epochs in tests that reach moto or the sandbox go stale in 14 days: "
+                             f"stamp relative to now, or mark a literal that never reaches a service "
+                             f"with '{ALLOW} <why>': {offenders}")
