@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,27 @@ if str(REPO_ROOT) not in sys.path:
 SLOW_PATHS = ("tests/notebooks/", "tests/integration/local/", "tests/integration/workbook/")
 # Tests sharing an expensive session or module fixture stay on one xdist worker (``--dist loadgroup``).
 GROUPED_PATHS = ("tests/notebooks/", "tests/integration/local/", "tests/integration/workbook/")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """Each session's temporary folders in a folder of its own, not under ``/tmp/pytest-of-<user>``.
+
+    Every pytest session started on the machine resets ``/tmp/pytest-of-<user>`` to 0700. The local
+    environments that tests start keep PostgreSQL's data below their tmp_path, and as root
+    PostgreSQL runs as the ``pgserver`` user: another suite starting beside this one shut it out
+    ("could not access directory ... Permission denied"). Runs before pytest's own tmp_path set-up.
+    """
+    if config.option.basetemp is None and not hasattr(config, "workerinput"):
+        config.option.basetemp = tempfile.mkdtemp(prefix="lwb-pytest-")
+        config._lwb_basetemp = config.option.basetemp
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A passing session's temporary folder goes; a failing one's stays for a look."""
+    basetemp = getattr(session.config, "_lwb_basetemp", None)
+    if basetemp and exitstatus == 0:
+        shutil.rmtree(basetemp, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -158,6 +158,9 @@ def start_postgres(directory: Path) -> tuple[Any, dict[str, Any]]:
     """Start pgserver in ``directory``; return (server, RDS-style secret for common.db)."""
     import pgserver
 
+    from workbook.local import services
+
+    services.server_user(directory)   # the user and its way in, set up once under the machine-wide lock
     server = pgserver.get_server(str(directory), cleanup_mode="stop")
     info = server.get_postmaster_info()
     secret = {"host": str(info.socket_dir), "port": int(info.port or 5432), "username": "postgres",

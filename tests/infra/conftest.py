@@ -35,8 +35,11 @@ def settings(env: str) -> config.Settings:
     return config.load(env)
 
 
-def compute(plan: Plan, type_token: str) -> list[dict[str, Any]]:
-    return plan.of_type(type_token, stack="compute")
+def compute(plan: Plan, type_token: str, *, may_be_empty: bool = False) -> list[dict[str, Any]]:
+    """The compute stack's resources of ``type_token``; never empty unless said (an ``all()`` over nothing proves nothing)."""
+    found = plan.of_type(type_token, stack="compute")
+    assert found or may_be_empty, f"the {plan.env} plan has no {type_token} in the compute stack"
+    return found
 
 
 def by_name(plan: Plan, type_token: str) -> dict[str, dict[str, Any]]:

@@ -211,7 +211,7 @@ def granted(plan, settings, key: str) -> tuple[set[str], set[tuple[str, str]]]:
                 actions.add(action)
     role_name = settings.name(f"{key}-role")
     actions |= {f"managed policy {a['inputs']['policyArn']}"
-                for a in compute(plan, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+                for a in compute(plan, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", may_be_empty=True)
                 if a["inputs"]["role"] == role_name}
     return actions, key_uses
 

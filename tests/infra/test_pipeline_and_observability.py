@@ -73,10 +73,10 @@ def test_dev_concurrency_is_lower_than_prod():
 
 
 def test_prod_provisioned_concurrency_on_live_alias_with_target_tracking(env, plan, settings):
-    aliases = compute(plan, "aws:lambda/alias:Alias")
-    configs = compute(plan, "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig")
-    targets = compute(plan, "aws:appautoscaling/target:Target")
-    policies = compute(plan, "aws:appautoscaling/policy:Policy")
+    aliases = compute(plan, "aws:lambda/alias:Alias", may_be_empty=env != "prod")
+    configs = compute(plan, "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig", may_be_empty=env != "prod")
+    targets = compute(plan, "aws:appautoscaling/target:Target", may_be_empty=env != "prod")
+    policies = compute(plan, "aws:appautoscaling/policy:Policy", may_be_empty=env != "prod")
     provisioned = [k for k in specs.FUNCTION_KEYS if settings.function(k).provisioned_concurrency]
     if env != "prod":
         assert not (aliases or configs or targets or policies or provisioned)
@@ -97,6 +97,21 @@ def test_prod_provisioned_concurrency_on_live_alias_with_target_tracking(env, pl
         config = policy["inputs"]["targetTrackingScalingPolicyConfiguration"]
         assert policy["inputs"]["policyType"] == "TargetTrackingScaling"
         assert config["predefinedMetricSpecification"]["predefinedMetricType"] == "LambdaProvisionedConcurrencyUtilization"
+    # AND the traffic reaches the warm alias: the HTTP API's integration and authorizer, their invoke
+    # permissions and the function URL all name `live` (else the provisioned environments sit idle)
+    live = {key: f"function:{settings.function_name(key)}:live" for key in provisioned}
+    if "api-processor" in live:
+        (integration,) = compute(plan, "aws:apigatewayv2/integration:Integration")
+        assert integration["inputs"]["integrationUri"].endswith(live["api-processor"] + "/invocations")
+        (url,) = compute(plan, "aws:lambda/functionUrl:FunctionUrl")
+        assert url["inputs"]["qualifier"] == "live"
+    if "auth-handler" in live:
+        (authorizer,) = compute(plan, "aws:apigatewayv2/authorizer:Authorizer")
+        assert authorizer["inputs"]["authorizerUri"].endswith(live["auth-handler"] + "/invocations")
+    permissions = {p["name"]: p["inputs"]["function"] for p in compute(plan, "aws:lambda/permission:Permission")}
+    for name, key in (("http-api-invoke-api", "api-processor"), ("http-api-invoke-authorizer", "auth-handler")):
+        if key in live:
+            assert permissions[name].endswith(live[key]), (name, permissions[name])
 
 
 def alarms(plan):

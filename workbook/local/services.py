@@ -9,6 +9,7 @@ at once, with the tail of what it logged since it was spawned.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import secrets
 import shutil
@@ -230,17 +231,76 @@ def _pgserver():
     return POSTGRES_BIN_PATH, utils
 
 
-def _server_user(folder: Path, bin_path: Path, utils) -> tuple[str | None, object]:
-    """As root, PostgreSQL runs as pgserver's own system user (it refuses to run as root)."""
+SERVER_USER = "pgserver"
+# One set-up of the server user at a time, machine-wide: two starts in different state folders
+# (or a start beside the test suite's own PostgreSQL) would otherwise race on useradd and chmod.
+SERVER_USER_LOCK = Path("/run/lock/lambda-workbook-pgserver-user.lock")
+
+
+@contextlib.contextmanager
+def _machine_lock(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def server_user(folder: Path) -> tuple[str | None, object]:
+    """As root, PostgreSQL runs as pgserver's own system user (it refuses to run as root): set it up for ``folder``.
+
+    Under a machine-wide lock: the user is created once (``useradd``, as pgserver itself would), the
+    folders it must enter are made traversable (``folder``'s parents, pgserver's binaries and
+    libraries), then checked from the user's side. Returns (user name, its passwd entry); (None,
+    None) when not root, where PostgreSQL runs as the caller.
+    """
     if os.geteuid() != 0:
         return None, None
-    user = "pgserver"
-    entry = _retry(lambda: utils.ensure_user_exists(user), "creating the 'pgserver' system user")
-    folder.mkdir(parents=True, exist_ok=True)
-    utils.ensure_prefix_permissions(folder)
-    utils.ensure_folder_permissions(bin_path, 0o055)
-    utils.ensure_folder_permissions(bin_path.parent / "lib", 0o044)
-    return user, entry
+    bin_path, utils = _pgserver()
+    with _machine_lock(SERVER_USER_LOCK):
+        entry = _retry(lambda: utils.ensure_user_exists(SERVER_USER), f"creating the {SERVER_USER!r} system user")
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(folder.stat().st_mode | 0o011)   # entered, not listed: the data folder inside is the user's
+        utils.ensure_prefix_permissions(folder)
+        utils.ensure_prefix_permissions(bin_path)
+        utils.ensure_folder_permissions(bin_path, 0o055)
+        utils.ensure_folder_permissions(bin_path.parent / "lib", 0o044)
+        for needed in (folder, bin_path):
+            blocked = untraversable(needed, entry)
+            if blocked:
+                raise ServiceStartError(
+                    f"PostgreSQL runs as the {SERVER_USER!r} user, which cannot enter {blocked} (mode "
+                    f"{blocked.stat().st_mode & 0o7777:o}, owner uid {blocked.stat().st_uid}) on the way to {needed}; "
+                    f"let it through (`chmod o+x {blocked}`) or set WORKBOOK_STATE_DIR to a folder outside it")
+    return SERVER_USER, entry
+
+
+def untraversable(path: Path, entry) -> Path | None:
+    """The first folder on the way to ``path`` (itself included) that the user of ``entry`` may not enter; None if none.
+
+    Judged from the permission bits as the kernel does for a process of that uid and its groups
+    (ACLs aside). Each pytest session resets ``/tmp/pytest-of-<user>`` to 0700, for one, which
+    shuts PostgreSQL out of every data folder below it.
+    """
+    import grp  # noqa: PLC0415 - Unix only, and only as root
+
+    groups = {entry.pw_gid} | {g.gr_gid for g in grp.getgrall() if entry.pw_name in g.gr_mem}
+    for folder in [*reversed(path.parents), path]:
+        try:
+            info = folder.stat()
+        except OSError:
+            return folder
+        if info.st_uid == entry.pw_uid:
+            allowed = info.st_mode & 0o100
+        elif info.st_gid in groups:
+            allowed = info.st_mode & 0o010
+        else:
+            allowed = info.st_mode & 0o001
+        if not allowed:
+            return folder
+    return None
 
 
 def _initdb(data_dir: Path, bin_path: Path, user: str | None, entry) -> None:
@@ -278,7 +338,7 @@ def start_postgres(folder: Path, owner: str, on_spawn: OnSpawn, port: int | None
     bin_path, utils = _pgserver()
     data_dir = folder / "postgres"
     log_path = folder / "postgres.log"
-    user, entry = _server_user(folder, bin_path, utils)
+    user, entry = server_user(folder)
     _initdb(data_dir, bin_path, user, entry)
     clean_data_folder(data_dir)
     port = port or free_port()

@@ -165,7 +165,11 @@ def test_object_larger_than_declared_is_stopped_while_streaming(handler_factory,
 def test_deleted_object_is_rejected(processor, event_factory, bus_events):
     event = event_factory("s3_object_created")
     event["Records"][0]["s3"]["object"]["key"] = "incoming/gone.txt"
-    assert processor.handler(event, LambdaContext())["results"][0]["status"] == "rejected"
+    result = processor.handler(event, LambdaContext())["results"][0]
+    # THEN it is rejected as gone, naming the object (not as a failure that S3's retries would repeat)
+    assert (result["status"], result["reason"], result["detail"]) == ("rejected", "validation_error",
+                                                                      "object no longer exists")
+    assert result["key"] == "incoming/gone.txt"
 
 
 def test_s3_test_event_and_other_event_names_are_ignored(processor, event_factory):

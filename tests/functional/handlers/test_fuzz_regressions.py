@@ -66,6 +66,8 @@ def test_malformed_authorizer_context_is_a_400_or_anonymous(api_harness, authori
     outcome = invoke(api_harness.module, event)
     api_harness.check(event, outcome)
     assert status_of(outcome)[0] in (200, 400)
+    # AND a context it cannot read never names a caller: the request is anonymous
+    assert api_harness.module.caller_identity(event) == "anonymous"
 
 
 @pytest.mark.parametrize("field, value", [

@@ -144,7 +144,7 @@ def test_a_processed_file_runs_the_pipeline_to_success_and_notifies(stack_env):
     deadline = time.monotonic() + 30
     while not any(m.get("Subject") == pipeline.SUCCEEDED_SUBJECT and json.loads(m["Message"]) == output
                   for m in subjects()) and time.monotonic() < deadline:
-        pass
+        time.sleep(0.2)
     assert any(m.get("Subject") == pipeline.SUCCEEDED_SUBJECT and json.loads(m["Message"]) == output for m in subjects())
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 from local_helpers import make_config
 
+from workbook.tuning import run_power_tuning
 from workbook.tuning.sandbox_invoker import InvocationResult, SandboxInvoker
 
 pytestmark = pytest.mark.timeout(120)
@@ -35,11 +36,8 @@ def test_function_errors_are_reported_not_raised():
 
 
 def test_power_tuning_runs_against_the_sandbox():
-    tuning = pytest.importorskip("workbook.tuning")
-    if not hasattr(tuning, "run_power_tuning"):
-        pytest.skip("workbook.tuning.run_power_tuning is not there yet")
     invoker = SandboxInvoker(make_config("cpu_bound", 512, 30))
-    run = tuning.run_power_tuning(invoker, [512, 1024, 1769], num=3, payload={"iterations": 300_000},
+    run = run_power_tuning(invoker, [512, 1024, 1769], num=3, payload={"iterations": 300_000},
                                   strategy="speed")
     # the speed strategy picks a size at or near a full vCPU for CPU-bound code
     assert run.memory_mb in (1024, 1769)

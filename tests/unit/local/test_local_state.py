@@ -52,6 +52,12 @@ def test_status_names_the_fallback_when_cgroups_are_not_writable(state_dir):
     assert "SIGSTOP/SIGCONT duty-cycling" in result.stdout and "RLIMIT_AS" in result.stdout
 
 
+def _blocked_on(path) -> bool:
+    """The kernel's own word (/proc/locks, a ``->`` line) that someone waits for the flock on ``path``."""
+    inode = os.stat(path).st_ino
+    return any("->" in line and line.split()[-3].endswith(f":{inode}") for line in open("/proc/locks"))
+
+
 def test_start_and_stop_are_exclusive(state_dir):
     import threading
 
@@ -59,9 +65,14 @@ def test_start_and_stop_are_exclusive(state_dir):
     with manager._exclusive():
         waiter = threading.Thread(target=lambda: (manager.stop(), order.append("stop")))
         waiter.start()
-        waiter.join(0.3)
+        # GIVEN a stop that the kernel shows waiting for the lock (not a guess at how long it needs to get there)
+        deadline = time.monotonic() + 60
+        while not _blocked_on(state_dir / ".lock") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _blocked_on(state_dir / ".lock") and order == []
         order.append("held")
-    waiter.join(5)
+    # THEN it ran only once the lock was let go
+    waiter.join(60)
     assert order == ["held", "stop"]
 
 
