@@ -24,8 +24,17 @@ if str(REPO_ROOT) not in sys.path:
 # The slow tiers: real notebooks through Papermill, the local environment's integration tests, and the
 # real Pulumi CLI. `make test-fast` leaves them out (`-m "not slow"`); `make test` runs everything.
 SLOW_PATHS = ("tests/notebooks/", "tests/integration/local/", "tests/integration/workbook/")
-# Tests sharing an expensive session or module fixture stay on one xdist worker (``--dist loadgroup``).
-GROUPED_PATHS = ("tests/notebooks/", "tests/integration/local/", "tests/integration/workbook/")
+# Modules whose tests share an expensive module or session fixture (a local environment, a whole
+# `workbook run`) stay on one xdist worker (``--dist loadgroup``): split, each worker would build
+# it again. Every other slow test is spread over the workers on its own.
+GROUPED_MODULES = (
+    "tests/integration/local/test_event_sources.py",
+    "tests/integration/local/test_fault_recovery.py",
+    "tests/integration/local/test_local_stack.py",
+    "tests/integration/local/test_pipeline.py",
+    "tests/integration/workbook/test_tuning_on_local.py",
+    "tests/notebooks/test_notebooks.py",
+)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -54,9 +63,9 @@ def pytest_collection_modifyitems(config, items):
         nodeid = item.nodeid
         if nodeid.startswith(SLOW_PATHS) or item.get_closest_marker("pulumi_cli"):
             item.add_marker(pytest.mark.slow)
-        for prefix in GROUPED_PATHS:
-            if nodeid.startswith(prefix):
-                item.add_marker(pytest.mark.xdist_group(nodeid.split("::", 1)[0]))
+        module = nodeid.split("::", 1)[0]
+        if module in GROUPED_MODULES:
+            item.add_marker(pytest.mark.xdist_group(module))
 
 
 @pytest.hookimpl(wrapper=True)

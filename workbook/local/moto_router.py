@@ -21,6 +21,7 @@ import os
 import re
 import signal
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,35 @@ class LambdaInvokeRouter:
         return [data]
 
 
+def faster_sqs() -> None:
+    """Take two costs out of moto's SQS that grow with the queue, without changing an answer.
+
+    - ``receive_message`` checks each message's retention through ``get_queue_attributes``, which
+      computes every attribute of the queue three times, each a scan of all its messages: a
+      receive on a queue of n messages cost O(n^2) clock readings. The retention period is read
+      from the queue itself here (the same value), so a receive is O(n) again.
+    - Each such reading built two datetimes (``unix_time()`` = now - the epoch, in seconds): the
+      clock is read from ``time.time()`` instead, the same number to the microsecond.
+    With 2,000 messages on the task queue the local environment processed about 7 messages a
+    second, moto's process busy in those scans.
+    """
+    from moto.core import utils  # noqa: PLC0415 - moto is imported by main() before this runs
+    from moto.sqs import models  # noqa: PLC0415 - as above
+
+    def unix_time(dt=None) -> float:
+        return time.time() if dt is None else utils.unix_time(dt)
+
+    def unix_time_millis(dt=None) -> float:
+        return time.time() * 1000.0 if dt is None else utils.unix_time_millis(dt)
+
+    def retained(self, queue_name: str, message) -> bool:
+        retention_s = int(self.get_queue(queue_name).message_retention_period)
+        return retention_s + message.sent_timestamp / 1000 > unix_time()
+
+    models.unix_time, models.unix_time_millis = unix_time, unix_time_millis
+    models.SQSBackend.is_message_valid_based_on_retention_period = retained
+
+
 def main(argv: list[str]) -> None:
     """``--owner=TOKEN --state-dir=DIR -- -H HOST -p PORT``: serve moto with the Invoke route."""
     ours = dict(arg.removeprefix("--").split("=", 1) for arg in argv[:argv.index("--")] if "=" in arg)
@@ -103,6 +133,7 @@ def main(argv: list[str]) -> None:
     os.environ["MOTO_PORT"] = str(port)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: sys.exit(0))
+    faster_sqs()
     app = LambdaInvokeRouter(DomainDispatcherApplication(create_backend_app), Path(ours["state-dir"]))
     run_simple(host, port, app, threaded=True, request_handler=MotoRequestHandler)
 

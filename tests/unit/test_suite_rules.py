@@ -1,4 +1,4 @@
-"""No test that reaches moto or the sandbox depends on today's date.
+"""Rules the suite keeps: no test that reaches moto or the sandbox depends on today's date; shared fixtures stay on one worker.
 
 CloudWatch Logs (and moto with it) refuses log events older than 14 days or more than 2 hours
 ahead, and metrics older than two weeks: a test that stamps its events with a fixed epoch passes
@@ -55,3 +55,17 @@ def test_no_test_that_reaches_a_service_stamps_a_fixed_epoch():
     assert offenders == {}, ("absolute epochs in tests that reach moto or the sandbox go stale in 14 days: "
                              f"stamp relative to now, or mark a literal that never reaches a service "
                              f"with '{ALLOW} <why>': {offenders}")
+
+
+def test_every_slow_module_with_a_shared_fixture_stays_on_one_worker():
+    """A module whose tests share a module- or session-scoped fixture is grouped (else each worker builds it)."""
+    from tests.conftest import GROUPED_MODULES, SLOW_PATHS
+
+    root = TESTS.parent
+    sharing = set()
+    for prefix in SLOW_PATHS:
+        for path in (root / prefix).glob("test_*.py"):
+            text = path.read_text()
+            if 'scope="module"' in text or 'scope="session"' in text or "(local_run" in text:
+                sharing.add(str(path.relative_to(root)))
+    assert sharing and sharing <= set(GROUPED_MODULES), sorted(sharing - set(GROUPED_MODULES))
