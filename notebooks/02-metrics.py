@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -70,7 +70,8 @@ show(table)
 # ## Errors and throttles over time
 
 # %%
-display(charts.errors_and_throttles(series[series["function"].isin(session.functions)]))
+display(charts.errors_and_throttles(series[series["function"].isin(session.functions)], window=(session.start, session.end),
+                                  period_s=60))
 
 # %% [markdown]
 # ## Queues

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -75,7 +75,7 @@ show(coldstart.summary(reports, "hour", architecture=architectures))
 # ## Timeline and INIT distribution
 
 # %%
-display(charts.cold_start_timeline(coldstart.timeline(reports, freq="1min")))
+display(charts.cold_start_timeline(coldstart.timeline(reports, freq="1min"), window=(session.start, session.end), period_s=60))
 display(charts.init_distribution(reports))
 
 # %% [markdown]
