@@ -160,7 +160,8 @@ def execute(name: str, folder: Path, parameters: dict[str, Any], notebooks_dir: 
     try:
         pm.execute_notebook(str(source), str(target), parameters=sent, kernel_name=KERNEL,
                             progress_bar=progress, cwd=str(folder), report_mode=False,
-                            kernel_manager_class=_kernel_manager(folder / "kernels.log", kernel_environment(environment)))
+                            kernel_manager_class=_kernel_manager(folder / "kernels.log", kernel_environment(
+                                {**(environment or {}), progress.LOG_ENV: str(folder / "kernels.log")})))
     except pm.PapermillExecutionError as exc:
         return NotebookResult(name, "failed", time.perf_counter() - started,
                               error=f"{exc.ename}: {exc.evalue}", cell=exc.exec_count)
