@@ -103,7 +103,7 @@ def test_runbook_in_headless_chromium(local_run, tmp_path):
 
 
 def test_no_secret_reaches_any_output_file(local_run):
-    """The planted-secret test, through `make run`'s own path (the README's "Security of outputs")."""
+    """The planted-secret test, through `make run`'s own path (docs/security.md)."""
     folder, secrets = local_run["folder"], local_run["secrets"]
     files = [p for p in folder.rglob("*") if p.is_file()]
     assert len(files) >= 8
