@@ -212,7 +212,7 @@ def test_an_export_failure_keeps_notebooks_redacted_and_latest_unmoved(tmp_path,
     folders.point_latest(earlier)
     make_notebook(notebooks / "02-metrics.ipynb", ["import os\nprint(os.environ['LWB_PULUMI_PASS'])"])
 
-    def broken(folder, result):
+    def broken(folder, result, name=None):
         (folder / "runbook.html").write_text("<html>half a page")
         raise RuntimeError("template missing")
 
