@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -40,7 +40,7 @@ from IPython.display import display
 
 from workbook.report.record import glue
 from workbook.report.session import open as open_session
-from workbook.report.session import say, show
+from workbook.report.session import say, show, show_by_concern
 
 session = open_session(env, since, functions, run_folder)
 say(session.describe())
@@ -64,13 +64,14 @@ tuned_invocations = int(tuning[tuning["metric"] == "Invocations"]["value"].sum()
 say(f"{len(queries)} metric queries in {series.attrs['calls'] + window.attrs['calls']} GetMetricData calls. "
     + (f"Power tuning's {tuned_invocations:,} invocations (on its own versions) are left out of the counts."
        if tuned_invocations else "No power-tuning invocations in the window."))
-show(table)
+show_by_concern(table, "health")
 
 # %% [markdown]
 # ## Errors and throttles over time
 
 # %%
-display(charts.errors_and_throttles(series[series["function"].isin(session.functions)]))
+display(charts.errors_and_throttles(series[series["function"].isin(session.functions)], window=(session.start, session.end),
+                                  period_s=60))
 
 # %% [markdown]
 # ## Queues
@@ -80,7 +81,7 @@ display(charts.errors_and_throttles(series[series["function"].isin(session.funct
 # %%
 queue_rows = window[window["metric"].isin(["ApproximateAgeOfOldestMessage", "ApproximateNumberOfMessagesVisible"])]
 queues = queue_rows.groupby(["function", "metric"])["value"].max().unstack()
-display(queues.rename_axis("queue")) if len(queues) else say("No queue metrics in the window.")
+show(queues.rename_axis("queue").reset_index()) if len(queues) else say("No queue metrics in the window.")
 
 # %% [markdown]
 # ## Data pipeline

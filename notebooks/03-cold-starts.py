@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -40,7 +40,7 @@ from IPython.display import display
 
 from workbook.report.record import glue
 from workbook.report.session import open as open_session
-from workbook.report.session import say, show
+from workbook.report.session import say, show, show_by_concern
 
 session = open_session(env, since, functions, run_folder)
 say(session.describe())
@@ -62,20 +62,21 @@ say(f"{len(reports):,} REPORT lines in the window" + (f"; {malformed} malformed 
 # %%
 architectures = {key: session.settings.function(key).architecture for key in session.functions}
 per_function = coldstart.summary(reports, "function", architecture=architectures)
-show(per_function)
+show_by_concern(per_function, "cold_starts", ["function"])
 
 # %% [markdown]
 # ## By memory size and by hour
 
 # %%
-show(coldstart.summary(reports, ["function", "memory_size_mb"], architecture=architectures))
-show(coldstart.summary(reports, "hour", architecture=architectures))
+show_by_concern(coldstart.summary(reports, ["function", "memory_size_mb"], architecture=architectures), "cold_starts",
+                ["function", "memory_size_mb"])
+show_by_concern(coldstart.summary(reports, "hour", architecture=architectures), "cold_starts", ["hour"])
 
 # %% [markdown]
 # ## Timeline and INIT distribution
 
 # %%
-display(charts.cold_start_timeline(coldstart.timeline(reports, freq="1min")))
+display(charts.cold_start_timeline(coldstart.timeline(reports, freq="1min"), window=(session.start, session.end), period_s=60))
 display(charts.init_distribution(reports))
 
 # %% [markdown]
@@ -87,7 +88,7 @@ display(charts.init_distribution(reports))
 provisioned = {key: pc.min_capacity for key in session.functions
                if (pc := session.settings.function(key).provisioned_concurrency) is not None}
 if provisioned:
-    display(coldstart.provisioned_concurrency_effect(reports, provisioned))
+    show(coldstart.provisioned_concurrency_effect(reports, provisioned))
 else:
     say(f"No function has provisioned concurrency in {session.env}.")
 

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -40,7 +40,7 @@ from IPython.display import display
 
 from workbook.report.record import glue
 from workbook.report.session import open as open_session
-from workbook.report.session import say, show
+from workbook.report.session import say, show, show_by_concern
 
 session = open_session(env, since, functions, run_folder)
 say(session.describe())
@@ -61,7 +61,7 @@ costs = cost.cost_from_reports(
     provisioned={k: pc.min_capacity for k in session.functions
                  if (pc := settings.function(k).provisioned_concurrency) is not None},
     period=(session.start, session.end))
-show(costs, 6)
+show_by_concern(costs, "cost", ["function"], digits=6)
 
 # %% [markdown]
 # ## By charge type
@@ -84,7 +84,7 @@ else:
     try:
         actual = cost.actual_cost(settings, session.start, session.end)
         source = "model, with Cost Explorer's actual cost beside it"
-        display(actual)
+        show(actual, 4)
     except cost.CostError as exc:
         say(f"Cost Explorer is not available here ({exc}); the model stands alone.")
     say(f"Modelled: **${total:.4f}** in the window, **${monthly:,.2f}** projected to a month.")

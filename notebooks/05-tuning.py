@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -93,7 +93,7 @@ show(recs.table)
 # %% [markdown]
 # ## Timeout backtest
 #
-# Each function's invocations in the window are split in two halves by time (at the moment half of them had happened). The timeout rule runs on the first half alone, and every invocation of the second half that ran longer than the timeout it gives is counted as cut. Where the first half is too thin for the rule, the timeout stays the current one. `bound_only_s` and `bound_only_cut` test the bound alone, without the floors (which usually dominate here). The target is 0 cut.
+# Each function's invocations in the window are split in two halves by time (at the moment half of them had happened). The timeout rule runs on the first half alone, and every invocation of the second half that ran longer than the timeout it gives is counted as cut. Where the first half is too thin for the rule, the timeout stays the current one. *Bound alone* and *Cut by the bound alone* test the bound alone, without the floors (which usually dominate here). The target is 0 cut.
 
 # %%
 timeouts = backtest.timeout_backtest(session.settings, reports, session.functions)

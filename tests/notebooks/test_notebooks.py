@@ -100,10 +100,15 @@ def test_runbook_in_headless_chromium(local_run, tmp_path):
     assert dom.count("data:image/png;base64") >= sum(CHARTS.values())
     shot = browser.screenshot(page, tmp_path / "runbook.png")
     assert shot.stat().st_size > 50_000
+    # Every table fits a 1,400 px window: no scrolling inside a section, headers a person reads
+    assert browser.wide_tables(page, 1400) == []
+    assert "init_p50_ms" not in body and "INIT p50 (ms)" in body
+    assert "of at most" not in body          # power tuning's progress lines stay in kernels.log
+    assert ".partial" not in body
 
 
 def test_no_secret_reaches_any_output_file(local_run):
-    """The planted-secret test, through `make run`'s own path (the README's "Security of outputs")."""
+    """The planted-secret test, through `make run`'s own path (docs/security.md)."""
     folder, secrets = local_run["folder"], local_run["secrets"]
     files = [p for p in folder.rglob("*") if p.is_file()]
     assert len(files) >= 8

@@ -41,16 +41,17 @@ def finalize(result: RunResult, redactor: Redactor, say: Say, retention: int, ou
         return None
     _settle(result)
     _drop_empty(folder / WATCHDOG_LOG)
-    runbook = _export(result, say)
+    final = folders.final_path(folder)      # the runbook and summary.json name the run as it will be found
+    runbook = _export(result, say, final.name)
     if received() and result.status != "interrupted":
         result.status, result.reason = "interrupted", f"interrupted by {received()} during the export"
-        runbook = _export(result, say)
+        runbook = _export(result, say, final.name)
     redaction = redact_folder(folder, redactor)
     for path in redaction.removed:
         say(f"removed {path.name}: it could not be redacted ({path.parent})")
-    if not _write_summary(result, runbook, redaction, redactor, say):
+    if not _write_summary(result, runbook, redaction, redactor, say, final):
         return folder
-    final = folders.publish(folder)
+    final = folders.publish(folder, final)
     result.folder = final
     if result.status in folders.FINISHED and runbook:
         folders.point_latest(final)
@@ -78,12 +79,12 @@ def _settle(result: RunResult) -> None:
             result.reason = f"notebook {failed.name}.ipynb failed at cell {failed.cell}: {failed.error}"
 
 
-def _export(result: RunResult, say: Say) -> str | None:
+def _export(result: RunResult, say: Say, name: str) -> str | None:
     """The runbook, or None when it could not be written (the run is then ``failed``, not ``ok``)."""
     target = result.folder / "runbook.html"
     started = time.perf_counter()
     try:
-        export_runbook(result.folder, result)
+        export_runbook(result.folder, result, name=name)
         result.phases["export"] = time.perf_counter() - started
         return target.name
     except Exception as exc:  # noqa: BLE001 - an export failure must not stop redaction and the summary
@@ -96,8 +97,15 @@ def _export(result: RunResult, say: Say) -> str | None:
         return None
 
 
+def _final_parameters(parameters: dict[str, Any], partial: Path, final: Path) -> dict[str, Any]:
+    """The run's parameters, with ``run_folder`` naming the folder as published (not ``<stamp>.partial``)."""
+    if parameters.get("run_folder") and Path(parameters["run_folder"]) == partial:
+        return {**parameters, "run_folder": str(final)}
+    return parameters
+
+
 def _write_summary(result: RunResult, runbook: str | None, redaction: FolderRedaction, redactor: Redactor,
-                   say: Say) -> bool:
+                   say: Say, final: Path) -> bool:
     scraps: dict[str, Any] = {}
     for nb in result.notebooks:
         path = result.folder / f"{nb.name}.ipynb"
@@ -108,13 +116,13 @@ def _write_summary(result: RunResult, runbook: str | None, redaction: FolderReda
                 scraps[nb.name] = {"error": f"could not read its records: {type(exc).__name__}"}
     summary = {
         "env": result.env,
-        "run": result.folder.name.removesuffix(folders.PARTIAL_SUFFIX),
+        "run": final.name,
         "status": result.status,
         "reason": result.reason,
         "ok": result.status == "ok",
         "started_at": result.started_at,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "parameters": result.parameters,
+        "parameters": _final_parameters(result.parameters, result.folder, final),
         "notebooks": [nb.__dict__ for nb in result.notebooks],
         "phases_s": {k: round(v, 2) for k, v in result.phases.items()},
         "runbook": runbook,

@@ -96,14 +96,21 @@ def new_partial_folder(base: Path, now: datetime | None = None) -> Path:
     raise OutputsError(f"{base}: a thousand runs share the stamp {stamp}; remove some")
 
 
-def publish(partial: Path) -> Path:
-    """Rename ``<stamp>.partial`` to ``<stamp>`` (or ``<stamp>-N`` when taken meanwhile); returns it."""
+def final_path(partial: Path) -> Path:
+    """Where ``publish`` will move ``<stamp>.partial``: ``<stamp>``, or ``<stamp>-N`` when that is taken."""
     stamp = partial.name.removesuffix(PARTIAL_SUFFIX)
     target = partial.with_name(stamp)
     suffix = 1
     while target.exists():
         suffix += 1
         target = partial.with_name(f"{stamp.split('-')[0]}-{suffix}")
+    return target
+
+
+def publish(partial: Path, target: Path | None = None) -> Path:
+    """Rename ``<stamp>.partial`` to ``target`` (``final_path``, or the next free name if taken meanwhile)."""
+    if target is None or target.exists():
+        target = final_path(partial)
     partial.rename(target)
     return target
 

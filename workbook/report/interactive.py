@@ -185,7 +185,7 @@ def preview(settings: config.Settings, patch: ParamsPatch) -> tuple[str, pd.Data
 def static_view(settings: config.Settings, tuned: Mapping[str, Any], reports: pd.DataFrame, recs: Any,
                 window_hours: float | None = None) -> None:
     """The recommended settings, projected: what a report shows in place of the controls."""
-    lines = ["| function | memory | timeout | architecture | projected duration | projected monthly cost | risks |",
+    lines = ["| Function | Memory | Timeout | Architecture | Projected duration | Projected monthly cost | Risks |",
              "|---|---|---|---|---|---|---|"]
     for key in sorted(set(recs.table["function"])) if len(recs.table) else []:
         change = recs.functions.get(key, {})

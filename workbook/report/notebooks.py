@@ -21,6 +21,7 @@ from nbclient.exceptions import DeadKernelError
 from infra import config, specs
 from workbook.errors import BadInput
 from workbook.report import record
+from workbook.report.progress import LOG_ENV as PROGRESS_LOG_ENV
 from workbook.tuning import defaults
 
 NOTEBOOKS_DIR = config.REPO_ROOT / "notebooks"
@@ -160,7 +161,8 @@ def execute(name: str, folder: Path, parameters: dict[str, Any], notebooks_dir: 
     try:
         pm.execute_notebook(str(source), str(target), parameters=sent, kernel_name=KERNEL,
                             progress_bar=progress, cwd=str(folder), report_mode=False,
-                            kernel_manager_class=_kernel_manager(folder / "kernels.log", kernel_environment(environment)))
+                            kernel_manager_class=_kernel_manager(folder / "kernels.log", kernel_environment(
+                                {**(environment or {}), PROGRESS_LOG_ENV: str(folder / "kernels.log")})))
     except pm.PapermillExecutionError as exc:
         return NotebookResult(name, "failed", time.perf_counter() - started,
                               error=f"{exc.ename}: {exc.evalue}", cell=exc.exec_count)

@@ -1,6 +1,6 @@
 """One owner per local environment, and the check that it is still the one a run started or used.
 
-The rule (the README's "What a run guarantees"):
+The rule (docs/run-guarantees.md, "One run per local environment"):
 - one ``workbook run`` per local environment at a time: a second one fails at once (exit 1,
   nothing created), naming the run that holds it;
 - a run that starts the environment owns it and stops it at its end, whatever ends it; a run

@@ -3,20 +3,23 @@
 ``tracker(description, interactive)`` returns a ``progress(done, budget, memory_mb)`` callback, the
 shape ``workbook.tuning.recommend.power_tune`` calls after each invocation. In JupyterLab
 (``interactive=True`` inside a kernel) it shows a bar with a label; elsewhere it prints a line at
-most every ``every_s`` seconds and at the end, so a scheduled report's log stays short.
+most every ``every_s`` seconds and at the end, so a scheduled report's log stays short. Inside
+``workbook run`` those lines go to the run's ``kernels.log`` (named by ``$WORKBOOK_PROGRESS_LOG``),
+never into the notebook, so the runbook shows results, not how they were waited for.
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
 from typing import TextIO
 
-import ipywidgets as widgets
 from IPython import get_ipython
 from IPython.display import display
 
 ProgressFn = Callable[[int, int, int], None]
+LOG_ENV = "WORKBOOK_PROGRESS_LOG"     # set by `workbook run` for its kernels: the run's kernels.log
 
 
 def tracker(description: str, interactive: bool = True, *, every_s: float = 5.0,
@@ -41,6 +44,8 @@ class WidgetProgress(Progress):
     """An ipywidgets bar: invocations so far against the budget, and the size being measured."""
 
     def __init__(self, description: str) -> None:
+        import ipywidgets as widgets  # noqa: PLC0415 - only where a bar is drawn; `workbook run` imports LOG_ENV
+
         self.description = description
         self.bar = widgets.IntProgress(value=0, min=0, max=1, description="", bar_style="info",
                                        layout=widgets.Layout(width="40%"))
@@ -77,9 +82,20 @@ class LineProgress(Progress):
         now = time.monotonic()
         if now - self._last >= self.every_s:
             self._last = now
-            print(f"{self.description}: {done} of at most {budget} invocations (now at {memory_mb} MB)",
-                  file=self.stream or sys.stdout, flush=True)
+            self._line(f"{self.description}: {done} of at most {budget} invocations (now at {memory_mb} MB)")
 
     def finish(self, done: int | None = None) -> None:
         done = self.done if done is None else done
-        print(f"{self.description}: done, {done} invocations", file=self.stream or sys.stdout, flush=True)
+        self._line(f"{self.description}: done, {done} invocations")
+
+    def _line(self, text: str) -> None:
+        """To ``stream``; else to the run's log when ``workbook run`` named one; else to stdout."""
+        if self.stream is not None:
+            print(text, file=self.stream, flush=True)
+            return
+        log = os.environ.get(LOG_ENV)
+        if log:
+            with open(log, "a", encoding="utf-8") as out:    # appends, as the kernel's own stderr does
+                print(text, file=out)
+            return
+        print(text, file=sys.stdout, flush=True)

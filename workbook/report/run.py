@@ -6,8 +6,8 @@ runbook, is redacted, gets ``summary.json`` and is renamed ``<UTC stamp>/`` (``w
 For ``--env local`` the run uses the running local environment or starts one (and stops it at the
 end), and drives traffic first; one run per environment at a time (``workbook.report.ownership``).
 SIGINT, SIGTERM and SIGHUP interrupt the work and the finish runs anyway; if the run's process is
-killed outright, its watchdog finishes instead (``workbook.report.guard``). The README's "What a
-run guarantees" states each promise and the test behind it.
+killed outright, its watchdog finishes instead (``workbook.report.guard``). docs/run-guarantees.md
+states each promise and the test behind it.
 """
 from __future__ import annotations
 

@@ -18,19 +18,23 @@ from nbconvert import HTMLExporter
 from workbook.report.notebooks import KERNEL, RUNBOOK_ORDER, RunResult
 
 
-def export_runbook(folder: Path, result: RunResult) -> Path:
-    """One HTML page: header with parameters and time, a table of contents, each notebook without code."""
+def export_runbook(folder: Path, result: RunResult, name: str | None = None) -> Path:
+    """One HTML page: header with parameters and time, a table of contents, each notebook without code.
+
+    ``name`` is the run's name as published (the folder without ``.partial``); by default the folder's.
+    """
+    run_name = name or folder.name
     order = [n for n in RUNBOOK_ORDER if any(r.name == n for r in result.notebooks)]
     status = {r.name: r for r in result.notebooks}
     book = nbformat.v4.new_notebook()
     book.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python 3", "language": "python"}
-    book.metadata["title"] = f"Runbook: {result.env}, {folder.name}"
+    book.metadata["title"] = f"Runbook: {result.env}, {run_name}"
     params = "\n".join(f"| `{k}` | `{_short(v)}` |" for k, v in result.parameters.items() if k != "run_folder")
     banner = _banner(result)
     toc = "\n".join(
         f"{i}. [{_title(name)}](#{name}) — {status[name].status}" for i, name in enumerate(order, start=1))
     book.cells.append(nbformat.v4.new_markdown_cell(
-        f"# Runbook — `{result.env}`\n\nRun `{folder.name}` "
+        f"# Runbook — `{result.env}`\n\nRun `{run_name}` "
         f"(UTC), generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.{banner}\n\n"
         f"## Contents\n\n{toc}\n\n## Parameters\n\n| parameter | value |\n|---|---|\n{params}\n"))
     for name in order:

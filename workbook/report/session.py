@@ -21,7 +21,7 @@ from IPython.display import Markdown, display
 from infra import config, specs
 from workbook.errors import BadInput
 from workbook.local import manager
-from workbook.report import ownership
+from workbook.report import ownership, tables
 from workbook.report.errors import EnvironmentGone
 from workbook.report.notebooks import parse_since
 
@@ -118,15 +118,45 @@ def say(markdown: str) -> None:
 
 
 def show(frame: pd.DataFrame, digits: int = 2) -> None:
-    """A table for a reader: no positional index, floats rounded to ``digits``."""
+    """A table for a reader: human headers with units (``tables.humanize``), no positional index, floats
+    rounded to ``digits``. The frame keeps its machine names for ``glue`` and ``summary.json``."""
+    frame = tables.humanize(frame)
     if get_ipython() is not None:
-        text = [c for c in frame.columns if frame[c].dtype == object]
+        text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])
+                or pd.api.types.is_bool_dtype(frame[c])]
         styled = frame.style.hide(axis="index").format(precision=digits, na_rep="—")
         if text:
             styled = styled.set_properties(subset=text, **{"text-align": "left"})
         display(styled)
         return
     print(frame.round(digits).to_string(index=False))
+
+
+def show_by_concern(frame: pd.DataFrame, concern: str, keys: Sequence[str] = ("function",), digits: int = 2,
+                    same_on_every_row: Sequence[str] | None = None) -> None:
+    """A wide table as one table per concern (``tables.CONCERNS[concern]``), each titled, so each fits the page.
+
+    Columns of ``same_on_every_row`` (default ``tables.SAY_ONCE[concern]``) that hold one value on every
+    row are said once, in a sentence, instead.
+    """
+    say_once = tables.SAY_ONCE.get(concern, []) if same_on_every_row is None else same_on_every_row
+    constants = tables.constant_columns(frame, say_once)
+    if constants:
+        say("; ".join(f"{tables.header(c)}: {_plain(v)}" for c, v in constants.items()) + ".")
+    parts = tables.split(frame.drop(columns=list(constants)), tables.CONCERNS[concern], keys)
+    if not parts:
+        say("No rows in the window.")
+    for part in parts:
+        say(f"**{part.title}**")
+        show(part.frame, digits)
+
+
+def _plain(value: Any) -> str:
+    if pd.api.types.is_bool(value):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return str(value)
 
 
 def _warnings_as_notes() -> None:

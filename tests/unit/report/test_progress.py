@@ -26,3 +26,26 @@ def test_the_widget_bar_follows_the_invocations():
     assert (bar.bar.value, bar.bar.max) == (10, 63) and "2,048 MB" in bar.label.value
     bar.finish(40)
     assert bar.bar.bar_style == "success" and "40 invocations" in bar.label.value
+
+
+def test_inside_a_run_progress_lines_go_to_the_runs_log_not_the_notebook(tmp_path, monkeypatch, capsys):
+    # GIVEN a kernel of `workbook run`, which names the run's kernels.log
+    log = tmp_path / "kernels.log"
+    log.write_text("kernel start-up chatter\n")
+    monkeypatch.setenv(progress.LOG_ENV, str(log))
+    # WHEN power tuning reports progress (as a scheduled report's cell does)
+    bar = progress.tracker("Power tuning file-processor", interactive=False, every_s=60)
+    bar(1, 56, 3008)
+    bar.finish(12)
+    # THEN the lines are appended to the log, and nothing reaches the cell's output (so nor the runbook)
+    assert log.read_text().splitlines() == [
+        "kernel start-up chatter", "Power tuning file-processor: 1 of at most 56 invocations (now at 3008 MB)",
+        "Power tuning file-processor: done, 12 invocations"]
+    assert capsys.readouterr().out == ""
+
+
+def test_outside_a_run_progress_lines_go_to_stdout(monkeypatch, capsys):
+    monkeypatch.delenv(progress.LOG_ENV, raising=False)
+    bar = progress.tracker("Power tuning api-processor", interactive=False)
+    bar(1, 10, 128)
+    assert capsys.readouterr().out == "Power tuning api-processor: 1 of at most 10 invocations (now at 128 MB)\n"

@@ -139,6 +139,10 @@ def test_cli_second_run_on_the_local_environment_is_refused(tmp_path, monkeypatc
 
 @pytest.mark.slow   # real kernels through Papermill
 def test_full_run_writes_notebooks_runbook_and_summary(tmp_path, notebooks):
+    tuning = notebooks / "05-tuning.ipynb"     # a cell reporting progress as power tuning does
+    cells = [c.source for c in nbformat.read(str(tuning), as_version=4).cells if c.cell_type == "code"][1:]
+    make_notebook(tuning, [*cells, "from workbook.report import progress\nbar = progress.tracker("
+                           "'Power tuning file-processor', False)\nbar(1, 56, 3008)\nbar.finish(12)"])
     result = report.run("dev", since="2h", outputs_dir=tmp_path / "out", notebooks_dir=notebooks,
                         progress=lambda m: None)
     folder = result.folder
@@ -153,12 +157,17 @@ def test_full_run_writes_notebooks_runbook_and_summary(tmp_path, notebooks):
     assert summary["ok"] is True and summary["status"] == "ok" and summary["runbook"] == "runbook.html"
     assert summary["results"]["02-metrics"]["notebook"] == "02-metrics"
     assert summary["parameters"]["since_s"] == 7200
+    assert summary["run"] == folder.name and summary["parameters"]["run_folder"] == str(folder)
     html = (folder / "runbook.html").read_text()
+    assert f"Run <code>{folder.name}</code>" in html and ".partial" not in html
     assert "Runbook" in html and "Contents" in html and 'id="00-summary"' in html
     assert "data:image/png;base64" in html and "This run" not in html
     assert "sb.glue" not in html   # no code cells
     assert html.index('id="00-summary"') < html.index('id="01-deploy"')
     assert not (folder / "watchdog.log").exists()
+    # AND progress lines went to kernels.log, not into the notebook or the runbook
+    assert "Power tuning file-processor: 1 of at most 56 invocations" in (folder / "kernels.log").read_text()
+    assert "of at most 56" not in (folder / "05-tuning.ipynb").read_text() and "of at most 56" not in html
 
 
 @pytest.mark.slow   # real kernels through Papermill
@@ -203,7 +212,7 @@ def test_an_export_failure_keeps_notebooks_redacted_and_latest_unmoved(tmp_path,
     folders.point_latest(earlier)
     make_notebook(notebooks / "02-metrics.ipynb", ["import os\nprint(os.environ['LWB_PULUMI_PASS'])"])
 
-    def broken(folder, result):
+    def broken(folder, result, name=None):
         (folder / "runbook.html").write_text("<html>half a page")
         raise RuntimeError("template missing")
 

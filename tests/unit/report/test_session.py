@@ -1,6 +1,7 @@
 """session.open on --env local: never starts an environment inside `workbook run`; in JupyterLab it may, and says so."""
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from workbook.report import ownership, session
@@ -62,3 +63,18 @@ def test_in_jupyterlab_a_running_environment_is_used_quietly(use, monkeypatch, c
     manager = use({"owner": "lwb-user", "engine": {"pid": 5}})
     session.open("local", since="1h")
     assert manager.started == 0 and capsys.readouterr().out == ""
+
+
+def test_a_wide_table_is_shown_by_concern_with_human_headers(capsys):
+    # GIVEN the cost table of a window (outside a notebook: plain text)
+    costs = pd.DataFrame({"function": ["api-processor"], "invocations": [10], "cold_starts": [1], "restores": [0],
+                          "gb_seconds": [0.5], "init_gb_seconds": [0.1], "requests_usd": [2e-6], "compute_usd": [8e-6],
+                          "init_usd": [1e-6], "ephemeral_usd": [0.0], "provisioned_usd": [0.0], "snapstart_usd": [0.0],
+                          "total_usd": [1.1e-5], "period_hours": [1.0], "monthly_projection_usd": [0.008]})
+    # WHEN shown by concern
+    session.show_by_concern(costs, "cost", digits=6, same_on_every_row=["period_hours"])
+    out = capsys.readouterr().out
+    # THEN the window is one sentence, then a titled table per concern, headed for a person
+    assert out.startswith("Window (h): 1.00.\n**Usage**\n")
+    assert "**Charges**" in out and "Projected per month (USD)" in out and "Compute (GB-s)" in out
+    assert "monthly_projection_usd" not in out and "Provisioned concurrency" not in out
