@@ -29,7 +29,7 @@ run: bootstrap
 # The whole suite, on every core (pytest-xdist).
 test: bootstrap
 	@scripts/ensure-chromium.sh
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --durations=15 $(PYTEST_ARGS)
 
 # Without the slow tiers: notebooks, the local environment's integration tests, the real Pulumi CLI.
 test-fast: bootstrap

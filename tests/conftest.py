@@ -58,10 +58,19 @@ def pytest_sessionfinish(session, exitstatus):
         shutil.rmtree(basetemp, ignore_errors=True)
 
 
+# Modules under the slow paths that start no local environment (the sandbox alone, in process):
+# they run in `make test-fast` too.
+SANDBOX_ONLY_MODULES = (
+    "tests/integration/local/test_sandbox_faithfulness.py",
+    "tests/integration/local/test_sandbox_tuning.py",
+)
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         nodeid = item.nodeid
-        if nodeid.startswith(SLOW_PATHS) or item.get_closest_marker("pulumi_cli"):
+        slow_path = nodeid.startswith(SLOW_PATHS) and nodeid.split("::", 1)[0] not in SANDBOX_ONLY_MODULES
+        if slow_path or item.get_closest_marker("pulumi_cli"):
             item.add_marker(pytest.mark.slow)
         module = nodeid.split("::", 1)[0]
         if module in GROUPED_MODULES:
