@@ -49,6 +49,10 @@ def pytest_configure(config):
     if config.option.basetemp is None and not hasattr(config, "workerinput"):
         config.option.basetemp = tempfile.mkdtemp(prefix="lwb-pytest-")
         config._lwb_basetemp = config.option.basetemp
+    if not hasattr(config, "workerinput") and "WORKBOOK_CACHE_DIR" not in os.environ:
+        # Offline plans kept for this session only (every worker and every `workbook` it starts
+        # inherits it): each environment is planned once per session, never from a stale user cache.
+        config._lwb_cache = os.environ["WORKBOOK_CACHE_DIR"] = tempfile.mkdtemp(prefix="lwb-pytest-cache-")
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -56,6 +60,8 @@ def pytest_sessionfinish(session, exitstatus):
     basetemp = getattr(session.config, "_lwb_basetemp", None)
     if basetemp and exitstatus == 0:
         shutil.rmtree(basetemp, ignore_errors=True)
+    if getattr(session.config, "_lwb_cache", None):
+        shutil.rmtree(session.config._lwb_cache, ignore_errors=True)
 
 
 # Modules under the slow paths that start no local environment (the sandbox alone, in process):

@@ -8,11 +8,17 @@ for the referenced platform stacks, so the plan is complete either way.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
+import hashlib
+import importlib.metadata
 import json
+import os
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -77,10 +83,70 @@ def offline_plan(env: str, settings: Settings | None = None) -> Plan:
     with _CACHE_LOCK:
         cached = _CACHE.get(key)
     if cached is None:
-        cached = _off_the_callers_loop(lambda: _plan(settings))
+        cached = _read_saved(key)
+        if cached is None:
+            cached = _off_the_callers_loop(lambda: _plan(settings))
+            _save(key, cached)
         with _CACHE_LOCK:
             _CACHE[key] = cached
     return copy.deepcopy(cached)
+
+
+# -- plans kept on disk between processes ------------------------------------------------------------
+# Every `workbook local start`, `plan` and notebook session plans the stack again, and a plan costs
+# seconds. A plan depends only on the params, the program's sources (infra/, the handlers its
+# archives name, this module) and the Pulumi SDKs: the key is a hash of all of them, so a change to
+# any one plans afresh. WORKBOOK_CACHE_DIR (default: $XDG_CACHE_HOME or ~/.cache, then
+# lambda-workbook/) holds them; files are the user's own (0600), written whole or not at all.
+CACHE_ENV = "WORKBOOK_CACHE_DIR"
+_PROJECT = Path(__file__).resolve().parents[2]
+_SOURCES = ("infra/**/*.py", "infra/**/*.yaml", "handlers/**/*.py", "handlers/requirements*.txt", "workbook/deploy/plan.py")
+
+
+def cache_dir() -> Path:
+    """Where plans are kept between processes."""
+    explicit = os.environ.get(CACHE_ENV)
+    if explicit:
+        return Path(explicit) / "plans"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "lambda-workbook" / "plans"
+
+
+def plan_key(key: tuple[str, str]) -> str:
+    """The hash naming a plan: its environment and params, every source of the program, and the SDK versions."""
+    digest = hashlib.sha256()
+    for part in (*key, str(_PROJECT), importlib.metadata.version("pulumi"), importlib.metadata.version("pulumi-aws")):
+        digest.update(part.encode() + b"\0")
+    for pattern in _SOURCES:
+        for path in sorted(_PROJECT.glob(pattern)):
+            if "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(_PROJECT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:32]
+
+
+def _read_saved(key: tuple[str, str]) -> Plan | None:
+    try:
+        saved = json.loads((cache_dir() / f"{plan_key(key)}.json").read_text())
+        return Plan(env=saved["env"], resources=saved["resources"], outputs=saved["outputs"],
+                    foundation_outputs=saved["foundation_outputs"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None   # none kept, or unreadable: plan again
+
+
+def _save(key: tuple[str, str], plan: Plan) -> None:
+    folder = cache_dir()
+    document = {"env": plan.env, "resources": plan.resources, "outputs": plan.outputs,
+                "foundation_outputs": plan.foundation_outputs}
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        text = json.dumps(document)
+        with tempfile.NamedTemporaryFile("w", dir=folder, prefix=".plan-", suffix=".tmp", delete=False) as handle:
+            handle.write(text)   # NamedTemporaryFile is created 0600
+        os.replace(handle.name, folder / f"{plan_key(key)}.json")
+    except (OSError, TypeError, ValueError):
+        with contextlib.suppress(OSError, UnboundLocalError):
+            os.unlink(handle.name)
+        # a plan that cannot be kept is planned again next time; nothing else depends on it
 
 
 _CACHE: dict[tuple[str, str], Plan] = {}
