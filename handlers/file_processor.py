@@ -172,16 +172,17 @@ def _bytes_per_pixel(mode: str) -> int:
 
 
 def decode_bytes(image: Image.Image) -> int:
-    """What decoding ``image`` holds at once, from its header (after ``draft``): pixels, plus libjpeg's
-    coefficient buffer for a progressive JPEG (2 bytes a sample at full size, per component and its sampling)."""
-    total = image.width * image.height * _bytes_per_pixel(image.mode)
+    """What decoding ``image`` holds at once, from its header (after ``draft``): ``limits.image_decode_bytes``."""
+    width, height = getattr(image, "_workbook_full_size", image.size)
+    samples = 0.0
     if image.format == "JPEG" and image.info.get("progressive"):
-        width, height = getattr(image, "_workbook_full_size", image.size)
-        layers = getattr(image, "layer", None) or [("", 1, 1, 0)] * max(len(image.getbands()), 1)
+        layers = getattr(image, "layer", None) or [("", 1, 1, 0)] * len(image.getbands())
         h_max = max(layer[1] for layer in layers) or 1
         v_max = max(layer[2] for layer in layers) or 1
-        total += sum(2 * width * height * layer[1] * layer[2] // (h_max * v_max) for layer in layers)
-    return total
+        samples = sum(layer[1] * layer[2] / (h_max * v_max) for layer in layers)
+    scale = max(1, round(width / image.width)) if image.width else 1
+    return limits.image_decode_bytes(width, height, _bytes_per_pixel(image.mode), scale=scale,
+                                     progressive_samples=samples)
 
 
 def check_image(image: Image.Image, memory_mb: int | None = None) -> None:
@@ -305,7 +306,7 @@ def text_counts(chunks: Iterable[str]) -> dict[str, int]:
 
 
 class _RowBound:
-    """The lines of a CSV file, refusing a row (its lines since the last row began) over ``CSV_MAX_ROW_BYTES``."""
+    """The lines of a CSV file, refusing a row (its lines since the last row began) over ``CSV_MAX_ROW_CHARS``."""
 
     def __init__(self, handle: Iterable[str]) -> None:
         self._lines: Iterator[str] = iter(handle)
@@ -317,9 +318,9 @@ class _RowBound:
     def __next__(self) -> str:
         line = next(self._lines)
         self.pending += len(line)
-        if self.pending > limits.CSV_MAX_ROW_BYTES:
-            raise PayloadTooLarge(f"a CSV row has more than {limits.CSV_MAX_ROW_BYTES:,} characters "
-                                  "(CSV_MAX_ROW_BYTES in common/limits.py)")
+        if self.pending > limits.CSV_MAX_ROW_CHARS:
+            raise PayloadTooLarge(f"a CSV row has more than {limits.CSV_MAX_ROW_CHARS:,} characters "
+                                  "(CSV_MAX_ROW_CHARS in common/limits.py)")
         return line
 
 

@@ -38,8 +38,8 @@ PNG_MAX_TEXT_BYTES = 1 * MiB
 # --- file-processor: documents ---------------------------------------------------------------
 #: A JSON document: parsed whole, it takes up to ~30x its size in Python objects (``[{},{},...]``).
 JSON_MAX_BYTES = 6 * MiB
-#: One CSV row (its physical lines together): rows are read one at a time, so memory follows the longest.
-CSV_MAX_ROW_BYTES = 1 * MiB
+#: One CSV row in characters (its physical lines together): rows are read one at a time, so memory follows the longest.
+CSV_MAX_ROW_CHARS = 1 * MiB
 #: A PDF: pypdf reads the whole file into memory, and one object per page.
 PDF_MAX_BYTES = 20 * MiB
 PDF_MAX_PAGES = 10_000
@@ -81,7 +81,7 @@ LIMITS: dict[str, tuple[Limit, ...]] = {
         Limit("IMAGE_MAX_DECODE_BYTES", IMAGE_MAX_DECODE_BYTES, "bytes", "what decoding an image holds"),
         Limit("PNG_MAX_TEXT_BYTES", PNG_MAX_TEXT_BYTES, "bytes", "a PNG's decompressed text chunks"),
         Limit("JSON_MAX_BYTES", JSON_MAX_BYTES, "bytes", "a JSON document"),
-        Limit("CSV_MAX_ROW_BYTES", CSV_MAX_ROW_BYTES, "bytes", "one CSV row"),
+        Limit("CSV_MAX_ROW_CHARS", CSV_MAX_ROW_CHARS, "characters", "one CSV row"),
         Limit("PDF_MAX_BYTES", PDF_MAX_BYTES, "bytes", "a PDF"),
         Limit("PDF_MAX_PAGES", PDF_MAX_PAGES, "pages", "a PDF's pages"),
         Limit("SQS_MAX_MESSAGE_BYTES", SQS_MAX_MESSAGE_BYTES, "bytes", "an SQS body carrying S3 events"),
@@ -97,6 +97,21 @@ LIMITS: dict[str, tuple[Limit, ...]] = {
 }
 
 
+def jpeg_draft_scale(width: int, height: int, target: tuple[int, int]) -> int:
+    """The DCT scale (1, 2, 4 or 8) Pillow's ``draft`` decodes a ``width`` x ``height`` JPEG at, for ``target``."""
+    scale = min(width // max(target[0], 1), height // max(target[1], 1))
+    return next(a for a in (8, 4, 2, 1) if scale >= a)
+
+
+def image_decode_bytes(width: int, height: int, bytes_per_pixel: int, *, scale: int = 1,
+                       progressive_samples: float = 0.0) -> int:
+    """What decoding an image holds at once: its pixels at ``scale`` (JPEG's draft), plus for a progressive JPEG
+    libjpeg's coefficients, 2 bytes for each of ``progressive_samples`` samples a pixel at full size (4 for CMYK,
+    3 for 4:4:4 RGB, 1.5 for 4:2:0)."""
+    decoded = -(-width // scale) * -(-height // scale) * bytes_per_pixel
+    return int(decoded + 2 * progressive_samples * width * height)
+
+
 def image_decode_budget_bytes(memory_mb: int | None) -> int:
     """What decoding one image may hold at a configured memory of ``memory_mb`` (None or 0: unknown, no memory cap)."""
     if not memory_mb:
@@ -104,8 +119,8 @@ def image_decode_budget_bytes(memory_mb: int | None) -> int:
     return max(0, min(IMAGE_MAX_DECODE_BYTES, (int(memory_mb) - IMAGE_RESERVED_MB) * MiB))
 
 
-__all__ = ["API_MAX_BODY_BYTES", "CSV_MAX_ROW_BYTES", "IMAGE_MAX_CHANNELS", "IMAGE_MAX_DECODE_BYTES",
+__all__ = ["API_MAX_BODY_BYTES", "CSV_MAX_ROW_CHARS", "IMAGE_MAX_CHANNELS", "IMAGE_MAX_DECODE_BYTES",
            "IMAGE_MAX_PIXELS", "IMAGE_RESERVED_MB", "JSON_MAX_BYTES", "JWT_MAX_TOKEN_BYTES_DEFAULT", "LIMITS",
            "MAX_OBJECT_BYTES_DEFAULT", "PDF_MAX_BYTES", "PDF_MAX_PAGES", "PNG_MAX_TEXT_BYTES",
            "SCHEDULED_EVENT_MAX_BYTES", "SQS_MAX_MESSAGE_BYTES", "TEXT_CHUNK_CHARS", "Limit", "MiB",
-           "image_decode_budget_bytes"]
+           "image_decode_budget_bytes", "image_decode_bytes", "jpeg_draft_scale"]
