@@ -214,7 +214,8 @@ def _reduced(image: Image.Image, factor: int) -> Image.Image:
     """``image.reduce(factor)`` computed a strip at a time: an RGBA or LA image is never premultiplied whole."""
     if factor <= 1:
         return image
-    premultiplied = {"RGBA": "RGBa", "LA": "La"}.get(image.mode)
+    # RGBA and LA are reduced premultiplied (as Pillow's own reduce does); 16-bit grey as 32-bit (reduce has no I;16)
+    premultiplied = {"RGBA": "RGBa", "LA": "La"}.get(image.mode) or ("I" if image.mode.startswith("I;16") else None)
     width, height = image.size
     out = Image.new(image.mode, (-(-width // factor), -(-height // factor)))
     rows = factor * max(1, STRIP_ROWS // factor)
