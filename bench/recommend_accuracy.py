@@ -207,7 +207,8 @@ def true_behaviour(records: pd.DataFrame, profile: Profile, base: float, weight:
     table = estimate(records, mix.weights_by_index(), base)
     largest = records[records["payload"] == mix.largest]["max_memory_used_mb"] if mix.largest is not None else None
     floor = memory_floor(float(records["max_memory_used_mb"].max()),
-                         largest_payload_peak_mb=float(largest.max()) if largest is not None and len(largest) else None,
+                         probe_peak_mb=float(largest.max()) if largest is not None and len(largest) else None,
+                         probe="largest payload",
                          oom_at_mb=[int(m) for m, e in zip(records["memory_mb"], records["error"], strict=True)
                                     if "OutOfMemory" in str(e or "")])
     table["eligible"] = (table["memory_mb"] >= floor.value) & (table["failed"] == 0) & table["complete"]

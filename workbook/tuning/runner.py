@@ -35,6 +35,7 @@ class InvocationResult:
     init_duration_ms: float | None = None
     max_memory_used_mb: float | None = None
     error: str | None = None
+    response: bytes | None = None       # the function's response payload, where the invoker has it
 
 
 @runtime_checkable
