@@ -1,7 +1,8 @@
 """Adaptive power tuning: a decision (recommend, keep or insufficient-data) with fewer invocations than a sweep.
 
 1. Where the payloads hold worst-case probes (``{"payload": ..., "probe": name}``, from
-   ``workbook.tuning.payloads.worst_case_payloads``), invoke each once at the largest size first:
+   ``workbook.tuning.payloads.worst_case_payloads``), invoke each once at the largest size first,
+   each in a fresh execution environment (so its peak is its own):
    the largest peak among them sets the memory floor, and sizes below the floor are never
    measured (they would run out of memory on that input in production).
 2. Measure ``initial_num`` invocations at the smallest, a middle and the largest eligible size
@@ -183,8 +184,8 @@ def adaptive_power_tuning(
                             "max_memory_used_mb": result.max_memory_used_mb, "error": result.error})
 
     def measure_probes(value: int) -> None:
-        invoker.set_memory(value)
         for index, probe in mix.probes.items():
+            invoker.set_memory(value)          # a fresh environment each: a probe's peak is its own, not its forerunners'
             result = invoker.invoke(mix.payloads[index])
             error = result.error
             if error is None and probe["check"] is not None:

@@ -75,9 +75,11 @@ def test_the_floor_is_the_worst_probes_peak_and_names_it(tuned):
     assert table["sets_floor"].sum() == 1 and table.loc[table["sets_floor"], "probe"].item() == worst["probe"]
 
 
-def test_every_probe_runs_at_the_recommended_memory_without_running_out_and_correctly(environment, tuned):
+@pytest.mark.parametrize("at", ["recommended", "floor"])
+def test_every_probe_runs_at_the_recommended_memory_without_running_out_and_correctly(environment, tuned, at):
+    # (at the floor too: the smallest size the advice can ever give, and every probe in one warm environment)
     recorded, settings = environment
-    memory = tuned.decision.recommended_mb
+    memory = tuned.decision.recommended_mb if at == "recommended" else int(tuned.run.floor.value)
     name = settings.function_name("file-processor")
     s3 = aws.client("s3", settings.params.aws_region)
     bucket = _processed_bucket(settings)
@@ -103,7 +105,9 @@ def test_every_probe_runs_at_the_recommended_memory_without_running_out_and_corr
                 with Image.open(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) as rendition:
                     rendition.load()
                     assert f"{rendition.width}x{rendition.height}" == size and rendition.format == result["format"]
-    print(f"\nat {memory} MB: " + ", ".join(f"{k} {v} MB" for k, v in outcomes.items()))
+    print(f"\nat {memory} MB ({at}): " + ", ".join(f"{k} {v} MB" for k, v in outcomes.items()))
+    print(tuned.run.probes[["probe", "memory_mb", "max_memory_used_mb", "duration_ms", "error"]].to_string())
+    print(tuned.run.floor.describe("MB"))
 
 
 def _processed_bucket(settings) -> str:
