@@ -8,7 +8,7 @@ threads, which gains above one vCPU); a bimodal payload mix. Each runs in the lo
 1. **Truth.** Each profile is measured at the six power values, ``--truth`` invocations per size
    (plus ``--pool`` more, kept apart). The true cost (duration, balanced score) of a size is the
    mean over its warm invocations of ``ceil(duration) x price``, each payload weighted by its
-   share; sizes below the memory floor (the peak at the largest payload + 30%) or that ran out
+   share; sizes below the memory floor (the peak at the largest payload, probed first, + 30%) or that ran out
    of memory are not eligible. The true optimum per strategy is the eligible size that minimises it.
 2. **Repeats.** At budgets of 1/10, 1/5 and 1/3 of a 300-invocation sweep, ``--repeats`` times per
    profile and strategy: the workbook's adaptive tuning (``workbook.tuning.adaptive_power_tuning``,
