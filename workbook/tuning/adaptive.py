@@ -43,7 +43,8 @@ from workbook.tuning.floors import Floor, memory_floor
 from workbook.tuning.model import DurationModel, fit_duration_model
 from workbook.tuning.runner import Invoker, check_power_values
 
-__all__ = ["PROBE_COLUMNS", "AdaptiveRun", "PayloadMix", "adaptive_power_tuning"]
+__all__ = ["PROBE_COLUMNS", "AdaptiveRun", "PayloadMix", "adaptive_power_tuning", "measure_probes", "probe_floor",
+           "split_probes"]
 
 
 class PayloadMix:
@@ -102,6 +103,52 @@ class PayloadMix:
 #: The columns of ``AdaptiveRun.probes``: one row per probe invocation.
 PROBE_COLUMNS = ["probe", "description", "memory_mb", "duration_ms", "billed_duration_ms", "init_duration_ms",
                  "max_memory_used_mb", "error"]
+
+
+def measure_probes(invoker: Invoker, mix: PayloadMix, memory_mb: int) -> list[dict[str, Any]]:
+    """Invoke each worst-case probe of ``mix`` once at ``memory_mb``, each in a fresh execution environment
+    (so a probe's peak is its own, not its forerunners'); a probe the function refused is an error."""
+    rows = []
+    for index, probe in mix.probes.items():
+        invoker.set_memory(memory_mb)
+        result = invoker.invoke(mix.payloads[index])
+        error = result.error
+        if error is None and probe["check"] is not None:
+            refused = probe["check"](result.response)
+            error = f"refused: {refused}" if refused else None
+        rows.append({"probe": probe["probe"], "description": probe["description"], "memory_mb": memory_mb,
+                     "duration_ms": result.duration_ms, "billed_duration_ms": result.billed_duration_ms,
+                     "init_duration_ms": result.init_duration_ms, "max_memory_used_mb": result.max_memory_used_mb,
+                     "error": error})
+    return rows
+
+
+def split_probes(payload: Any) -> tuple[Any, list[dict[str, Any]]]:
+    """Tuning payloads as (the mix: one payload or weighted ones, the worst-case probes)."""
+    if not (isinstance(payload, list) and payload and all(isinstance(p, dict) and "payload" in p for p in payload)):
+        return payload, []
+    probes = [p for p in payload if p.get("probe")]
+    mix = [p for p in payload if not p.get("probe")]
+    return (mix[0]["payload"] if len(mix) == 1 else mix), probes
+
+
+def probe_floor(invocations: pd.DataFrame, probes: pd.DataFrame,
+                headroom_pct: float = MEMORY_HEADROOM_PCT) -> tuple[Floor, str | None]:
+    """The memory floor from the invocations' peak and the worst-case probes' (the largest + headroom), and the
+    probe that sets it (None when the invocations' peak does, or there are no probes)."""
+    frame = invocations if len(invocations) else pd.DataFrame(columns=["memory_mb", "max_memory_used_mb", "error"])
+    peak = float(frame["max_memory_used_mb"].max()) if len(frame) and frame["max_memory_used_mb"].notna().any() \
+        else None
+    ok = probes[probes["error"].isna() & probes["max_memory_used_mb"].notna()]
+    worst = ok.loc[ok["max_memory_used_mb"].astype(float).idxmax()] if len(ok) else None
+    failed = zip(list(frame["memory_mb"]) + list(probes["memory_mb"]), list(frame["error"]) + list(probes["error"]),
+                 strict=True)
+    oom = sorted({int(m) for m, e in failed if "OutOfMemory" in str(e or "")})
+    floor = memory_floor(peak, probe_peak_mb=None if worst is None else float(worst["max_memory_used_mb"]),
+                         probe="" if worst is None else f"{worst['probe']} ({worst['description']})",
+                         invocations=len(frame), headroom_pct=headroom_pct, oom_at_mb=oom)
+    binding = str(worst["probe"]) if worst is not None and f"worst-case input {worst['probe']} " in floor.reason else None
+    return floor, binding
 
 
 @dataclass
@@ -183,33 +230,9 @@ def adaptive_power_tuning(
                             "billed_duration_ms": result.billed_duration_ms, "init_duration_ms": result.init_duration_ms,
                             "max_memory_used_mb": result.max_memory_used_mb, "error": result.error})
 
-    def measure_probes(value: int) -> None:
-        for index, probe in mix.probes.items():
-            invoker.set_memory(value)          # a fresh environment each: a probe's peak is its own, not its forerunners'
-            result = invoker.invoke(mix.payloads[index])
-            error = result.error
-            if error is None and probe["check"] is not None:
-                refused = probe["check"](result.response)
-                error = f"refused: {refused}" if refused else None
-            probe_records.append({"probe": probe["probe"], "description": probe["description"], "memory_mb": value,
-                                  "duration_ms": result.duration_ms, "billed_duration_ms": result.billed_duration_ms,
-                                  "init_duration_ms": result.init_duration_ms,
-                                  "max_memory_used_mb": result.max_memory_used_mb, "error": error})
-
     def floor_now() -> tuple[Floor, str | None]:
-        frame = pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=["memory_mb"])
-        peak = float(frame["max_memory_used_mb"].max()) if len(frame) and frame["max_memory_used_mb"].notna().any() \
-            else None
-        probes = pd.DataFrame.from_records(probe_records, columns=PROBE_COLUMNS)
-        ok = probes[probes["error"].isna() & probes["max_memory_used_mb"].notna()]
-        worst = ok.loc[ok["max_memory_used_mb"].astype(float).idxmax()] if len(ok) else None
-        failed = [(m, e) for m, e in zip(list(frame.get("memory_mb", [])) + list(probes["memory_mb"]),
-                                         list(frame.get("error", [])) + list(probes["error"]), strict=True)]
-        oom = sorted({int(m) for m, e in failed if "OutOfMemory" in str(e or "")})
-        measured = memory_floor(peak, probe_peak_mb=None if worst is None else float(worst["max_memory_used_mb"]),
-                                probe="" if worst is None else f"{worst['probe']} ({worst['description']})",
-                                invocations=len(frame), headroom_pct=headroom_pct, oom_at_mb=oom)
-        binding = str(worst["probe"]) if worst is not None and str(worst["probe"]) in measured.reason else None
+        measured, binding = probe_floor(pd.DataFrame.from_records(records),
+                                        pd.DataFrame.from_records(probe_records, columns=PROBE_COLUMNS), headroom_pct)
         if memory_floor_mb is not None and memory_floor_mb.value > measured.value:
             return memory_floor_mb, None
         return measured, binding
@@ -222,7 +245,7 @@ def adaptive_power_tuning(
     rounds, pruned, model, decision = 0, [], None, None
     try:
         if mix.probes:
-            measure_probes(values[-1])
+            probe_records.extend(measure_probes(invoker, mix, values[-1]))
         floor, _ = floor_now()
         eligible = [v for v in values if v >= floor.value]
         if not eligible:
@@ -252,7 +275,7 @@ def adaptive_power_tuning(
             for value in contenders:
                 measure(value, step_num)
         if mix.probes and decision is not None and decision.recommended_mb != values[-1]:
-            measure_probes(decision.recommended_mb)
+            probe_records.extend(measure_probes(invoker, mix, decision.recommended_mb))
             floor, _ = floor_now()
             if floor.value > decision.floor.value:
                 rounds += 1

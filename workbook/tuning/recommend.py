@@ -30,7 +30,15 @@ import pandas as pd
 from infra import config, specs
 from workbook.analysis.cost import monthly_cost
 from workbook.tuning import defaults
-from workbook.tuning.adaptive import AdaptiveRun, adaptive_power_tuning
+from workbook.tuning.adaptive import (
+    PROBE_COLUMNS,
+    AdaptiveRun,
+    PayloadMix,
+    adaptive_power_tuning,
+    measure_probes,
+    probe_floor,
+    split_probes,
+)
 from workbook.tuning.analysis import AnalysisResult, TuningError, base_cost_per_ms
 from workbook.tuning.bounds import min_samples
 from workbook.tuning.decide import MemoryDecision, Status, decide_memory
@@ -136,14 +144,10 @@ def power_tune(settings: config.Settings, key: str, power_values: Sequence[int] 
     discard_top_bottom = defaults.DEFAULT_DISCARD_TOP_BOTTOM if discard_top_bottom is None else discard_top_bottom
     invoker = invoker or make_invoker(settings, key)
     payload = payload if payload is not None else tuning_payloads(settings, key)
-    probes = [p for p in payload if isinstance(p, dict) and p.get("probe")] if isinstance(payload, list) else []
-    if not adaptive and probes:
-        # a full sweep measures the mix at every size; the probes belong to the floor, which only adaptive tuning sets
-        mix = [p for p in payload if not (isinstance(p, dict) and p.get("probe"))]
-        payload = mix[0]["payload"] if len(mix) == 1 else mix
+    probes = split_probes(payload)[1]
     if progress is not None:
         budget = (num * (len(values) + 1) + 2 * len(probes)) if adaptive else \
-            num * len(set(values) | {settings.function(key).memory_mb})
+            num * len(set(values) | {settings.function(key).memory_mb}) + len(probes)
         invoker = with_progress(invoker, progress, budget)
     fn = settings.function(key)
     base = base_cost_per_ms(settings.params.aws_region, fn.architecture)
@@ -153,9 +157,9 @@ def power_tune(settings: config.Settings, key: str, power_values: Sequence[int] 
                                     step_num=max(3, num // 2), max_invocations=num * (len(values) + 1),
                                     base_cost=base, current_mb=fn.memory_mb)
     else:
-        run = run_power_tuning(invoker, sorted(set(values) | {fn.memory_mb}), num, payload, strategy=strategy,
-                               balanced_weight=balanced_weight, discard_top_bottom=discard_top_bottom, base_cost=base,
-                               region=settings.params.aws_region, architecture=fn.architecture)
+        run = sweep(invoker, sorted(set(values) | {fn.memory_mb}), num, payload, fn.memory_mb, strategy=strategy,
+                    balanced_weight=balanced_weight, discard_top_bottom=discard_top_bottom, base_cost=base,
+                    region=settings.params.aws_region, architecture=fn.architecture)
     durations = _durations_by_memory(run.invocations)
     model = None
     if len(durations) >= 2:
@@ -165,6 +169,29 @@ def power_tune(settings: config.Settings, key: str, power_values: Sequence[int] 
         except TuningError:
             model = None
     return Tuned(key, run, model)
+
+
+def sweep(invoker: Invoker, values: Sequence[int], num: int, payload: Any, current_mb: int, **options: Any) -> TuningRun:
+    """The full sweep (``run_power_tuning``) of the mix, after the worst-case probes where the payloads hold some.
+
+    The probes run once each at the largest size first; sizes below the floor they set are not
+    swept (the current size is, to compare with), and the run carries the floor, the probes and
+    the probe that sets it. ``options`` go to ``run_power_tuning``.
+    """
+    mix, probes = split_probes(payload)
+    if not probes:
+        return run_power_tuning(invoker, values, num, payload, **options)
+    try:
+        rows = measure_probes(invoker, PayloadMix(payload), max(values))
+    except BaseException:
+        invoker.cleanup()
+        raise
+    frame = pd.DataFrame.from_records(rows, columns=PROBE_COLUMNS)
+    floor, binding = probe_floor(pd.DataFrame(), frame)
+    kept = sorted({v for v in values if v >= floor.value} | {int(current_mb)})
+    run = run_power_tuning(invoker, kept, num, mix, **options)
+    run.floor, run.probes, run.floor_probe = floor, frame, binding
+    return run
 
 
 class _Counted:

@@ -66,6 +66,9 @@ class TuningRun:
     invocations: pd.DataFrame
     strategy: str
     power_values: list[int]
+    floor: Any = None                  # the memory floor from the worst-case probes, where they were measured first
+    probes: pd.DataFrame | None = None  # the probes' invocations (``workbook.tuning.adaptive.PROBE_COLUMNS``)
+    floor_probe: str | None = None     # the probe that sets the floor
 
     @property
     def memory_mb(self) -> int:

@@ -99,3 +99,13 @@ def test_the_worst_case_table_marks_the_probe_that_sets_the_floor():
     assert floor["probe"] == "b" and floor["peak_mb"] == 310.0 and floor["floor_mb"] == 448
     assert "worst-case input b (second)" in floor["floor"]
     assert table["recommended_max_memory_used_mb"].notna().all() == (run.decision.recommended_mb != 3008)
+
+
+def test_a_sweep_runs_the_probes_first_and_skips_the_sizes_below_their_floor():
+    # GIVEN a function whose worst-case probe peaks at 300 MB, swept from 128 MB with its current size at 256 MB
+    invoker = PeakInvoker()
+    payload = [{"payload": {"peak": 60.0}, "weight": 1}, {"payload": {"peak": 300.0}, "probe": "big", "description": "d"}]
+    run = recommend.sweep(invoker, [128, 256, 512, 1024], 3, payload, 256)
+    # THEN the probe ran once at the largest size, the floor is its peak + 30%, and only the current size is below it
+    assert list(run.probes["memory_mb"]) == [1024] and run.floor.value == 448 and run.floor_probe == "big"
+    assert sorted(run.invocations["memory_mb"].unique()) == [256, 512, 1024]
