@@ -17,7 +17,7 @@ png16-rgba-max-pixels      the same in 16 bits a sample                         
 jpeg-cmyk-max-pixels       baseline CMYK JPEG of ``IMAGE_MAX_PIXELS``                    decoded pixels
 jpeg-cmyk-progressive      progressive CMYK JPEG at ``IMAGE_MAX_DECODE_BYTES``           coefficients
 png-max-object-bytes       random RGB PNG just under ``uploads.max_object_mb``           file size
-pdf-max                    ``PDF_MAX_PAGES`` pages, padded just under ``PDF_MAX_BYTES``  pages + file
+pdf-max                    ``PDF_MAX_PAGES`` pages, xref just under ``PDF_MAX_BYTES``    pages + xref
 json-max                   ``[{},{},...]`` just under ``JSON_MAX_BYTES``, UCS-4 text      parsed objects
 csv-max                    rows of ``CSV_MAX_ROW_CHARS`` to ``uploads.max_object_mb``     one row
 =========================  ==========================================================  ================
@@ -128,27 +128,31 @@ def jpeg_bytes(width: int, height: int, *, mode: str = "CMYK", progressive: bool
 
 
 def pdf_bytes(pages: int, total_bytes: int) -> bytes:
-    """A PDF of ``pages`` blank pages, padded with an unreferenced stream to just under ``total_bytes``."""
-    def build(padding: int) -> bytes:
+    """A PDF of ``pages`` blank pages, its cross-reference table padded to just under ``total_bytes``.
+
+    pypdf reads the whole cross-reference table when it opens a file (a Python dict entry for each
+    20-byte line), so a table filling the file is what costs it most memory a byte; the extra entries
+    all point at the catalog.
+    """
+    def build(extra: int) -> bytes:
         kids = " ".join(f"{3 + i} 0 R" for i in range(pages))
         objects = [b"<< /Type /Catalog /Pages 2 0 R >>", f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>".encode()]
         objects += [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>"] * pages
         objects.append(b"<< /Title (worst-case probe) /Producer (workbook.tuning.probes) >>")
-        objects.append(f"<< /Length {padding} >>\nstream\n".encode() + b"0" * padding + b"\nendstream")
         out, offsets = io.BytesIO(), []
         out.write(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
         for number, body in enumerate(objects, start=1):
             offsets.append(out.tell())
             out.write(f"{number} 0 obj\n".encode() + body + b"\nendobj\n")
-        start = out.tell()
-        out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
+        start, size = out.tell(), len(objects) + 1 + extra
+        out.write(f"xref\n0 {size}\n0000000000 65535 f \n".encode())
         out.write(b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets))
-        out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R /Info {len(objects) - 1} 0 R >>\n"
+        out.write(f"{offsets[0]:010d} 00000 n \n".encode() * extra)
+        out.write(f"trailer\n<< /Size {size} /Root 1 0 R /Info {len(objects)} 0 R >>\n"
                   f"startxref\n{start}\n%%EOF\n".encode())
         return out.getvalue()
     unpadded = len(build(0))
-    padding = max(total_bytes - _BELOW_LIMIT_BYTES - unpadded, 0)
-    return build(padding)
+    return build(max((total_bytes - _BELOW_LIMIT_BYTES - unpadded) // 20, 0))
 
 
 def json_bytes(total_bytes: int) -> bytes:
@@ -186,8 +190,8 @@ def file_probes(max_object_bytes: int) -> list[FileProbe]:
         FileProbe("png-max-object-bytes", f"random RGB PNG just under the object limit "
                   f"({max_object_bytes / mib:,.0f} MiB, uploads.max_object_mb)", ".png",
                   lambda: random_png(max_object_bytes)),
-        FileProbe("pdf-max", f"PDF of {limits.PDF_MAX_PAGES:,} pages (PDF_MAX_PAGES) just under "
-                  f"{pdf_limit / mib:,.0f} MiB (PDF_MAX_BYTES)", ".pdf",
+        FileProbe("pdf-max", f"PDF of {limits.PDF_MAX_PAGES:,} pages (PDF_MAX_PAGES), its cross-reference table "
+                  f"filling it to just under {pdf_limit / mib:,.0f} MiB (PDF_MAX_BYTES)", ".pdf",
                   lambda: pdf_bytes(limits.PDF_MAX_PAGES, pdf_limit)),
         FileProbe("json-max", f"JSON array of empty objects just under {json_limit / mib:,.0f} MiB (JSON_MAX_BYTES)",
                   ".json", lambda: json_bytes(json_limit)),

@@ -113,3 +113,20 @@ def test_every_probe_runs_at_the_recommended_memory_without_running_out_and_corr
 def _processed_bucket(settings) -> str:
     from workbook.deploy.plan import offline_plan
     return offline_plan(settings.env, settings).outputs["processedBucketName"]
+
+
+@pytest.mark.parametrize("key", ["api-processor", "data-processor", "notification-handler", "auth-handler"])
+def test_the_other_functions_probes_are_accepted_at_their_limits(environment, key):
+    # GIVEN each function's worst-case probe (a full batch of maximum messages, the largest body, the largest token)
+    recorded, settings = environment
+    name = settings.function_name(key)
+    for probe in worst_case_payloads(settings, key):
+        # WHEN it is invoked at the function's configured memory
+        answer = invoke_remote(recorded, name, probe["payload"])
+        headers = {k.lower(): v for k, v in answer["headers"].items()}
+        report = json.loads(headers["x-lwb-report"])
+        print(f"\n{key} {probe['probe']}: {report['maxMemoryUsedMB']} MB of {report['memorySizeMB']} MB, "
+              f"{report['durationMs']:.0f} ms")
+        # THEN the function took it whole: no error, and the response shows it was processed, not refused
+        assert answer["status"] == 200 and "x-amz-function-error" not in headers, (key, answer["payload"][:300])
+        assert probe["check"](answer["payload"]) is None, (key, answer["payload"][:300])
