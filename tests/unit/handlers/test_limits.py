@@ -263,3 +263,29 @@ def test_a_token_over_jwt_max_token_bytes_is_refused(handler, limits):
     with pytest.raises(TokenRejected) as refused:
         bearer_token(f"Bearer {token}a", limits.JWT_MAX_TOKEN_BYTES_DEFAULT)
     assert refused.value.reason is Reason.OVERSIZED
+
+
+def test_a_record_gives_its_memory_back(tmp_path):
+    # GIVEN a process that reads a PDF whose cross-reference table holds 200,000 entries (about 50 MB in pypdf)
+    import os
+    import subprocess
+    import sys
+    path = _write(tmp_path, "xref.pdf", probes.pdf_bytes(10, 4 * 1024 * 1024))
+    code = f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).resolve().parents[3] / "handlers")!r})
+import file_processor as fp
+def rss(): return [int(l.split()[1]) // 1024 for l in open("/proc/self/status") if l.startswith("VmRSS")][0]
+before = rss()
+fp.document_metadata({path!r}, ".pdf")
+held = rss()
+fp.release_memory()
+print(before, held, rss())
+"""
+    env = {**os.environ, "UPLOADS_BUCKET": "u", "PROCESSED_BUCKET": "p", "EVENT_BUS_NAME": "b",
+           "AWS_DEFAULT_REGION": "us-east-1"}
+    before, held, after = map(int, subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                                  env=env, check=True).stdout.split())
+    # THEN what reading it left resident is given back once the record is done
+    assert held - before > 20, (before, held, after)
+    assert after - before < (held - before) / 3, (before, held, after)
