@@ -8,7 +8,7 @@ threads, which gains above one vCPU); a bimodal payload mix. Each runs in the lo
 1. **Truth.** Each profile is measured at the six power values, ``--truth`` invocations per size
    (plus ``--pool`` more, kept apart). The true cost (duration, balanced score) of a size is the
    mean over its warm invocations of ``ceil(duration) x price``, each payload weighted by its
-   share; sizes below the memory floor (the peak at the largest payload + 30%) or that ran out
+   share; sizes below the memory floor (the peak at the largest payload, probed first, + 30%) or that ran out
    of memory are not eligible. The true optimum per strategy is the eligible size that minimises it.
 2. **Repeats.** At budgets of 1/10, 1/5 and 1/3 of a 300-invocation sweep, ``--repeats`` times per
    profile and strategy: the workbook's adaptive tuning (``workbook.tuning.adaptive_power_tuning``,
@@ -207,7 +207,8 @@ def true_behaviour(records: pd.DataFrame, profile: Profile, base: float, weight:
     table = estimate(records, mix.weights_by_index(), base)
     largest = records[records["payload"] == mix.largest]["max_memory_used_mb"] if mix.largest is not None else None
     floor = memory_floor(float(records["max_memory_used_mb"].max()),
-                         largest_payload_peak_mb=float(largest.max()) if largest is not None and len(largest) else None,
+                         probe_peak_mb=float(largest.max()) if largest is not None and len(largest) else None,
+                         probe="largest payload",
                          oom_at_mb=[int(m) for m, e in zip(records["memory_mb"], records["error"], strict=True)
                                     if "OutOfMemory" in str(e or "")])
     table["eligible"] = (table["memory_mb"] >= floor.value) & (table["failed"] == 0) & table["complete"]

@@ -16,7 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response, content_types
 
-from common import config, db, events, runtime
+from common import config, db, events, limits, runtime
 from common import tracer as tracing
 from common.errors import Conflict, HandlerError, InvalidEvent, NotFound, OutOfTime, PayloadTooLarge, ValidationError, to_http
 from common.logger import correlation_paths, logger
@@ -26,7 +26,7 @@ CONFIG = config.load("api-processor")
 # Only pg8000: the API's one AWS call is a GetSecretValue per execution environment, and
 # patching botocore would load it (and its model machinery) at INIT for that.
 tracer = tracing.create(patch_modules=("pg8000",))
-MAX_BODY_BYTES = 64 * 1024
+MAX_BODY_BYTES = limits.API_MAX_BODY_BYTES
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
 _FIELDS = {"name": str, "description": str, "attributes": dict}

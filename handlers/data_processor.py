@@ -24,7 +24,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from common import aws, config, db, events, runtime
+from common import aws, config, db, events, limits, runtime
 from common import tracer as tracing
 from common.errors import HandlerError, InvalidEvent, ValidationError
 from common.logger import logger
@@ -32,7 +32,7 @@ from common.metrics import count, metrics
 
 CONFIG = config.load("data-processor")
 tracer = tracing.create(patch_modules=("botocore", "pg8000"))
-MAX_MESSAGE_BYTES = 256 * 1024
+MAX_MESSAGE_BYTES = limits.SQS_MAX_MESSAGE_BYTES
 _KIND = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

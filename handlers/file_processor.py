@@ -20,20 +20,24 @@ Invoked by dataPipeline's first step with a ``FileProcessed`` event (no ``Record
 from __future__ import annotations
 
 import csv
+import functools
+import gc
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import shutil
 import tempfile
 import urllib.parse
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
-from common import aws, config, events, runtime
+from common import aws, config, events, limits, runtime
 from common import tracer as tracing
 from common.errors import HandlerError, InputError, InvalidEvent, PayloadTooLarge, UnsupportedMedia, ValidationError
 from common.logger import logger
@@ -46,7 +50,17 @@ THUMBNAIL_PX = 128
 CHUNK_BYTES = 1024 * 1024
 MAX_KEY_BYTES = 1024            # S3's limit on an object key
 EVENT_SOURCE = "workbook.file-processor"
-Image.MAX_IMAGE_PIXELS = 50_000_000  # decompression-bomb guard: a larger image is rejected
+# The limits live in common/limits.py (the workbook's worst-case probes read them there). Pillow's own
+# guard only warns between 1x and 2x MAX_IMAGE_PIXELS: check_image refuses at 1x, before decoding.
+Image.MAX_IMAGE_PIXELS = limits.IMAGE_MAX_PIXELS
+PngImagePlugin.MAX_TEXT_MEMORY = limits.PNG_MAX_TEXT_BYTES
+#: The configured memory (Lambda sets it in every execution environment): it caps what one image may decode.
+_MEMORY_SIZE = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
+MEMORY_MB = int(_MEMORY_SIZE) if _MEMORY_SIZE.isascii() and _MEMORY_SIZE.isdigit() else 0
+#: Reduce by whole factors to at most this many times the target size before the final resampling (Pillow's thumbnail default).
+REDUCING_GAP = 2.0
+#: Rows reduced at a time: an RGBA image is premultiplied a strip at a time, never as a full-size copy.
+STRIP_ROWS = 512
 
 IMAGE_TYPES = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG"}
 DOCUMENT_TYPES = {".txt": "text", ".csv": "csv", ".json": "json", ".pdf": "pdf"}
@@ -133,49 +147,205 @@ def download(obj: S3Object, directory: str) -> tuple[str, str, int]:
     return path, digest.hexdigest(), written
 
 
-def image_outputs(path: str, suffix: str) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """Metadata and the (resized, thumbnail) renditions of an image file."""
+def fit_size(width: int, height: int, bound: int) -> tuple[int, int]:
+    """The size ``Image.thumbnail((bound, bound))`` gives a ``width`` x ``height`` image (aspect kept, never enlarged)."""
+    if width <= bound and height <= bound:
+        return width, height
+    aspect = width / height
+
+    def round_aspect(number: float, key: Any) -> int:
+        return max(min(math.floor(number), math.ceil(number), key=key), 1)
+
+    x, y = bound, bound
+    if x / y >= aspect:
+        x = round_aspect(y * aspect, key=lambda n: abs(aspect - n / y))
+    else:
+        y = round_aspect(x / aspect, key=lambda n: 0 if n == 0 else abs(aspect - x / n))
+    return x, y
+
+
+def _bytes_per_pixel(mode: str) -> int:
+    """What Pillow holds per pixel of ``mode`` (RGB is stored in 4 bytes, like RGBA)."""
+    if mode in ("1", "L", "P"):
+        return 1
+    if mode.startswith("I;16"):
+        return 2
+    return limits.IMAGE_MAX_CHANNELS
+
+
+def decode_bytes(image: Image.Image) -> int:
+    """What decoding ``image`` holds at once, from its header (after ``draft``): ``limits.image_decode_bytes``."""
+    width, height = getattr(image, "_workbook_full_size", image.size)
+    samples = 0.0
+    if image.format == "JPEG" and image.info.get("progressive"):
+        layers = getattr(image, "layer", None) or [("", 1, 1, 0)] * len(image.getbands())
+        h_max = max(layer[1] for layer in layers) or 1
+        v_max = max(layer[2] for layer in layers) or 1
+        samples = sum(layer[1] * layer[2] / (h_max * v_max) for layer in layers)
+    scale = max(1, round(width / image.width)) if image.width else 1
+    return limits.image_decode_bytes(width, height, _bytes_per_pixel(image.mode), scale=scale,
+                                     progressive_samples=samples)
+
+
+def check_image(image: Image.Image, memory_mb: int | None = None) -> None:
+    """Refuse, from the header alone, an image over the pixel limit or one whose decode cannot fit.
+
+    The decode budget is ``limits.IMAGE_MAX_DECODE_BYTES``, and at a configured memory of
+    ``memory_mb`` the memory left after ``limits.IMAGE_RESERVED_MB``: a function configured below
+    the tuning floor refuses a large image with this error instead of running out of memory.
+    """
+    width, height = getattr(image, "_workbook_full_size", image.size)
+    if width * height > limits.IMAGE_MAX_PIXELS:
+        raise PayloadTooLarge(f"image is {width}x{height} = {width * height:,} pixels; the limit is "
+                              f"{limits.IMAGE_MAX_PIXELS:,} (IMAGE_MAX_PIXELS in common/limits.py)")
+    needed = decode_bytes(image)
+    if needed > limits.IMAGE_MAX_DECODE_BYTES:
+        raise PayloadTooLarge(f"image is {width}x{height} {image.mode}"
+                              f"{' progressive' if image.info.get('progressive') else ''}: decoding it needs "
+                              f"{needed / limits.MiB:,.0f} MiB; the limit is {limits.IMAGE_MAX_DECODE_BYTES / limits.MiB:,.0f}"
+                              " MiB (IMAGE_MAX_DECODE_BYTES in common/limits.py)")
+    budget = limits.image_decode_budget_bytes(memory_mb)
+    if needed > budget:
+        raise PayloadTooLarge(f"image is {width}x{height} {image.mode}: decoding it needs {needed / limits.MiB:,.0f} MiB, "
+                              f"more than this function's {memory_mb} MB leaves ({budget / limits.MiB:,.0f} MiB after "
+                              f"{limits.IMAGE_RESERVED_MB} MB reserved); raise file-processor's memory_mb in "
+                              "params/<env>.yaml to the tuning floor")
+
+
+def _reduced(image: Image.Image, factor: int) -> Image.Image:
+    """``image.reduce(factor)`` computed a strip at a time: an RGBA or LA image is never premultiplied whole."""
+    if factor <= 1:
+        return image
+    # RGBA and LA are reduced premultiplied (as Pillow's own reduce does); 16-bit grey as 32-bit (reduce has no I;16)
+    premultiplied = {"RGBA": "RGBa", "LA": "La"}.get(image.mode) or ("I" if image.mode.startswith("I;16") else None)
+    width, height = image.size
+    out = Image.new(image.mode, (-(-width // factor), -(-height // factor)))
+    rows = factor * max(1, STRIP_ROWS // factor)
+    for top in range(0, height, rows):
+        strip = image.crop((0, top, width, min(top + rows, height)))
+        if premultiplied:
+            strip = strip.convert(premultiplied).reduce(factor).convert(image.mode)
+        else:
+            strip = strip.reduce(factor)
+        out.paste(strip, (0, top // factor))
+    return out
+
+
+def _resample(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """``image`` at ``size``: whole-factor reduction first (in strips), then one bicubic resampling of the small image."""
+    if image.size == size:
+        return image
+    if image.mode in ("1", "P"):
+        return image.resize(size, Image.Resampling.NEAREST)
+    factor = int(min(image.width / size[0], image.height / size[1]) / REDUCING_GAP)
+    return _reduced(image, factor).resize(size, Image.Resampling.BICUBIC)
+
+
+def image_outputs(path: str, suffix: str, memory_mb: int | None = None) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Metadata and the (resized, thumbnail) renditions of an image file, holding one decoded copy at most.
+
+    Memory is bounded before anything is decoded (:func:`check_image`); a JPEG is decoded at the
+    smallest DCT scale that still covers the resized copy (``draft``); the renditions are made from
+    the decoded image without copying it (``reduce`` in strips, then one resampling), and the
+    thumbnail from the resized copy.
+    """
     image_format = IMAGE_TYPES[suffix]
+    memory_mb = MEMORY_MB if memory_mb is None else memory_mb
     try:
         with Image.open(path) as image:
             if image.format != image_format:
                 raise UnsupportedMedia(f"file content is {image.format or 'unknown'}, not {image_format}")
+            width, height, mode = image.width, image.height, image.mode
+            resized_size = fit_size(width, height, RESIZED_MAX_PX)
+            image._workbook_full_size = (width, height)
+            if image_format == "JPEG":
+                image.draft(None, resized_size)
+            check_image(image, memory_mb)
             image.load()
-            metadata = {"type": "image", "format": image.format, "width": image.width, "height": image.height,
-                        "mode": image.mode}
+            metadata = {"type": "image", "format": image_format, "width": width, "height": height, "mode": mode}
+            resized = _resample(image, resized_size)
             renditions: dict[str, bytes] = {}
-            for name, bound in (("resized", RESIZED_MAX_PX), ("thumbnails", THUMBNAIL_PX)):
-                copy = image.copy()
-                copy.thumbnail((bound, bound))
-                if image_format == "JPEG" and copy.mode not in ("RGB", "L"):
-                    copy = copy.convert("RGB")
+            for name, rendition in (("resized", resized),
+                                    ("thumbnails", _resample(resized, fit_size(width, height, THUMBNAIL_PX)))):
+                if image_format == "JPEG" and rendition.mode not in ("RGB", "L"):
+                    rendition = rendition.convert("RGB")
                 buffer = io.BytesIO()
-                copy.save(buffer, format=image_format)
+                rendition.save(buffer, format=image_format)
                 renditions[name] = buffer.getvalue()
-                metadata[f"{name}_size"] = f"{copy.width}x{copy.height}"
+                metadata[f"{name}_size"] = f"{rendition.width}x{rendition.height}"
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as error:
         raise ValidationError(f"image cannot be decoded: {type(error).__name__}") from None
     return metadata, renditions
 
 
+def check_document(kind: str, size: int) -> None:
+    """Refuse a JSON or PDF document over its own size limit (``common/limits.py``) before it is read."""
+    limit = {"json": limits.JSON_MAX_BYTES, "pdf": limits.PDF_MAX_BYTES}.get(kind)
+    if limit is not None and size > limit:
+        name = "JSON_MAX_BYTES" if kind == "json" else "PDF_MAX_BYTES"
+        raise PayloadTooLarge(f"{kind.upper()} document has {size:,} bytes; the limit is {limit:,} "
+                              f"({name} in common/limits.py)")
+
+
+def text_counts(chunks: Iterable[str]) -> dict[str, int]:
+    """Lines, words and characters of text arriving in chunks, as ``for line in file`` with ``newline=""``
+    counts them (lines end at \\n, \\r or \\r\\n; words are runs of non-whitespace), in constant memory."""
+    lines = words = characters = 0
+    previous = ""                       # the last character of the previous chunk
+    for chunk in chunks:
+        if not chunk:
+            continue
+        characters += len(chunk)
+        words += len(chunk.split())
+        if previous and not previous.isspace() and not chunk[0].isspace():
+            words -= 1                  # one word split across the boundary
+        lines += chunk.count("\n") + chunk.count("\r") - chunk.count("\r\n")
+        if previous == "\r" and chunk[0] == "\n":
+            lines -= 1                  # a \r\n split across the boundary
+        previous = chunk[-1]
+    if previous and previous not in "\r\n":
+        lines += 1                      # a last line without its end
+    return {"lines": lines, "words": words, "characters": characters}
+
+
+class _RowBound:
+    """The lines of a CSV file, refusing a row (its lines since the last row began) over ``CSV_MAX_ROW_CHARS``."""
+
+    def __init__(self, handle: Iterable[str]) -> None:
+        self._lines: Iterator[str] = iter(handle)
+        self.pending = 0
+
+    def __iter__(self) -> _RowBound:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self.pending += len(line)
+        if self.pending > limits.CSV_MAX_ROW_CHARS:
+            raise PayloadTooLarge(f"a CSV row has more than {limits.CSV_MAX_ROW_CHARS:,} characters "
+                                  "(CSV_MAX_ROW_CHARS in common/limits.py)")
+        return line
+
+
 def document_metadata(path: str, suffix: str) -> dict[str, Any]:
-    """Metadata of a text, CSV, JSON or PDF file."""
+    """Metadata of a text, CSV, JSON or PDF file, in memory bounded by ``common/limits.py``."""
     kind = DOCUMENT_TYPES[suffix]
+    check_document(kind, os.path.getsize(path))
     if kind == "pdf":
         return _pdf_metadata(path)
     try:
         with open(path, encoding="utf-8", newline="") as handle:
             if kind == "text":
-                lines = words = characters = 0
-                for line in handle:
-                    lines += 1
-                    words += len(line.split())
-                    characters += len(line)
-                return {"type": "text", "lines": lines, "words": words, "characters": characters}
+                return {"type": "text", **text_counts(iter(lambda: handle.read(limits.TEXT_CHUNK_CHARS), ""))}
             if kind == "csv":
-                reader = csv.reader(handle)
+                lines = _RowBound(handle)
+                reader = csv.reader(lines)
                 header = next(reader, [])
-                rows = sum(1 for _ in reader)
+                rows = 0
+                lines.pending = 0
+                for _ in reader:
+                    rows += 1
+                    lines.pending = 0
                 return {"type": "csv", "columns": len(header), "header": header[:50], "rows": rows}
             value = json.load(handle)
     except UnicodeDecodeError:
@@ -194,6 +364,34 @@ def document_metadata(path: str, suffix: str) -> dict[str, Any]:
     return summary
 
 
+def pdf_page_count(reader: Any) -> int:
+    """The pages of a PDF, counted in its page tree without loading more than ``PDF_MAX_PAGES`` of them.
+
+    The tree's own ``/Count`` can lie, and pypdf flattens every page it finds: walk the kids and
+    refuse as soon as the limit is passed.
+    """
+    stack, pages, visited = [reader.trailer["/Root"]["/Pages"]], 0, 0
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        reference = getattr(node, "idnum", None)
+        node = node.get_object()
+        if reference is not None:
+            if reference in seen:
+                raise ValidationError("PDF page tree has a cycle")
+            seen.add(reference)
+        visited += 1
+        kids = node.get("/Kids") if hasattr(node, "get") else None
+        if kids is None:
+            pages += 1
+        else:
+            stack.extend(kids.get_object())
+        if pages > limits.PDF_MAX_PAGES or visited > 2 * limits.PDF_MAX_PAGES + 1:
+            raise PayloadTooLarge(f"PDF has more than {limits.PDF_MAX_PAGES:,} pages (PDF_MAX_PAGES in "
+                                  "common/limits.py)")
+    return pages
+
+
 def _pdf_metadata(path: str) -> dict[str, Any]:
     # pypdf is imported on the PDF path only: it doubles the INIT of a function that mostly sees images.
     from pypdf import PdfReader
@@ -201,10 +399,13 @@ def _pdf_metadata(path: str) -> dict[str, Any]:
 
     try:
         reader = PdfReader(path)
+        pages = len(reader.pages) if reader.is_encrypted else pdf_page_count(reader)
         info = reader.metadata or {}
-        return {"type": "pdf", "pages": len(reader.pages), "encrypted": bool(reader.is_encrypted),
+        return {"type": "pdf", "pages": pages, "encrypted": bool(reader.is_encrypted),
                 "title": str(info.get("/Title") or "")[:200], "author": str(info.get("/Author") or "")[:200],
                 "producer": str(info.get("/Producer") or "")[:200]}
+    except InputError:
+        raise
     except Exception as error:  # noqa: BLE001 - pypdf raises many kinds (IndexError, RecursionError...) on bad files
         if not isinstance(error, (PdfReadError, ValueError, KeyError, TypeError, OSError)):
             logger.info("unusual PDF parser error", extra={"pdf_error": type(error).__name__})
@@ -281,6 +482,30 @@ def reject(obj: S3Object | None, error: InputError, record_index: int) -> dict[s
     return {"status": "rejected", "reason": error.code, "detail": error.message, **where}
 
 
+@functools.cache
+def _malloc_trim() -> Any:
+    try:
+        import ctypes
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None                                    # not glibc: nothing to trim
+
+
+def release_memory() -> None:
+    """Give a record's memory back to the system before the next one, so a warm environment peaks as a fresh one.
+
+    The decoded image and pypdf's objects are freed, but pypdf's objects hold reference cycles and
+    glibc keeps freed heap pages: one process that read the largest PDF, then the largest JSON, then
+    the maximum-pixel PNG, twice, peaked at 498 MB, against 306 MB with this after each record (the
+    worst-case probes are measured in fresh environments). ``gc.collect()`` frees the cycles,
+    ``malloc_trim(0)`` returns the free pages (glibc only).
+    """
+    gc.collect()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
 def s3_records(event: Any) -> list[dict[str, Any]]:
     """S3 records of a direct S3 event, or of S3 events wrapped in SQS bodies; [] for s3:TestEvent."""
     if isinstance(event, dict) and event.get("Event") == "s3:TestEvent":
@@ -289,7 +514,7 @@ def s3_records(event: Any) -> list[dict[str, Any]]:
     for index, record in enumerate(events.records(event, ("aws:s3", "aws:sqs"))):
         if record.get("eventSource") == "aws:sqs":
             try:
-                inner = events.decode_json_text(record.get("body"), "SQS body", 256 * 1024)
+                inner = events.decode_json_text(record.get("body"), "SQS body", limits.SQS_MAX_MESSAGE_BYTES)
             except InputError as error:
                 raise InvalidEvent(f"SQS record {index} does not carry an S3 event: {error.message}") from None
             if isinstance(inner, dict) and inner.get("Event") == "s3:TestEvent":
@@ -373,4 +598,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
             logger.remove_keys(["bucket", "key"])
+            release_memory()
     return {"records": len(batch), "results": results}
+
+
+# Everything INIT created lives as long as the environment: out of the collector's sight, release_memory's
+# gc.collect() after each record scans only that record's objects (under a millisecond instead of 13-47 ms here).
+gc.freeze()

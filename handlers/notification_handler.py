@@ -21,7 +21,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from common import budgets, config, events, httpclient, runtime
+from common import budgets, config, events, httpclient, limits, runtime
 from common import tracer as tracing
 from common.errors import CircuitOpenError, HandlerError, InvalidEvent, SecretUnavailable, ValidationError
 from common.logger import logger
@@ -30,7 +30,7 @@ from common.secrets import default_cache
 
 CONFIG = config.load("notification-handler")
 tracer = tracing.create(patch_modules=("botocore", "httplib"))
-MAX_MESSAGE_BYTES = 256 * 1024
+MAX_MESSAGE_BYTES = limits.SQS_MAX_MESSAGE_BYTES
 BREAKER = httpclient.breaker("webhook", failure_threshold=5, reset_timeout_s=30.0)
 CLIENT = httpclient.HttpClient(BREAKER, timeout_s=budgets.HTTP_TIMEOUT_S, max_attempts=budgets.HTTP_MAX_ATTEMPTS,
                                backoff=httpclient.Backoff(base_s=budgets.HTTP_BACKOFF_BASE_S,

@@ -19,7 +19,7 @@ import json
 import time
 from typing import Any
 
-from common import aws, budgets, config, db, runtime
+from common import aws, budgets, config, db, limits, runtime
 from common import tracer as tracing
 from common.errors import HandlerError, InvalidEvent, PayloadTooLarge
 from common.httpclient import Backoff
@@ -36,7 +36,7 @@ CLAIM_TIMEOUT = "15 minutes"
 BACKOFF = Backoff(base_s=budgets.SQS_SEND_BACKOFF_BASE_S, cap_s=budgets.SQS_SEND_BACKOFF_CAP_S)
 
 
-MAX_EVENT_BYTES = 256 * 1024    # EventBridge's own event size limit
+MAX_EVENT_BYTES = limits.SCHEDULED_EVENT_MAX_BYTES
 
 
 #: Who may send the Scheduled Event: an EventBridge schedule rule (the stack's own), or an

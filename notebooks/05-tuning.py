@@ -18,8 +18,8 @@
 #
 # Memory, timeout and architecture recommendations, each with a status: **recommend**, **keep** or **insufficient-data** (with what would settle it), its confidence, the number of samples, and the floor that bounds it. Only `recommend` rows at or above `min_confidence` (default 0.8) become a patch to `params/<env>.yaml`, shown as a diff; it is applied only when `apply_patch` is set, and deploys then go through Pulumi as usual.
 #
-# - **Memory** comes from power tuning, measured at the current size too. A change is recommended only when it beats the current size by more than 2% in at least 95% of bootstrap resamples; when the sizes are within the noise the answer is *keep*. It never drops below the floor: the peak Max Memory Used (in the window, and at the largest payload the function accepts) plus 30% headroom.
-# - **Timeout** is a distribution-free bound, not a point estimate: the smallest order statistic that bounds the p99.9 duration with 95% confidence (the *k*-th smallest of *n*, with *k* the smallest rank such that P(Binomial(*n*, 0.999) ≤ *k* − 1) ≥ 0.95), plus 50% headroom. It exists only from 2,995 invocations; with fewer the row says *insufficient-data* and how many more are needed, and shows a provisional figure from the 95% bound on the p99 with 100% headroom, which is never recommended. The timeout never goes below the floor (the longest retry budget of the function's own downstream calls plus its safety margin; for queue consumers, the batch size times the per-record p99 plus the batching window; the largest payload's duration) nor above the trigger's ceiling (30 s behind the HTTP API).
+# - **Memory** comes from power tuning, measured at the current size too. A change is recommended only when it beats the current size by more than 2% in at least 95% of bootstrap resamples; when the sizes are within the noise the answer is *keep*. It never drops below the floor: the peak Max Memory Used (in the window, and on the worst input the function accepts) plus 30% headroom. The worst inputs are probes at the limits each handler enforces (`handlers/common/limits.py`: pixels and channels, PDF pages and size, JSON and CSV sizes, message and body sizes), measured once each at the largest size before any smaller size is tried.
+# - **Timeout** is a distribution-free bound, not a point estimate: the smallest order statistic that bounds the p99.9 duration with 95% confidence (the *k*-th smallest of *n*, with *k* the smallest rank such that P(Binomial(*n*, 0.999) ≤ *k* − 1) ≥ 0.95), plus 50% headroom. It exists only from 2,995 invocations; with fewer the row says *insufficient-data* and how many more are needed, and shows a provisional figure from the 95% bound on the p99 with 100% headroom, which is never recommended. The timeout never goes below the floor (the longest retry budget of the function's own downstream calls plus its safety margin; for queue consumers, the batch size times the per-record p99 plus the batching window; the slowest worst-case input at the recommended size) nor above the trigger's ceiling (30 s behind the HTTP API).
 
 # %% tags=["parameters"]
 # Parameters (Papermill replaces these; the defaults suit an interactive session on --env local).
@@ -70,6 +70,21 @@ for key in recommend.functions_to_tune(tune_functions):
     display(charts.power_tuning_curve(result.analysis, predicted=result.model.predicted if result.model else None,
                                       title=f"{key}: duration and cost by memory"))
     show(decision.estimates, 6)
+
+# %% [markdown]
+# ## Worst-case inputs
+#
+# Each function's memory floor comes from the largest peak among its worst-case probes (`workbook.tuning.probes`), measured once each at the largest size first, then again at the recommended size. The row marked `sets_floor` is the input that sets it.
+
+# %%
+worst_cases = recommend.worst_case_table(tuned)
+for key, probe in recommend.floor_probes(tuned).items():
+    if probe["probe"]:
+        say(f"**{key}**: the floor is set by **{probe['probe']}** ({probe['description']}): peak "
+            f"**{probe['peak_mb']:,.0f} MB** at {probe['memory_mb']:,} MB; floor {probe['floor']}.")
+    else:
+        say(f"**{key}**: no worst-case probe sets the floor ({probe['floor'] or 'no floor measured'}).")
+show(worst_cases, 1)
 
 # %% [markdown]
 # ## Memory headroom
@@ -137,3 +152,5 @@ glue("params_patch", patch.diff)
 glue("timeout_backtest", timeouts.to_dict(orient="records"))
 glue("tuned", {k: {"memory_mb": t.memory_mb, "status": t.status, "invocations": t.invocations_used,
                    "confidence": t.confidence} for k, t in tuned.items()})
+glue("worst_case", {"floor_probes": recommend.floor_probes(tuned),
+                    "probes": worst_cases.to_dict(orient="records")})

@@ -333,8 +333,8 @@ def _local(name: str) -> Command:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     from workbook.report import progress  # noqa: PLC0415 - see the module docstring
-    from workbook.tuning import defaults, invokers, patch, recommend, runner  # noqa: PLC0415 - as above
-    from workbook.tuning.payloads import sample_event  # noqa: PLC0415 - as above
+    from workbook.tuning import defaults, invokers, patch, recommend  # noqa: PLC0415 - as above
+    from workbook.tuning.payloads import tuning_payloads  # noqa: PLC0415 - as above
 
     settings = config.load(args.env)
     fn = settings.function(args.function)
@@ -344,13 +344,14 @@ def cmd_tune(args: argparse.Namespace) -> int:
     except ValueError:
         raise BadInput(f"--power-values {args.power_values!r}: expected memory sizes in MB separated by commas, "
                        "like 128,512,1769") from None
-    payload = sample_event(settings, args.function) if args.payload is None else _load_payload(args.payload)
+    # the sample event and, where the function has input limits, its worst-case probes (they set the memory floor)
+    payload = tuning_payloads(settings, args.function) if args.payload is None else _load_payload(args.payload)
     values = sorted(set(values) | {fn.memory_mb})   # the current size too: a change is judged against it
     num = args.num or defaults.DEFAULT_NUM_INVOCATIONS
     lines = progress.tracker(f"power tuning {args.function}", interactive=False, stream=sys.stderr)
     invoker = recommend.with_progress(invokers.make_invoker(settings, args.function), lines, num * len(values))
-    run = runner.run_power_tuning(
-        invoker, values, num, payload,
+    run = recommend.sweep(
+        invoker, values, num, payload, fn.memory_mb,
         parallel=args.parallel, only_cold_starts=args.only_cold_starts, discard_top_bottom=args.discard_top_bottom,
         strategy=args.strategy or defaults.DEFAULT_STRATEGY,
         balanced_weight=defaults.DEFAULT_BALANCED_WEIGHT if args.balanced_weight is None else args.balanced_weight,
@@ -359,6 +360,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
     table = run.analysis.table[["memory_mb", "invocations", "errors", "average_duration_ms", "p95_duration_ms",
                                 "average_cost_usd", "cost_with_requests_usd"]]
     print(table.to_string(index=False))
+    if run.floor is not None:
+        print(run.probes[["probe", "memory_mb", "max_memory_used_mb", "duration_ms", "error"]].to_string(index=False))
+        print(f"memory floor {run.floor.describe('MB')}")
     print(f"\n{run.analysis.strategy} strategy chooses {run.memory_mb} MB (now {fn.memory_mb} MB)")
     recs = recommend.from_tuning_run(settings, args.function, run)
     for row in recs.table.itertuples(index=False):

@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from typing import NamedTuple
 
+from common import limits
 from common.errors import ConfigError
 
 #: Resource identifiers each function needs (mirrors ``infra.environment._FUNCTION_REFS``).
@@ -51,13 +52,13 @@ class Config(NamedTuple):
     cors_allow_origin: str = ""
     # file-processor
     upload_prefix: str = "incoming/"
-    max_object_bytes: int = 50 * 1024 * 1024
+    max_object_bytes: int = limits.MAX_OBJECT_BYTES_DEFAULT
     # auth-handler
     jwt_issuer: str = ""
     jwt_audience: str = ""
     jwt_algorithms: tuple[str, ...] = ("HS256",)
     jwt_leeway_s: int = 30
-    jwt_max_token_bytes: int = 8192
+    jwt_max_token_bytes: int = limits.JWT_MAX_TOKEN_BYTES_DEFAULT
     jwt_public_key: str = ""
     extension_port: int = 2773
     secrets_ttl_s: int = 300
@@ -115,12 +116,12 @@ def load(function: str, env: Mapping[str, str] | None = None) -> Config:
         api_keys_secret_arn=env.get("API_KEYS_SECRET_ARN", ""),
         cors_allow_origin=cors,
         upload_prefix=prefix,
-        max_object_bytes=_int(env, "MAX_OBJECT_BYTES", 50 * 1024 * 1024, 1),
+        max_object_bytes=_int(env, "MAX_OBJECT_BYTES", limits.MAX_OBJECT_BYTES_DEFAULT, 1),
         jwt_issuer=env.get("JWT_ISSUER", ""),
         jwt_audience=env.get("JWT_AUDIENCE", ""),
         jwt_algorithms=algorithms,
         jwt_leeway_s=_int(env, "JWT_LEEWAY_S", 30, 0, 300),
-        jwt_max_token_bytes=_int(env, "JWT_MAX_TOKEN_BYTES", 8192, 256, 65_536),
+        jwt_max_token_bytes=_int(env, "JWT_MAX_TOKEN_BYTES", limits.JWT_MAX_TOKEN_BYTES_DEFAULT, 256, 65_536),
         jwt_public_key=env.get("JWT_PUBLIC_KEY", ""),
         extension_port=_int(env, "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", 2773, 1, 65_535),
         secrets_ttl_s=_int(env, "SECRETS_MANAGER_TTL", 300, 0, 86_400),

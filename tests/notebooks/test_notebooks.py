@@ -50,6 +50,13 @@ def test_recorded_results_are_meaningful(local_run):
     assert results["05-tuning"]["tuned"]["file-processor"]["memory_mb"] in (128, 256, 512, 1024, 1769, 3008)
     # no recommend row breaks its floor, and no timeout is lowered from fewer samples than its bound needs
     assert recommend.check_rows(results["05-tuning"]["recommendations"]) == []
+    # the file processor's memory advice covers its worst accepted input: at least that probe's peak + 30%,
+    # and the floor's reason names it (issue 20)
+    worst = results["05-tuning"]["worst_case"]["floor_probes"]["file-processor"]
+    memory = [r for r in results["05-tuning"]["recommendations"] if r["function"] == "file-processor"
+              and r["kind"] == "memory"][0]
+    assert worst["probe"] and f"worst-case input {worst['probe']}" in memory["floor"], (worst, memory)
+    assert int(memory["recommended"]) >= worst["peak_mb"] * 1.3
     assert results["00-summary"]["headlines"]
 
 

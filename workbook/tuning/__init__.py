@@ -8,7 +8,8 @@ Modules, from the pure analysis up to the params patch:
     aws_invoker      tuning on AWS: temporary versions and aliases, cleaned up
     sandbox_invoker  tuning on the local sandbox
     invokers         which invoker an environment uses
-    payloads         representative events per function, in AWS's shapes (the largest accepted, weighted in)
+    payloads         representative events per function, in AWS's shapes, and the worst-case probes as events
+    probes           the worst-case inputs each function accepts, at its limits (handlers/common/limits.py)
     bounds           distribution-free upper confidence bounds on a quantile, by order statistics (pure)
     floors           the floors and ceilings from the stack: downstream budgets, batches, limits (pure)
     decide           recommend, keep or insufficient-data for a measured memory change (pure)

@@ -1,17 +1,23 @@
 """Adaptive power tuning: a decision (recommend, keep or insufficient-data) with fewer invocations than a sweep.
 
-1. Where the payloads name their largest one, invoke it once at the largest size first: its
-   peak memory sets the memory floor, and sizes below the floor are never measured (they would
-   run out of memory on that payload in production).
+1. Where the payloads hold worst-case probes (``{"payload": ..., "probe": name}``, from
+   ``workbook.tuning.payloads.worst_case_payloads``), invoke each once at the largest size first,
+   each in a fresh execution environment (so its peak is its own):
+   the largest peak among them sets the memory floor, and sizes below the floor are never
+   measured (they would run out of memory on that input in production).
 2. Measure ``initial_num`` invocations at the smallest, a middle and the largest eligible size
    and at the current one; fit the duration model; sizes it puts ``prune_margin`` behind the
    best are not measured at all. Measure the others.
 3. Race: ``workbook.tuning.decide.decide_memory`` bootstraps the estimates; measure ``step_num``
    more at the sizes still near the best and at the current one, until the decision is
    ``recommend`` or ``keep`` with its choice settled, or the budget (``max_invocations``) is spent.
+4. Invoke each probe once more at the recommended size (its durations give the timeout floor);
+   one that runs out of memory there raises the floor and the decision is made again.
 
 Weighted payloads are spread over each size's invocations in proportion (every payload once
 first, then smooth weighted round robin), so any prefix of a size's invocations holds the mix.
+Probes are not part of the mix: they are the limits, not the traffic, and they are measured apart
+(``AdaptiveRun.probes``), outside ``max_invocations``.
 The tool's analysis (``analyze``) over what was measured is kept beside the decision.
 """
 from __future__ import annotations
@@ -37,47 +43,112 @@ from workbook.tuning.floors import Floor, memory_floor
 from workbook.tuning.model import DurationModel, fit_duration_model
 from workbook.tuning.runner import Invoker, check_power_values
 
-__all__ = ["AdaptiveRun", "PayloadMix", "adaptive_power_tuning"]
+__all__ = ["PROBE_COLUMNS", "AdaptiveRun", "PayloadMix", "adaptive_power_tuning", "measure_probes", "probe_floor",
+           "split_probes"]
 
 
 class PayloadMix:
-    """One payload, or weighted payloads (``[{"payload": ..., "weight": w, "largest": bool}]``) in proportion."""
+    """One payload, or weighted payloads (``[{"payload": ..., "weight": w}]``) in proportion, plus worst-case probes.
+
+    An item with ``"probe": name`` (and optionally ``"description"`` and ``"check"``, a function of the
+    response that says why the input was refused, or None) is a probe: measured apart, never in the mix.
+    """
 
     def __init__(self, payload: Any) -> None:
+        self.probes: dict[int, dict[str, Any]] = {}
         if isinstance(payload, list) and payload and all(isinstance(p, dict) and "payload" in p for p in payload):
-            weights = [float(p.get("weight", 0)) for p in payload]
-            if any(not w > 0 for w in weights):
-                raise TuningInputError("every weighted payload needs a positive 'weight'")
             self.payloads = [p["payload"] for p in payload]
-            total = sum(weights)
-            self.weights = [w / total for w in weights]
+            # ``"largest": True`` marks a payload of the mix that is also probed first (the benchmark's profiles)
+            self.probes = {i: {"probe": str(p.get("probe") or "largest payload"),
+                               "description": str(p.get("description", "")), "check": p.get("check")}
+                           for i, p in enumerate(payload) if p.get("probe") or p.get("largest")}
+            self.mix = [i for i, p in enumerate(payload) if not p.get("probe")]
             largest = [i for i, p in enumerate(payload) if p.get("largest")]
-            self.largest: int | None = largest[0] if largest else None
+            self.largest = largest[0] if largest else None
+            if not self.mix:
+                raise TuningInputError("the payloads are all worst-case probes: add a payload with a 'weight' for the mix")
+            weights = {i: float(payload[i].get("weight", 0)) for i in self.mix}
+            if any(not w > 0 for w in weights.values()):
+                raise TuningInputError("every weighted payload needs a positive 'weight'")
+            total = sum(weights.values())
+            self.weights = {i: w / total for i, w in weights.items()}
         else:
-            self.payloads, self.weights, self.largest = [payload], [1.0], None
-        self._counts: dict[int, list[int]] = {}
+            self.payloads, self.mix, self.weights, self.largest = [payload], [0], {0: 1.0}, None
+        self._counts: dict[int, dict[int, int]] = {}
 
     @property
     def weighted(self) -> bool:
-        return len(self.payloads) > 1
+        return len(self.mix) > 1
 
     def weights_by_index(self) -> dict[int, float] | None:
-        return dict(enumerate(self.weights)) if self.weighted else None
+        return dict(self.weights) if self.weighted else None
 
     def next_index(self, memory_mb: int) -> int:
         """The payload for the next invocation at ``memory_mb``: each twice (heaviest first), then the one most behind.
 
         Twice, so that each payload's mean has a spread once the size's first (cold) invocation is left out.
         """
-        counts = self._counts.setdefault(memory_mb, [0] * len(self.payloads))
-        short = [i for i, c in enumerate(counts) if c < min(c2 for c2 in counts) + 1 and c < 2] if self.weighted else []
+        counts = self._counts.setdefault(memory_mb, dict.fromkeys(self.mix, 0))
+        low = min(counts.values())
+        short = [i for i, c in counts.items() if c < low + 1 and c < 2] if self.weighted else []
         if short:
             index = max(short, key=lambda i: (self.weights[i], -i))
         else:
-            n = sum(counts) + 1
-            index = max(range(len(counts)), key=lambda i: (self.weights[i] * n - counts[i], self.weights[i], -i))
+            n = sum(counts.values()) + 1
+            index = max(counts, key=lambda i: (self.weights[i] * n - counts[i], self.weights[i], -i))
         counts[index] += 1
         return index
+
+
+#: The columns of ``AdaptiveRun.probes``: one row per probe invocation.
+PROBE_COLUMNS = ["probe", "description", "memory_mb", "duration_ms", "billed_duration_ms", "init_duration_ms",
+                 "max_memory_used_mb", "error"]
+
+
+def measure_probes(invoker: Invoker, mix: PayloadMix, memory_mb: int) -> list[dict[str, Any]]:
+    """Invoke each worst-case probe of ``mix`` once at ``memory_mb``, each in a fresh execution environment
+    (so a probe's peak is its own, not its forerunners'); a probe the function refused is an error."""
+    rows = []
+    for index, probe in mix.probes.items():
+        invoker.set_memory(memory_mb)
+        result = invoker.invoke(mix.payloads[index])
+        error = result.error
+        if error is None and probe["check"] is not None:
+            refused = probe["check"](result.response)
+            error = f"refused: {refused}" if refused else None
+        rows.append({"probe": probe["probe"], "description": probe["description"], "memory_mb": memory_mb,
+                     "duration_ms": result.duration_ms, "billed_duration_ms": result.billed_duration_ms,
+                     "init_duration_ms": result.init_duration_ms, "max_memory_used_mb": result.max_memory_used_mb,
+                     "error": error})
+    return rows
+
+
+def split_probes(payload: Any) -> tuple[Any, list[dict[str, Any]]]:
+    """Tuning payloads as (the mix: one payload or weighted ones, the worst-case probes)."""
+    if not (isinstance(payload, list) and payload and all(isinstance(p, dict) and "payload" in p for p in payload)):
+        return payload, []
+    probes = [p for p in payload if p.get("probe")]
+    mix = [p for p in payload if not p.get("probe")]
+    return (mix[0]["payload"] if len(mix) == 1 else mix), probes
+
+
+def probe_floor(invocations: pd.DataFrame, probes: pd.DataFrame,
+                headroom_pct: float = MEMORY_HEADROOM_PCT) -> tuple[Floor, str | None]:
+    """The memory floor from the invocations' peak and the worst-case probes' (the largest + headroom), and the
+    probe that sets it (None when the invocations' peak does, or there are no probes)."""
+    frame = invocations if len(invocations) else pd.DataFrame(columns=["memory_mb", "max_memory_used_mb", "error"])
+    peak = float(frame["max_memory_used_mb"].max()) if len(frame) and frame["max_memory_used_mb"].notna().any() \
+        else None
+    ok = probes[probes["error"].isna() & probes["max_memory_used_mb"].notna()]
+    worst = ok.loc[ok["max_memory_used_mb"].astype(float).idxmax()] if len(ok) else None
+    failed = zip(list(frame["memory_mb"]) + list(probes["memory_mb"]), list(frame["error"]) + list(probes["error"]),
+                 strict=True)
+    oom = sorted({int(m) for m, e in failed if "OutOfMemory" in str(e or "")})
+    floor = memory_floor(peak, probe_peak_mb=None if worst is None else float(worst["max_memory_used_mb"]),
+                         probe="" if worst is None else f"{worst['probe']} ({worst['description']})",
+                         invocations=len(frame), headroom_pct=headroom_pct, oom_at_mb=oom)
+    binding = str(worst["probe"]) if worst is not None and f"worst-case input {worst['probe']} " in floor.reason else None
+    return floor, binding
 
 
 @dataclass
@@ -94,8 +165,9 @@ class AdaptiveRun:
     rounds: int
     decision: MemoryDecision | None = None
     floor: Floor | None = None
-    largest_payload: dict[str, float] = field(default_factory=dict)   # index, peak_mb (the floor probe)
     weights: dict[int, float] | None = None                            # payload index -> weight, for a mix
+    probes: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PROBE_COLUMNS))
+    floor_probe: str | None = None     # the probe whose peak sets the floor (None: the mix's peak, or no probes)
 
     @property
     def status(self) -> Status | None:
@@ -142,45 +214,39 @@ def adaptive_power_tuning(
     base = base_cost if base_cost is not None else base_cost_per_ms()
     mix = PayloadMix(payload)
     records: list[dict] = []
+    probe_records: list[dict] = []
     initial_num = max(3, min(initial_num, max_invocations // (2 * len(values)) or 3))
     step_num = max(3, step_num)
 
-    def measure(value: int, count: int, only: int | None = None) -> None:
+    def measure(value: int, count: int) -> None:
         count = min(count, max_invocations - len(records))
         if count <= 0:
             return
         invoker.set_memory(value)
         for _ in range(count):
-            index = only if only is not None else mix.next_index(value)
+            index = mix.next_index(value)
             result = invoker.invoke(mix.payloads[index])
             records.append({"memory_mb": value, "payload": index, "duration_ms": result.duration_ms,
                             "billed_duration_ms": result.billed_duration_ms, "init_duration_ms": result.init_duration_ms,
                             "max_memory_used_mb": result.max_memory_used_mb, "error": result.error})
 
-    def floor_now() -> Floor:
-        frame = pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=["memory_mb"])
-        peak = float(frame["max_memory_used_mb"].max()) if len(frame) and frame["max_memory_used_mb"].notna().any() \
-            else None
-        largest = None
-        if mix.largest is not None and len(frame):
-            at_largest = frame[frame["payload"] == mix.largest]["max_memory_used_mb"].dropna()
-            largest = float(at_largest.max()) if len(at_largest) else None
-        oom = sorted({int(m) for m, e in zip(frame.get("memory_mb", []), frame.get("error", []), strict=True)
-                      if "OutOfMemory" in str(e or "")})
-        measured = memory_floor(peak if largest is None or (peak or 0) > largest else None,
-                                largest_payload_peak_mb=largest, invocations=len(frame), headroom_pct=headroom_pct,
-                                oom_at_mb=oom)
+    def floor_now() -> tuple[Floor, str | None]:
+        measured, binding = probe_floor(pd.DataFrame.from_records(records),
+                                        pd.DataFrame.from_records(probe_records, columns=PROBE_COLUMNS), headroom_pct)
         if memory_floor_mb is not None and memory_floor_mb.value > measured.value:
-            return memory_floor_mb
-        return measured
+            return memory_floor_mb, None
+        return measured, binding
+
+    def decide(floor: Floor, rounds: int) -> MemoryDecision:
+        return decide_memory(pd.DataFrame.from_records(records), current, floor=floor, strategy=strategy,
+                             balanced_weight=balanced_weight, base_cost=base, weights=mix.weights_by_index(),
+                             margin=tie_margin_pct / 100.0, target=target_confidence, seed=seed + rounds)
 
     rounds, pruned, model, decision = 0, [], None, None
-    probe: dict[str, float] = {}
     try:
-        if mix.largest is not None:
-            measure(values[-1], 1, only=mix.largest)
-            probe = {"index": mix.largest}
-        floor = floor_now()
+        if mix.probes:
+            probe_records.extend(measure_probes(invoker, mix, values[-1]))
+        floor, _ = floor_now()
         eligible = [v for v in values if v >= floor.value]
         if not eligible:
             raise TuningError(f"every power value is below the memory floor of {floor.value:,.0f} MB ({floor.reason}); "
@@ -195,11 +261,8 @@ def adaptive_power_tuning(
                 measure(value, initial_num)
         while True:
             rounds += 1
-            floor = floor_now()
-            frame = pd.DataFrame.from_records(records)
-            decision = decide_memory(frame, current, floor=floor, strategy=strategy, balanced_weight=balanced_weight,
-                                     base_cost=base, weights=mix.weights_by_index(), margin=tie_margin_pct / 100.0,
-                                     target=target_confidence, seed=seed + rounds)
+            floor, _ = floor_now()
+            decision = decide(floor, rounds)
             settled = decision.status is not Status.INSUFFICIENT_DATA and decision.choice_confidence >= target_confidence
             if settled or len(records) >= max_invocations:
                 break
@@ -211,17 +274,22 @@ def adaptive_power_tuning(
                 break
             for value in contenders:
                 measure(value, step_num)
+        if mix.probes and decision is not None and decision.recommended_mb != values[-1]:
+            probe_records.extend(measure_probes(invoker, mix, decision.recommended_mb))
+            floor, _ = floor_now()
+            if floor.value > decision.floor.value:
+                rounds += 1
+                decision = decide(floor, rounds)
     finally:
         invoker.cleanup()
     frame = pd.DataFrame.from_records(records)
     analysis = _tool_analysis(frame, strategy, balanced_weight, discard_top_bottom, base)
-    if probe:
-        probe = {"index": mix.largest,
-                 "peak_mb": float(frame[frame["payload"] == mix.largest]["max_memory_used_mb"].max())}
     choice = decision.choice_mb if decision is not None else analysis.memory_mb
     confidence = decision.confidence if decision is not None else 0.0
+    floor, binding = floor_now()
     return AdaptiveRun(choice, confidence, len(records), frame, analysis, model, pruned, rounds, decision,
-                       floor_now(), probe, mix.weights_by_index())
+                       floor, mix.weights_by_index(), pd.DataFrame.from_records(probe_records, columns=PROBE_COLUMNS),
+                       binding)
 
 
 def _tool_analysis(frame: pd.DataFrame, strategy: Strategy, weight: float, discard: float, base: float) -> AnalysisResult:

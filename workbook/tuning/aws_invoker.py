@@ -71,17 +71,20 @@ class AwsLambdaInvoker:
             FunctionName=self.function_name, Qualifier=self._alias or "$LATEST",
             Payload=body.encode() if isinstance(body, str) else body, LogType="Tail",
         )
+        stream = answer.get("Payload")
+        response = stream.read() if hasattr(stream, "read") else None
         tail = base64.b64decode(answer.get("LogResult") or b"").decode("utf-8", "replace")
         reports = parse_reports(tail.splitlines())
         error = answer.get("FunctionError")
         if reports.empty:
-            return InvocationResult(float("nan"), float("nan"), None, None, error or "no REPORT line in the log tail")
+            return InvocationResult(float("nan"), float("nan"), None, None, error or "no REPORT line in the log tail",
+                                    response)
         row = reports.iloc[-1]
         if error is None and row["status"] != "ok":
             error = str(row["status"])
         init = row["init_duration_ms"]
         return InvocationResult(float(row["duration_ms"]), float(row["billed_duration_ms"]),
-                                None if pd.isna(init) else float(init), float(row["max_memory_used_mb"]), error)
+                                None if pd.isna(init) else float(init), float(row["max_memory_used_mb"]), error, response)
 
     def cleanup(self) -> None:
         problems = []

@@ -19,14 +19,14 @@ Timeout floor, the largest of:
 * **batch** (SQS consumers): batch size x the per-record p99 (an invocation's p99 bounds a
   record's), plus the batching window, so the visibility-timeout rule (>= 6 x timeout) also
   covers the time messages wait in the window;
-* **largest payload** (where tuning measured it): the slowest invocation of the largest payload
-  at the recommended memory, plus the timeout headroom.
+* **worst-case input** (where tuning measured it): the slowest worst-case probe
+  (``workbook.tuning.probes``) at the recommended memory, plus the timeout headroom.
 
 Timeout ceiling: the trigger's own limit (API Gateway's 30 s integration timeout for the HTTP API
 and its authorizer), else Lambda's 900 s.
 
-Memory floor: the peak Max Memory Used (in the window, and at the largest payload the function
-accepts where tuning measured it) plus ``MEMORY_HEADROOM_PCT``.
+Memory floor: the peak Max Memory Used (in the window, and on the worst-case input the function
+accepts, the probes power tuning measures at the largest size) plus ``MEMORY_HEADROOM_PCT``.
 """
 from __future__ import annotations
 
@@ -183,7 +183,7 @@ def queue_of(key: str) -> str | None:
 
 
 def timeout_floor(settings: Settings, key: str, *, per_record_p99_ms: float | None = None,
-                  largest_payload_ms: float | None = None, largest_payload_memory_mb: int | None = None,
+                  worst_case_ms: float | None = None, worst_case_memory_mb: int | None = None, worst_case: str = "",
                   headroom_pct: float = TIMEOUT_HEADROOM_PCT) -> TimeoutFloor:
     """The smallest timeout function ``key`` may have, the component that binds, and its ceiling."""
     components: list[Floor] = []
@@ -198,11 +198,11 @@ def timeout_floor(settings: Settings, key: str, *, per_record_p99_ms: float | No
         seconds = queue.batch_size * per_record_p99_ms / 1000.0 + queue.batching_window_s
         components.append(Floor(seconds, f"batch of {queue.batch_size} x per-record p99 {per_record_p99_ms:,.0f} ms "
                                          f"+ {queue.batching_window_s} s batching window ({queue_name})", "batch"))
-    if largest_payload_ms is not None and largest_payload_ms == largest_payload_ms:
-        seconds = largest_payload_ms * (1 + headroom_pct / 100.0) / 1000.0
-        at = f" at {largest_payload_memory_mb} MB" if largest_payload_memory_mb else ""
-        components.append(Floor(seconds, f"largest payload took {largest_payload_ms:,.0f} ms{at} + "
-                                         f"{headroom_pct:.0f}% headroom", "largest payload"))
+    if worst_case_ms is not None and worst_case_ms == worst_case_ms:
+        seconds = worst_case_ms * (1 + headroom_pct / 100.0) / 1000.0
+        at = f" at {worst_case_memory_mb} MB" if worst_case_memory_mb else ""
+        components.append(Floor(seconds, f"the worst-case input {worst_case or '(unnamed)'} took {worst_case_ms:,.0f} "
+                                         f"ms{at} + {headroom_pct:.0f}% headroom", "worst-case input"))
     if not components:
         components.append(Floor(float(TIMEOUT_MIN_S), "the workbook's shortest timeout", "minimum"))
     binding = max(components, key=lambda f: f.value)
@@ -211,16 +211,17 @@ def timeout_floor(settings: Settings, key: str, *, per_record_p99_ms: float | No
     return TimeoutFloor(seconds, binding, tuple(components), ceiling, why)
 
 
-def memory_floor(peak_mb: float | None, *, largest_payload_peak_mb: float | None = None,
+def memory_floor(peak_mb: float | None, *, probe_peak_mb: float | None = None, probe: str = "",
                  invocations: int = 0, headroom_pct: float = MEMORY_HEADROOM_PCT,
                  oom_at_mb: Sequence[int] = ()) -> Floor:
-    """The smallest memory: the larger peak (window, largest payload) + ``headroom_pct``, in 64 MB steps.
+    """The smallest memory: the larger peak (the invocations', the worst-case probe's) + ``headroom_pct``, in 64 MB steps.
 
-    Sizes where an invocation ran out of memory (``oom_at_mb``) raise the floor above them.
+    ``probe`` names the worst-case input whose peak is ``probe_peak_mb`` (the reason names it when it
+    binds). Sizes where an invocation ran out of memory (``oom_at_mb``) raise the floor above them.
     """
     peaks = [(p, w) for p, w in ((peak_mb, f"peak {peak_mb or 0:,.0f} MB over {invocations:,} invocations"),
-                                  (largest_payload_peak_mb, f"peak {largest_payload_peak_mb or 0:,.0f} MB at the "
-                                                            "largest payload")) if p is not None and p == p]
+                                  (probe_peak_mb, f"peak {probe_peak_mb or 0:,.0f} MB on the worst-case input "
+                                                  f"{probe or '(unnamed)'}")) if p is not None and p == p]
     if not peaks and not oom_at_mb:
         return Floor(float(specs.MEMORY_MIN_MB), "no Max Memory Used measured: Lambda's minimum", "memory")
     value, reason = float(specs.MEMORY_MIN_MB), ""

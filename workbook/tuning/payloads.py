@@ -5,28 +5,26 @@ the API lists items through the authorizer context, the data processor gets a fu
 file processor gets a freshly uploaded image to resize. Where an event needs a resource (an
 uploaded object, a signed token), the builder creates it through ``workbook.aws``.
 
-``tuning_payloads`` adds the worst case where a function's accepted input has a size limit:
-the file processor is tuned with weighted payloads, the usual image and, as one in
-``LARGEST_PAYLOAD_SHARE``, an image of ``uploads.max_object_mb`` (marked ``largest``: its peak
-memory sets the memory floor, and its duration a timeout floor).
+``tuning_payloads`` adds the function's worst-case probes (``worst_case_payloads``): inputs it
+accepts that reach its limits (``handlers/common/limits.py``, through ``workbook.tuning.probes``)
+on the axis that drives its memory. Adaptive tuning measures each once at the largest size first,
+and the largest peak among them sets the memory floor. Each probe carries a ``check`` of the
+function's response, so an input the function refused (a probe past a limit) never passes for
+a measured peak.
 """
 from __future__ import annotations
 
 import io
 import json
-import math
-import struct
 import time
 import uuid
 import warnings
-import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote_plus
 
 import jwt
-import numpy as np
 from PIL import Image
 
 from infra import config
@@ -34,12 +32,9 @@ from workbook import aws
 from workbook.deploy.operations import outputs as stack_outputs
 from workbook.deploy.plan import offline_plan
 from workbook.deploy.stacks import cli_available
+from workbook.tuning import probes
 
 ACCOUNT_ID = "123456789012"
-#: The largest payload's weight among the tuning payloads of a function with a size limit (1 in 10).
-LARGEST_PAYLOAD_SHARE = 0.1
-#: Kept below the size limit so the largest object is accepted, not rejected as oversized, in bytes.
-_BELOW_LIMIT_BYTES = 64 * 1024
 
 
 def _now() -> datetime:
@@ -161,7 +156,8 @@ def _stack_refs(settings: config.Settings) -> dict[str, str]:
     }
 
 
-def _token(settings: config.Settings, secret_arn: str) -> str:
+def _token(settings: config.Settings, secret_arn: str, max_bytes: int | None = None) -> str:
+    """A signed token for the stack's authorizer; with ``max_bytes``, padded (a ``pad`` claim) to just under it."""
     # By name: the ARN's random suffix differs between a plan and the account (or the local endpoint).
     name = secret_arn.split(":secret:", 1)[-1].rsplit("-", 1)[0] if ":secret:" in secret_arn else secret_arn
     secret = json.loads(aws.client("secretsmanager", settings.params.aws_region)
@@ -169,7 +165,16 @@ def _token(settings: config.Settings, secret_arn: str) -> str:
     now = int(time.time())
     claims = {"iss": settings.params.jwt.issuer, "aud": settings.params.jwt.audience, "sub": "power-tuning",
               "iat": now, "nbf": now, "exp": now + 3600, "scope": "items:read"}
-    return jwt.encode(claims, secret["hs256_key"], algorithm="HS256")
+    token = jwt.encode(claims, secret["hs256_key"], algorithm="HS256")
+    if max_bytes:
+        pad = max((max_bytes - len(token) - 32) * 3 // 4, 0)              # base64url: 4 characters per 3 bytes
+        while True:
+            claims["pad"] = "x" * pad
+            token = jwt.encode(claims, secret["hs256_key"], algorithm="HS256")
+            if len(token) <= max_bytes or pad == 0:
+                break
+            pad = max(pad - 16, 0)
+    return token
 
 
 def sample_event(settings: config.Settings, key: str) -> dict[str, Any]:
@@ -200,43 +205,105 @@ def _uploaded_image_event(settings: config.Settings, bucket: str) -> dict[str, A
 
 
 def tuning_payloads(settings: config.Settings, key: str) -> Any:
-    """The payloads power tuning uses for ``key``: its sample event, or weighted payloads with the largest accepted.
+    """The payloads power tuning uses for ``key``: its sample event, plus its worst-case probes where it has limits.
 
-    The file processor accepts objects up to ``uploads.max_object_mb``; it is tuned with its usual
-    image (weight ``1 - LARGEST_PAYLOAD_SHARE``) and an uploaded image just under that limit
-    (``largest``), so the sizes that would run out of memory on it are never recommended.
+    ``[{"payload": sample, "weight": 1.0}, {"payload": probe event, "probe": name, "description": ..., "check": ...}, ...]``;
+    the sample event alone for a function whose input has no size axis (the scheduler).
     """
-    if key != "file-processor":
-        return sample_event(settings, key)
+    worst = worst_case_payloads(settings, key)
+    sample = sample_event(settings, key)
+    return [{"payload": sample, "weight": 1.0}, *worst] if worst else sample
+
+
+def worst_case_payloads(settings: config.Settings, key: str) -> list[dict[str, Any]]:
+    """Function ``key``'s worst-case probes as events: ``{"payload", "probe", "description", "check"}`` each.
+
+    file-processor: every file of ``workbook.tuning.probes.file_probes`` uploaded under the prefix;
+    data-processor and notification-handler: a full batch (params batch size) of messages of
+    ``SQS_MAX_MESSAGE_BYTES``; api-processor: a POST of ``API_MAX_BODY_BYTES``; auth-handler: a valid
+    token of ``jwt.max_token_bytes``; scheduler: none (its event is fixed; its work is the due rows,
+    at most MAX_ROUNDS batches).
+    """
+    if key == "scheduler":
+        return []
+    limits = probes.input_limits()
     refs = _stack_refs(settings)
-    return [
-        {"payload": _uploaded_image_event(settings, refs["uploads_bucket"]), "weight": 1 - LARGEST_PAYLOAD_SHARE},
-        {"payload": largest_image_event(settings, refs["uploads_bucket"]), "weight": LARGEST_PAYLOAD_SHARE,
-         "largest": True},
-    ]
+    if key == "file-processor":
+        return [_uploaded_probe(settings, refs["uploads_bucket"], probe)
+                for probe in probes.file_probes(settings.params.uploads.max_object_mb * limits.MiB)]
+    if key == "data-processor":
+        size = settings.params.task_queue.batch_size
+        bodies = [_padded_json({"kind": "tuning.worst-case", "business_key": f"worst-{uuid.uuid4().hex[:8]}-{i}",
+                                "payload": {"items": []}}, limits.SQS_MAX_MESSAGE_BYTES) for i in range(size)]
+        return [{"payload": sqs_batch(bodies, refs["task_queue_arn"]), "probe": "sqs-batch-max",
+                 "description": f"{size} messages (task_queue.batch_size) of {limits.SQS_MAX_MESSAGE_BYTES // 1024} KiB "
+                                "(SQS_MAX_MESSAGE_BYTES), payloads of empty objects", "check": _batch_check}]
+    if key == "notification-handler":
+        size = settings.params.notification_queue.batch_size
+        def batch_of(items: int) -> dict[str, Any]:
+            return sns_via_sqs([{"event": "worst-case", "items": [{}] * items}] * size, refs["topic_arn"],
+                               refs["notification_queue_arn"])
+        empty = max(len(r["body"].encode()) for r in batch_of(0)["Records"])
+        batch = batch_of((limits.SQS_MAX_MESSAGE_BYTES - empty - 64) // 4)   # "{}, " in the envelope's Message
+        return [{"payload": batch, "probe": "sqs-batch-max",
+                 "description": f"{size} SNS envelopes (notification_queue.batch_size) near "
+                                f"{limits.SQS_MAX_MESSAGE_BYTES // 1024} KiB (SQS_MAX_MESSAGE_BYTES)",
+                 "check": _batch_check}]
+    if key == "api-processor":
+        body = _padded_json({"name": "worst-case probe", "attributes": {"items": []}}, limits.API_MAX_BODY_BYTES)
+        event = http_api_request("POST", "/items", origin=settings.cors_origin)
+        event["body"] = body
+        return [{"payload": event, "probe": "api-body-max",
+                 "description": f"POST /items of {limits.API_MAX_BODY_BYTES // 1024} KiB (API_MAX_BODY_BYTES)",
+                 "check": _http_check}]
+    if key == "auth-handler":
+        token = _token(settings, refs["jwt_secret_arn"], max_bytes=settings.params.jwt.max_token_bytes)
+        return [{"payload": authorizer_request(token), "probe": "token-max",
+                 "description": f"a valid token of {len(token):,} bytes (jwt.max_token_bytes)", "check": _auth_check}]
+    return []
 
 
-def largest_png(limit_bytes: int, seed: int = 0) -> bytes:
-    """An uncompressed RGB PNG of random pixels just under ``limit_bytes`` (it decodes to about its file size).
-
-    Written directly (signature, IHDR, one stored-zlib IDAT, IEND): Pillow's encoder takes seconds
-    on 50 MB; the file is checked by Pillow in the tests.
-    """
-    side = int(math.sqrt(max(limit_bytes - _BELOW_LIMIT_BYTES, 3 * 64 * 64) / 3))
-    rows = np.random.default_rng(seed).integers(0, 256, size=(side, 1 + 3 * side), dtype=np.uint8)
-    rows[:, 0] = 0                                   # filter type None on every row
-    data = zlib.compress(rows.tobytes(), 0)
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-
-    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)   # 8-bit RGB, no interlace
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+def _padded_json(value: dict[str, Any], max_bytes: int) -> str:
+    """``value`` as JSON with its ``items`` list (at the top or under ``payload``/``attributes``) filled with ``{}``
+    to just under ``max_bytes``: the most parsed objects a byte."""
+    target = value.get("payload", value.get("attributes", value))
+    text = json.dumps(value, separators=(",", ":"))
+    count = max((max_bytes - len(text.encode()) - 16) // 3, 0)
+    target["items"] = [{}] * count
+    return json.dumps(value, separators=(",", ":"))
 
 
-def largest_image_event(settings: config.Settings, bucket: str) -> dict[str, Any]:
-    """An S3 event for an uploaded image of (just under) ``uploads.max_object_mb``, the largest the function accepts."""
-    body = largest_png(settings.params.uploads.max_object_mb * 1024 * 1024)
-    key = f"{settings.params.uploads.prefix}power tuning/largest-{uuid.uuid4().hex[:8]}.png"
+def _decoded(response: bytes | None) -> Any:
+    try:
+        return json.loads(response or b"null")
+    except ValueError:
+        return None
+
+
+def _file_check(response: bytes | None) -> str | None:
+    results = (_decoded(response) or {}).get("results") or [{}]
+    outcome = results[0]
+    return None if outcome.get("status") == "processed" else f"{outcome.get('reason')}: {outcome.get('detail')}"
+
+
+def _batch_check(response: bytes | None) -> str | None:
+    failures = (_decoded(response) or {}).get("batchItemFailures")
+    return f"{len(failures)} record(s) failed" if failures else None
+
+
+def _http_check(response: bytes | None) -> str | None:
+    answer = _decoded(response) or {}
+    status = int(answer.get("statusCode") or 0)
+    return None if 200 <= status < 300 else f"HTTP {status}: {str(answer.get('body'))[:200]}"
+
+
+def _auth_check(response: bytes | None) -> str | None:
+    return None if (_decoded(response) or {}).get("isAuthorized") else "the token was denied"
+
+
+def _uploaded_probe(settings: config.Settings, bucket: str, probe: probes.FileProbe) -> dict[str, Any]:
+    body = probe.build()
+    key = f"{settings.params.uploads.prefix}power tuning/worst-{probe.name}-{uuid.uuid4().hex[:8]}{probe.suffix}"
     aws.client("s3", settings.params.aws_region).put_object(Bucket=bucket, Key=key, Body=body)
-    return s3_object_created(bucket, key, len(body), settings.params.aws_region)
+    return {"payload": s3_object_created(bucket, key, len(body), settings.params.aws_region), "probe": probe.name,
+            "description": f"{probe.description}; {len(body) / 1e6:,.2f} MB", "check": _file_check}

@@ -6,11 +6,11 @@ recommended (it becomes ``insufficient-data``, saying what would settle it). Onl
 rows reach the params patch.
 
 - memory: power tuning's decision (``workbook.tuning.decide``: the change must beat the current
-  size by more than the noise), never below the floor (the peak memory in the window and at the
-  largest payload, plus headroom); without tuning, only a raise to the floor is advised, since
+  size by more than the noise), never below the floor (the peak memory in the window and on the
+  function's worst-case input, plus headroom); without tuning, only a raise to the floor is advised, since
   a smaller size changes the CPU share and needs measuring;
 - timeout: an upper confidence bound on the p99.9 duration plus headroom, never below the
-  function's own downstream retry budgets, its batch and its largest payload, never above its
+  function's own downstream retry budgets, its batch and its slowest worst-case input, never above its
   trigger's limit (``workbook.tuning.rules.recommend_timeout``, ``workbook.tuning.floors``);
   queue consumers keep a visibility timeout of at least 6x;
 - architecture: arm64 where both architectures were measured and arm64 wins on price without a
@@ -31,7 +31,15 @@ from infra import config, specs
 from workbook.analysis.cost import monthly_cost
 from workbook.local import processes
 from workbook.tuning import defaults
-from workbook.tuning.adaptive import AdaptiveRun, adaptive_power_tuning
+from workbook.tuning.adaptive import (
+    PROBE_COLUMNS,
+    AdaptiveRun,
+    PayloadMix,
+    adaptive_power_tuning,
+    measure_probes,
+    probe_floor,
+    split_probes,
+)
 from workbook.tuning.analysis import AnalysisResult, TuningError, base_cost_per_ms
 from workbook.tuning.bounds import min_samples
 from workbook.tuning.decide import MemoryDecision, Status, decide_memory
@@ -125,8 +133,9 @@ def power_tune(settings: config.Settings, key: str, power_values: Sequence[int] 
     """Power-tune one function on AWS or the local sandbox with its tuning payloads, at its current size too.
 
     Every setting left ``None`` takes its default from ``workbook.tuning.defaults``; ``payload``
-    defaults to ``workbook.tuning.payloads.tuning_payloads`` (the file processor's include an
-    object of ``uploads.max_object_mb``). ``progress(done, budget, memory_mb)`` is called after
+    defaults to ``workbook.tuning.payloads.tuning_payloads`` (the sample event, plus the function's
+    worst-case probes: adaptive tuning measures them once each at the largest size first, and their
+    largest peak sets the memory floor). ``progress(done, budget, memory_mb)`` is called after
     each invocation (``budget`` is the most it may take; adaptive tuning often stops earlier).
     """
     values = sorted(set(check_power_values(defaults.DEFAULT_POWER_VALUES if power_values is None else power_values)))
@@ -135,10 +144,12 @@ def power_tune(settings: config.Settings, key: str, power_values: Sequence[int] 
     balanced_weight = defaults.DEFAULT_BALANCED_WEIGHT if balanced_weight is None else balanced_weight
     discard_top_bottom = defaults.DEFAULT_DISCARD_TOP_BOTTOM if discard_top_bottom is None else discard_top_bottom
     invoker = invoker or make_invoker(settings, key)
-    if progress is not None:
-        budget = num * (len(values) + 1) if adaptive else num * len(set(values) | {settings.function(key).memory_mb})
-        invoker = with_progress(invoker, progress, budget)
     payload = payload if payload is not None else tuning_payloads(settings, key)
+    probes = split_probes(payload)[1]
+    if progress is not None:
+        budget = (num * (len(values) + 1) + 2 * len(probes)) if adaptive else \
+            num * len(set(values) | {settings.function(key).memory_mb}) + len(probes)
+        invoker = with_progress(invoker, progress, budget)
     fn = settings.function(key)
     base = base_cost_per_ms(settings.params.aws_region, fn.architecture)
     if adaptive:
@@ -147,9 +158,9 @@ def power_tune(settings: config.Settings, key: str, power_values: Sequence[int] 
                                     step_num=max(3, num // 2), max_invocations=num * (len(values) + 1),
                                     base_cost=base, current_mb=fn.memory_mb)
     else:
-        run = run_power_tuning(invoker, sorted(set(values) | {fn.memory_mb}), num, payload, strategy=strategy,
-                               balanced_weight=balanced_weight, discard_top_bottom=discard_top_bottom, base_cost=base,
-                               region=settings.params.aws_region, architecture=fn.architecture)
+        run = sweep(invoker, sorted(set(values) | {fn.memory_mb}), num, payload, fn.memory_mb, strategy=strategy,
+                    balanced_weight=balanced_weight, discard_top_bottom=discard_top_bottom, base_cost=base,
+                    region=settings.params.aws_region, architecture=fn.architecture)
     durations = _durations_by_memory(run.invocations)
     model = None
     if len(durations) >= 2:
@@ -159,6 +170,29 @@ def power_tune(settings: config.Settings, key: str, power_values: Sequence[int] 
         except TuningError:
             model = None
     return Tuned(key, run, model)
+
+
+def sweep(invoker: Invoker, values: Sequence[int], num: int, payload: Any, current_mb: int, **options: Any) -> TuningRun:
+    """The full sweep (``run_power_tuning``) of the mix, after the worst-case probes where the payloads hold some.
+
+    The probes run once each at the largest size first; sizes below the floor they set are not
+    swept (the current size is, to compare with), and the run carries the floor, the probes and
+    the probe that sets it. ``options`` go to ``run_power_tuning``.
+    """
+    mix, probes = split_probes(payload)
+    if not probes:
+        return run_power_tuning(invoker, values, num, payload, **options)
+    try:
+        rows = measure_probes(invoker, PayloadMix(payload), max(values))
+    except BaseException:
+        invoker.cleanup()
+        raise
+    frame = pd.DataFrame.from_records(rows, columns=PROBE_COLUMNS)
+    floor, binding = probe_floor(pd.DataFrame(), frame)
+    kept = sorted({v for v in values if v >= floor.value} | {int(current_mb)})
+    run = run_power_tuning(invoker, kept, num, mix, **options)
+    run.floor, run.probes, run.floor_probe = floor, frame, binding
+    return run
 
 
 class _Counted:
@@ -311,9 +345,9 @@ def _timeout_row(settings: config.Settings, key: str, subset: pd.DataFrame, tune
                 scaled = (f"; durations scaled by {factor:.2f}x for the recommended {decision.recommended_mb} MB "
                           "(power tuning's means)")
     memory = decision.recommended_mb if decision is not None else current.memory_mb
-    largest_ms = _largest_payload_ms(tuned, memory)
+    worst_ms, worst = _worst_case_ms(tuned, memory)
     floor = timeout_floor(settings, key, per_record_p99_ms=float(np.quantile(durations, 0.99)) if len(durations) else None,
-                          largest_payload_ms=largest_ms, largest_payload_memory_mb=memory if largest_ms else None)
+                          worst_case_ms=worst_ms, worst_case_memory_mb=memory if worst_ms else None, worst_case=worst)
     rec = recommend_timeout(durations, key, settings=settings, floor=floor, timed_out=int((status == "timeout").sum()))
     if len(subset) and not len(durations) and rec.status is Status.INSUFFICIENT_DATA:
         reason = (f"all {len(subset):,} invocations in the window failed ({', '.join(sorted(set(status)))}): "
@@ -328,15 +362,65 @@ def _timeout_row(settings: config.Settings, key: str, subset: pd.DataFrame, tune
     return row
 
 
-def _largest_payload_ms(tuned: Tuned | None, memory_mb: int) -> float | None:
-    """The slowest successful invocation of the largest payload at ``memory_mb``, where tuning measured one."""
-    index = (getattr(tuned.run, "largest_payload", None) or {}).get("index") if tuned is not None else None
-    invocations = tuned.run.invocations if tuned is not None else None
-    if index is None or invocations is None or "payload" not in invocations:
-        return None
-    rows = invocations[(invocations["payload"] == index) & invocations["error"].isna()
-                       & (invocations["memory_mb"] == memory_mb)]
-    return float(rows["duration_ms"].max()) if len(rows) else None
+def _worst_case_ms(tuned: Tuned | None, memory_mb: int) -> tuple[float | None, str]:
+    """The slowest successful worst-case probe at ``memory_mb`` and its name, where tuning measured one there."""
+    probes = getattr(tuned.run, "probes", None) if tuned is not None else None
+    if probes is None or not len(probes):
+        return None, ""
+    rows = probes[probes["error"].isna() & (probes["memory_mb"] == memory_mb)]
+    if not len(rows):
+        return None, ""
+    slowest = rows.loc[rows["duration_ms"].astype(float).idxmax()]
+    return float(slowest["duration_ms"]), str(slowest["probe"])
+
+
+def worst_case_table(tuned: Mapping[str, Tuned]) -> pd.DataFrame:
+    """Per tuned function, each worst-case probe: its peak at the largest size, where else it ran, and which sets the floor.
+
+    Columns: function, probe, description, memory_mb (where it was measured first, the largest size),
+    max_memory_used_mb, duration_ms, error, at_recommended_mb and its max_memory_used_mb / error there,
+    sets_floor, floor.
+    """
+    rows: list[dict[str, Any]] = []
+    for key, result in tuned.items():
+        run = result.run
+        probes = getattr(run, "probes", None)
+        if probes is None or not len(probes):
+            continue
+        first_size = int(probes["memory_mb"].iloc[0])
+        floor = getattr(run, "floor", None)
+        recommended = result.decision.recommended_mb if result.decision is not None else None
+        for name, group in probes.groupby("probe", sort=False):
+            first = group[group["memory_mb"] == first_size].iloc[0]
+            there = group[group["memory_mb"] == recommended] if recommended not in (None, first_size) else group.iloc[0:0]
+            rows.append({
+                "function": key, "probe": name, "description": first["description"], "memory_mb": first_size,
+                "max_memory_used_mb": first["max_memory_used_mb"], "duration_ms": round(float(first["duration_ms"]), 1),
+                "error": first["error"], "at_recommended_mb": recommended,
+                "recommended_max_memory_used_mb": there["max_memory_used_mb"].iloc[0] if len(there) else None,
+                "recommended_error": there["error"].iloc[0] if len(there) else None,
+                "sets_floor": name == getattr(run, "floor_probe", None),
+                "floor": floor.describe("MB") if floor is not None else "-",
+            })
+    columns = ["function", "probe", "description", "memory_mb", "max_memory_used_mb", "duration_ms", "error",
+               "at_recommended_mb", "recommended_max_memory_used_mb", "recommended_error", "sets_floor", "floor"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def floor_probes(tuned: Mapping[str, Tuned]) -> dict[str, dict[str, Any]]:
+    """Per tuned function, the worst-case probe that sets its memory floor and its measured peak (None: none does)."""
+    table = worst_case_table(tuned)
+    out: dict[str, dict[str, Any]] = {}
+    for key in tuned:
+        rows = table[(table["function"] == key) & table["sets_floor"]]
+        run = tuned[key].run
+        floor = getattr(run, "floor", None)
+        out[key] = ({"probe": rows["probe"].iloc[0], "description": rows["description"].iloc[0],
+                     "peak_mb": float(rows["max_memory_used_mb"].iloc[0]), "memory_mb": int(rows["memory_mb"].iloc[0]),
+                     "floor_mb": int(floor.value) if floor is not None else None,
+                     "floor": floor.describe("MB") if floor is not None else None}
+                    if len(rows) else {"probe": None, "floor": floor.describe("MB") if floor is not None else None})
+    return out
 
 
 def _architecture_row(settings: config.Settings, key: str, arch: Mapping[str, Sequence[float]] | None,

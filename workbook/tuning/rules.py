@@ -152,7 +152,7 @@ def recommend_timeout(
 
     The timeout is the ``level`` upper confidence bound on the ``quantile`` of the durations (an
     order statistic: distribution-free), plus ``headroom_pct``, rounded up to seconds; never below
-    the floor (the function's own downstream retry budgets, batch and largest payload; see
+    the floor (the function's own downstream retry budgets, batch and slowest worst-case input; see
     ``workbook.tuning.floors``) nor above the trigger's ceiling. The status:
 
     * ``insufficient-data`` when the durations are too few for the bound (2,995 for p99.9 at 95%):

@@ -35,6 +35,7 @@ class InvocationResult:
     init_duration_ms: float | None = None
     max_memory_used_mb: float | None = None
     error: str | None = None
+    response: bytes | None = None       # the function's response payload, where the invoker has it
 
 
 @runtime_checkable
@@ -65,6 +66,9 @@ class TuningRun:
     invocations: pd.DataFrame
     strategy: str
     power_values: list[int]
+    floor: Any = None                  # the memory floor from the worst-case probes, where they were measured first
+    probes: pd.DataFrame | None = None  # the probes' invocations (``workbook.tuning.adaptive.PROBE_COLUMNS``)
+    floor_probe: str | None = None     # the probe that sets the floor
 
     @property
     def memory_mb(self) -> int:

@@ -67,7 +67,8 @@ class SandboxInvoker:
                 return InvocationResult(0.0, 0.0, None, None, "TooManyRequestsException")
             report = outcome.report
             return InvocationResult(report.duration_ms, float(report.billed_duration_ms), report.init_duration_ms,
-                                    float(report.max_memory_used_mb), outcome.error_type if outcome.function_error else None)
+                                    float(report.max_memory_used_mb), outcome.error_type if outcome.function_error else None,
+                                    outcome.payload)
         result = invoke_remote(self._recorded, self.function_name, payload, memory_mb=self.memory_mb,
                                qualifier=self.version)
         headers = {k.lower(): v for k, v in result["headers"].items()}
@@ -84,7 +85,7 @@ class SandboxInvoker:
             except (ValueError, AttributeError):
                 error = headers["x-amz-function-error"]
         return InvocationResult(float(figures["durationMs"]), float(figures["billedDurationMs"]),
-                                figures.get("initDurationMs"), float(figures["maxMemoryUsedMB"]), error)
+                                figures.get("initDurationMs"), float(figures["maxMemoryUsedMB"]), error, result["payload"])
 
     def cleanup(self) -> None:
         """End the environments tuning used; the function's own configuration was never changed."""

@@ -70,19 +70,8 @@ def test_tune_cli_uses_the_sample_event_and_keeps_timeouts_on_thin_data(local_en
     assert len(lines) == 2 and all(line.split()[2] == "0" for line in lines)   # no errors at either size
 
 
-def test_file_processor_is_tuned_with_an_object_of_max_object_mb(local_env):
-    # GIVEN the file processor's tuning payloads: its usual image and one of uploads.max_object_mb
-    tuned = recommend.power_tune(local_env, "file-processor", [256, 512, 1024], 3)
-    run = tuned.run
-    invocations = run.invocations
-    largest = invocations[invocations["payload"] == run.largest_payload["index"]]
-    # THEN the largest object was processed without error, its peak set the floor, and nothing under it was measured
-    assert len(largest) >= 1 and largest["error"].isna().all()
-    limit_mb = local_env.params.uploads.max_object_mb
-    assert run.largest_payload["peak_mb"] > limit_mb            # the decoded image is at least as large as the file
-    assert run.floor.value >= run.largest_payload["peak_mb"] * 1.3 and "largest payload" in run.floor.reason
-    assert invocations["memory_mb"].min() >= run.floor.value
-    assert tuned.decision.floor.value >= run.floor.value and tuned.decision.recommended_mb >= run.floor.value
+# The file processor's tuning with its worst-case probes, and the probes at the recommended memory:
+# tests/integration/local/test_file_processor_probes.py.
 
 
 def test_tuning_runs_on_marked_versions_and_the_loaders_count_the_traffic_only(local_env):

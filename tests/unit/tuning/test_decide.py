@@ -28,6 +28,7 @@ class ModelInvoker:
         self.rng = np.random.default_rng(seed)
         self.memory, self.cold, self.cleaned = None, False, 0
         self.peak_mb = peak_mb or (lambda payload: 60.0)
+        self.calls = []
 
     def set_memory(self, memory_mb):
         self.memory, self.cold = memory_mb, True
@@ -37,6 +38,7 @@ class ModelInvoker:
         return self.wait_ms + scale * self.cpu_ms / min(vcpus_for(memory_mb), self.threads)
 
     def invoke(self, payload):
+        self.calls.append(payload)
         peak = self.peak_mb(payload)
         init = 150.0 if self.cold else None
         self.cold = False
@@ -148,18 +150,34 @@ def test_adaptive_never_recommends_on_flat_cost():
         assert run.decision.status is not Status.RECOMMEND
 
 
-def test_adaptive_probes_the_largest_payload_and_never_measures_below_its_floor():
-    # GIVEN weighted payloads whose largest needs 300 MB
-    peaks = {"small": 60.0, "large": 300.0}
+def test_adaptive_probes_the_worst_case_inputs_first_and_never_measures_below_their_floor():
+    # GIVEN the usual payload and two worst-case probes, the larger needing 300 MB
+    peaks = {"small": 60.0, "large": 300.0, "wide": 200.0}
     invoker = ModelInvoker(wait_ms=50, seed=4, peak_mb=lambda p: peaks[p["size"]])
-    payloads = [{"payload": {"size": "small"}, "weight": 9}, {"payload": {"size": "large", "scale": 3}, "weight": 1,
-                                                               "largest": True}]
+    payloads = [{"payload": {"size": "small"}, "weight": 1},
+                {"payload": {"size": "wide", "scale": 2}, "probe": "wide", "description": "a wide one"},
+                {"payload": {"size": "large", "scale": 3}, "probe": "large", "description": "the largest one"}]
     run = tuning.adaptive_power_tuning(invoker, payload=payloads, max_invocations=80, current_mb=1024, seed=4)
-    # THEN the floor comes from the largest payload, and no size under it was invoked or chosen
-    assert run.floor.value >= 300 * 1.3 and "largest payload" in run.floor.reason
-    assert run.invocations["memory_mb"].min() >= run.floor.value
-    assert run.memory_mb >= run.floor.value and run.largest_payload["peak_mb"] == 300.0
-    assert run.weights == {0: 0.9, 1: pytest.approx(0.1)}
+    # THEN each probe ran once at the largest size before anything else, and once at the recommended size
+    probes = run.probes
+    assert list(probes["probe"][:2]) == ["wide", "large"] and set(probes["memory_mb"][:2]) == {3008}
+    assert invoker.calls[:2] == [{"size": "wide", "scale": 2}, {"size": "large", "scale": 3}]
+    assert sorted(probes[probes["memory_mb"] != 3008]["memory_mb"]) == [run.decision.recommended_mb] * 2
+    # AND the floor comes from the larger probe's peak and names it; no size under it was invoked or chosen
+    assert run.floor.value >= 300 * 1.3 and "worst-case input large (the largest one)" in run.floor.reason
+    assert run.floor_probe == "large"
+    assert run.invocations["memory_mb"].min() >= run.floor.value and run.memory_mb >= run.floor.value
+    # AND the probes are not in the mix: every measured invocation is the usual payload
+    assert set(run.invocations["payload"]) == {0} and run.weights is None
+
+
+def test_a_refused_probe_is_an_error_not_a_peak():
+    invoker = ModelInvoker(wait_ms=50, seed=5, peak_mb=lambda p: 50.0)
+    payloads = [{"payload": {"size": "small"}, "weight": 1},
+                {"payload": {"size": "huge"}, "probe": "huge", "check": lambda response: "over the limit"}]
+    run = tuning.adaptive_power_tuning(invoker, payload=payloads, max_invocations=40, current_mb=1024, seed=5)
+    assert (run.probes["error"] == "refused: over the limit").all() and run.floor_probe is None
+    assert "worst-case" not in run.floor.reason
 
 
 def test_adaptive_rejects_a_budget_too_small():

@@ -34,15 +34,21 @@ def test_ceilings_are_the_triggers_limits(key, ceiling):
     assert floors.timeout_ceiling(key)[0] == ceiling
 
 
-def test_the_largest_payload_sets_a_timeout_floor():
+def test_the_slowest_worst_case_input_sets_a_timeout_floor():
     settings = config.load("local")
-    floor = floors.timeout_floor(settings, "file-processor", largest_payload_ms=100_000, largest_payload_memory_mb=512)
-    assert floor.binding.kind == "largest payload" and floor.seconds == 150 and "512 MB" in floor.binding.reason
+    floor = floors.timeout_floor(settings, "file-processor", worst_case_ms=100_000, worst_case_memory_mb=512,
+                                 worst_case="png-rgba-max-pixels")
+    assert floor.binding.kind == "worst-case input" and floor.seconds == 150 and "512 MB" in floor.binding.reason
+    assert "png-rgba-max-pixels" in floor.binding.reason
 
 
-def test_memory_floor_takes_the_larger_peak_and_rounds_up():
-    floor = floors.memory_floor(90.0, largest_payload_peak_mb=300.0, invocations=500)
-    assert floor.value == 448 and "largest payload" in floor.reason       # 300 x 1.3 = 390, in 64 MB steps
+def test_memory_floor_takes_the_larger_peak_rounds_up_and_names_the_input():
+    floor = floors.memory_floor(90.0, probe_peak_mb=300.0, probe="png-rgba-max-pixels (7,071 x 7,071 RGBA PNG)",
+                                invocations=500)
+    assert floor.value == 448                                              # 300 x 1.3 = 390, in 64 MB steps
+    assert floor.reason == ("peak 300 MB on the worst-case input png-rgba-max-pixels (7,071 x 7,071 RGBA PNG) "
+                            "+ 30% headroom")
+    assert "over 500 invocations" in floors.memory_floor(400.0, probe_peak_mb=300.0, probe="x", invocations=500).reason
     assert floors.memory_floor(None).value == specs.MEMORY_MIN_MB
     assert floors.memory_floor(60.0, oom_at_mb=[512]).value == 576
     assert "above Lambda's" in floors.memory_floor(9000.0).reason
