@@ -228,7 +228,7 @@ def start(env: str = "local", plan: dict | None = None, settings=None, *, progre
     """
     settings = settings or config.load(env)   # a bad env or params file fails before anything starts
     installed = processes.terminate_as_interrupt()
-    say = _checkpointed(progress)
+    say = processes.checkpointed(progress)
     try:
         with _exclusive():
             existing = state_file.read()
@@ -248,21 +248,12 @@ def start(env: str = "local", plan: dict | None = None, settings=None, *, progre
         raise
 
 
-def _checkpointed(progress):
-    """``progress`` that is also a safe point: each phase of a start acts on a stop signal not yet acted on."""
-    def say(message: str) -> None:
-        processes.checkpoint()
-        if progress:
-            progress(message)
-    return say
-
-
 def restart(env: str = "local", *, progress=None) -> dict[str, Any]:
     """Restart every process of the environment, keeping its owner, ports where free and PostgreSQL's data.
 
     With no environment (or only a stale state file) this is ``start``.
     """
-    say = _checkpointed(progress)
+    say = processes.checkpointed(progress)
     with _exclusive():
         existing = state_file.read()
         if _partly_alive(existing):

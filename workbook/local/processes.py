@@ -335,6 +335,15 @@ def checkpoint() -> None:
         raise KeyboardInterrupt(name)
 
 
+def checkpointed(progress=None):
+    """``progress`` (a callable taking a message, or None) that is also a safe point: each phase acts on a stop signal."""
+    def say(message: str) -> None:
+        checkpoint()
+        if progress:
+            progress(message)
+    return say
+
+
 def acted_on() -> None:
     """The interrupt reached the main flow, which now cleans up: forget the signals recorded so far."""
     _pending.clear()
