@@ -223,7 +223,7 @@ def test_an_upload_flows_through_s3_eventbridge_sns_and_sqs_to_the_webhook(stack
     manager.activate()
     key = f"{SETTINGS.params.uploads.prefix}flow-{int(time.time())}.txt"
     aws.client("s3").put_object(Bucket=SETTINGS.name("uploads"), Key=key, Body=b"one\ntwo\n")
-    deliveries_url = f"{manager.endpoints(stack)['lambda']}/webhook-deliveries"
+    deliveries_url = f"{manager.control_url(stack)}/webhook-deliveries"
 
     def delivered() -> bool:
         with urllib.request.urlopen(deliveries_url, timeout=10) as response:
