@@ -469,11 +469,16 @@ def load(env: str, params_dir: Path | None = None) -> Settings:
     if not re.fullmatch(r"[a-z][a-z0-9-]*", env or ""):
         raise ParamsError(f"environment {env!r} is not a valid name; use one of: {', '.join(ENVIRONMENTS)}")
     path = params_path(env, params_dir)
+    if env not in ENVIRONMENTS:   # the field `environment` takes these only: no other params file could validate
+        raise ParamsError(f"{_rel(path)}: environment {env!r} is not one of the known environments "
+                          f"({', '.join(ENVIRONMENTS)}; the params field 'environment' takes only these); "
+                          "use --env with one of them")
     if not path.is_file():
         known = sorted(p.stem for p in path.parent.glob("*.yaml")) if path.parent.is_dir() else []
         raise ParamsError(
             f"{_rel(path)}: no such params file for environment {env!r}; "
-            f"known environments: {', '.join(known) or 'none'} (create {_rel(path)} from params/dev.yaml)"
+            f"known environments: {', '.join(known) or 'none'} (create {_rel(path)} from params/dev.yaml "
+            f"and set environment: {env} in it)"
         )
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))

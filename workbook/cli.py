@@ -33,8 +33,35 @@ Command = Callable[[argparse.Namespace], int]
 # ---------------------------------------------------------------------------------------------
 # Parser.
 # ---------------------------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    """argparse with the workbook's one-line errors (``workbook: ...``, exit 2), like params errors."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(int(ExitCode.BAD_INPUT), f"workbook: {self.prog.removeprefix('workbook ')}: {message} "
+                                           f"(see `{self.prog} --help`)\n")
+
+
+#: Options whose value may begin with '-' (argparse would take ``--since -5m`` for two options).
+_DASHED_VALUES = ("--since",)
+
+
+def _join_dashed_values(argv: list[str]) -> list[str]:
+    """``--since -5m`` as ``--since=-5m``, so the option's own check says what is wrong with the value."""
+    joined: list[str] = []
+    index = 0
+    while index < len(argv):
+        if argv[index] in _DASHED_VALUES and index + 1 < len(argv) and argv[index + 1].startswith("-") \
+                and argv[index + 1] != "--":
+            joined.append(f"{argv[index]}={argv[index + 1]}")
+            index += 2
+            continue
+        joined.append(argv[index])
+        index += 1
+    return joined
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="workbook",
         description="Run and tune the Lambda compute stack from notebooks; --env local needs no AWS account.",
     )
@@ -57,13 +84,52 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     _env(run)
     run.add_argument("--since", default=None, help="time range to analyse, like 90m, 24h or 7d (default: params)")
     run.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks, e.g. 02-metrics 05-tuning")
-    run.add_argument("--function", dest="functions", action="append", help="limit to a function (repeatable)")
+    run.add_argument("--function", dest="functions", nargs="+", action="extend", metavar="KEY",
+                     help="limit to these functions, e.g. api-processor data-processor (default: all)")
     run.add_argument("--traffic-seconds", type=_seconds, default=None, metavar="N",
                      help="--env local only: seconds of traffic before the notebooks, 0 for none (default: params local)")
     run.add_argument("--log", metavar="FILE", default=None,
                      help="also append the run's progress and result lines, redacted and time-stamped, to FILE "
                      "(what `workbook schedule` uses)")
     run.set_defaults(func=cmd_run, redacted_output=True)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number, 1 or more")
+    return value
+
+
+def _fraction(low: float, high: float, what: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected {what}, from {low:g} to {high:g}")
+        return value
+    return parse
+
+
+def _memory_sizes(text: str) -> list[int]:
+    """``128,512,1769`` -> sizes in MB, each one Lambda accepts."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected memory sizes in MB separated by commas, "
+                                         "like 128,512,1769")
+    wrong = [v for v in values if not specs.MEMORY_MIN_MB <= v <= specs.MEMORY_MAX_MB]
+    if wrong:
+        raise argparse.ArgumentTypeError(f"{wrong[0]} MB is outside Lambda's {specs.MEMORY_MIN_MB}-"
+                                         f"{specs.MEMORY_MAX_MB} MB")
+    return values
 
 
 def _seconds(text: str) -> float:
@@ -163,12 +229,18 @@ def _add_tune(commands: argparse._SubParsersAction) -> None:
     )
     tune.add_argument("--env", required=True, help="environment: local, dev, staging or prod")
     tune.add_argument("--function", required=True, help=f"function key: {', '.join(specs.FUNCTION_KEYS)}")
-    tune.add_argument("--power-values", default=None,
-                      help="comma-separated memory sizes in MB (default: workbook.tuning.defaults, 128 to 3008)")
-    tune.add_argument("--num", type=int, default=None, help="invocations per memory value (default: 10)")
-    tune.add_argument("--strategy", choices=("cost", "speed", "balanced"), default=None, help="default: cost")
-    tune.add_argument("--balanced-weight", type=float, default=None, help="default: 0.5")
-    tune.add_argument("--discard-top-bottom", type=float, default=None)
+    tune.add_argument("--power-values", type=_memory_sizes, default=None, metavar="MB,MB,...",
+                      help=f"comma-separated memory sizes in MB, {specs.MEMORY_MIN_MB}-{specs.MEMORY_MAX_MB} "
+                      "(default: workbook.tuning.defaults, 128 to 3008; the current size is always added)")
+    tune.add_argument("--num", type=_positive_int, default=None, metavar="N",
+                      help="invocations per memory value, 1 or more (default: 10)")
+    tune.add_argument("--strategy", choices=("cost", "speed", "balanced"), default=None,
+                      help="what to minimise (default: cost)")
+    tune.add_argument("--balanced-weight", type=_fraction(0.0, 1.0, "a weight"), default=None, metavar="W",
+                      help="balanced strategy: weight of cost against speed, 0 to 1 (default: 0.5)")
+    tune.add_argument("--discard-top-bottom", type=_fraction(0.0, 0.4, "a share of each end"), default=None,
+                      metavar="SHARE", help="share of the sorted durations dropped at each end before averaging, "
+                      "0 to 0.4, as aws-lambda-power-tuning (default: 0.2; 0 with --only-cold-starts)")
     tune.add_argument("--payload", default=None,
                       help="JSON payload, or @file.json (weighted payloads allowed); default: the function's "
                       "sample event in AWS's shape")
@@ -192,6 +264,9 @@ def _add_schedule(commands: argparse._SubParsersAction) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from workbook.report import run  # noqa: PLC0415 - see the module docstring
 
+    if args.traffic_seconds is not None and args.env != "local":
+        raise BadInput(f"--traffic-seconds applies to --env local only (the local sandbox's traffic); "
+                       f"drop it for --env {args.env}")
     try:
         result = run.run(args.env, since=args.since, only=args.only, functions=args.functions,
                          traffic_s=args.traffic_seconds, redactor=args.redactor)
@@ -338,20 +413,19 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     settings = config.load(args.env)
     fn = settings.function(args.function)
-    try:
-        values = ([int(v) for v in str(args.power_values).split(",") if v.strip()] if args.power_values
-                  else list(defaults.DEFAULT_POWER_VALUES))
-    except ValueError:
-        raise BadInput(f"--power-values {args.power_values!r}: expected memory sizes in MB separated by commas, "
-                       "like 128,512,1769") from None
+    values = args.power_values or list(defaults.DEFAULT_POWER_VALUES)
     payload = sample_event(settings, args.function) if args.payload is None else _load_payload(args.payload)
     values = sorted(set(values) | {fn.memory_mb})   # the current size too: a change is judged against it
-    num = args.num or defaults.DEFAULT_NUM_INVOCATIONS
+    num = defaults.DEFAULT_NUM_INVOCATIONS if args.num is None else args.num
+    discard = args.discard_top_bottom
+    if discard is not None and num - 2 * int(num * discard) < 1:
+        raise BadInput(f"--discard-top-bottom {discard:g} with --num {num} drops every invocation; "
+                       "lower it or raise --num")
     lines = progress.tracker(f"power tuning {args.function}", interactive=False, stream=sys.stderr)
     invoker = recommend.with_progress(invokers.make_invoker(settings, args.function), lines, num * len(values))
     run = runner.run_power_tuning(
         invoker, values, num, payload,
-        parallel=args.parallel, only_cold_starts=args.only_cold_starts, discard_top_bottom=args.discard_top_bottom,
+        parallel=args.parallel, only_cold_starts=args.only_cold_starts, discard_top_bottom=discard,
         strategy=args.strategy or defaults.DEFAULT_STRATEGY,
         balanced_weight=defaults.DEFAULT_BALANCED_WEIGHT if args.balanced_weight is None else args.balanced_weight,
         region=settings.params.aws_region, architecture=fn.architecture,
@@ -415,7 +489,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_dashed_values(list(sys.argv[1:] if argv is None else argv)))
     if not getattr(args, "func", None):
         parser.print_help()
         return ExitCode.BAD_INPUT
@@ -428,7 +502,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _call(args: argparse.Namespace) -> int:
     try:
-        return int(args.func(args) or 0)
+        with _notes_as_lines():
+            return int(args.func(args) or 0)
     except ParamsError as exc:
         return _fail(exc, ExitCode.BAD_INPUT)
     except WorkbookError as exc:
@@ -441,6 +516,28 @@ def _call(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("workbook: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
+
+
+@contextlib.contextmanager
+def _notes_as_lines() -> Iterator[None]:
+    """The library's notes (``UserWarning('workbook.…: …')``) as one ``workbook: note: …`` line on stderr,
+    not as a warning with its source line; other warnings as they are."""
+    import warnings  # noqa: PLC0415 - only here
+
+    original = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):  # warnings' signature
+        text = str(message)
+        if issubclass(category, UserWarning) and text.startswith("workbook."):
+            print(f"workbook: note: {text.split(': ', 1)[-1]}", file=sys.stderr)
+        else:
+            original(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = original
 
 
 def _fail(message: object, code: ExitCode) -> int:
