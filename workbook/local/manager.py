@@ -391,7 +391,7 @@ def _database(recorded: dict, folder: Path, restart: set[str], say) -> services.
     if "moto" in restart:   # the DB secret is made afresh: give the running server a new password to match
         entry = recorded["postgres"]
         password = secrets.token_urlsafe(18)
-        services.configure_database(entry["port"], password)
+        services.configure_database(entry["port"], password, Path(entry["data_dir"]))
         return services.Database(entry["pid"], entry["port"], password, entry["data_dir"])
     return None
 
