@@ -592,6 +592,8 @@ class Control:
         if request.headers.get("X-Amz-Log-Type") == "Tail":
             tail = "\n".join(outcome.log_lines).encode()[-4096:]
             headers["X-Amz-Log-Result"] = base64.b64encode(tail).decode()
+        if outcome.log_group:   # where the whole of them went (the tail is Lambda's last 4 KB)
+            headers["X-Lwb-Log-Group"], headers["X-Lwb-Log-Stream"] = outcome.log_group, outcome.log_stream
         if outcome.report is not None:
             record = outcome.report.record()
             headers["X-Lwb-Report"] = json.dumps({"cold_start": outcome.cold_start, **record["metrics"],
