@@ -37,8 +37,9 @@ class _Parser(argparse.ArgumentParser):
     """argparse with the workbook's one-line errors (``workbook: ...``, exit 2), like params errors."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(int(ExitCode.BAD_INPUT), f"workbook: {self.prog.removeprefix('workbook ')}: {message} "
-                                           f"(see `{self.prog} --help`)\n")
+        command = self.prog.removeprefix("workbook").strip()
+        where = f"{command}: " if command else ""
+        self.exit(int(ExitCode.BAD_INPUT), f"workbook: {where}{message} (see `{self.prog} --help`)\n")
 
 
 #: Options whose value may begin with '-' (argparse would take ``--since -5m`` for two options).

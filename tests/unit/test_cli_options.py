@@ -113,6 +113,8 @@ def test_the_suggestion_for_a_missing_params_file_works_when_followed(tmp_path):
 
 
 def test_a_bad_choice_anywhere_is_one_line_with_exit_2(capsys):
+    assert run_cli(["nope"]) == 2
+    assert one_line_error(capsys).startswith("workbook: argument COMMAND: invalid choice: 'nope'")
     assert run_cli(["plan", "--env", "local", "--format", "xml"]) == 2
     assert "plan: argument --format: invalid choice: 'xml'" in one_line_error(capsys)
 
