@@ -136,3 +136,18 @@ def test_a_local_tune_says_nothing_about_the_pulumi_cli(monkeypatch):
         warnings.simplefilter("error")
         event = payloads.sample_event(config.load("local"), "data-processor")
     assert event["Records"]
+
+
+def test_run_on_aws_without_credentials_stops_at_once(capsys, monkeypatch, tmp_path):
+    # GIVEN no AWS credentials from any source boto3 reads
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("WORKBOOK_OUTPUTS_DIR", str(tmp_path / "outputs"))
+    # WHEN a run on dev is asked for, THEN it stops before any kernel or folder, saying what to do
+    assert run_cli(["run", "--env", "dev"]) == 2
+    assert "--env dev: no AWS credentials found" in one_line_error(capsys)
+    assert not (tmp_path / "outputs" / "dev").exists()
