@@ -109,3 +109,15 @@ def test_a_missing_pulumi_cli_reads_as_english_for_outputs():
     from workbook.deploy.errors import operation_verb
 
     assert operation_verb("outputs") == "read the outputs of" and operation_verb("preview") == "preview"
+
+
+def test_tunes_help_gives_the_defaults_the_tuning_uses():
+    # The parser does not import workbook.tuning (it would cost `workbook --help` a second): this keeps them equal.
+    from workbook.tuning import defaults
+
+    helps = {action.dest: action.help for action in options_of(leaf_commands()[("tune",)])}
+    assert f"default: {defaults.DEFAULT_NUM_INVOCATIONS})" in helps["num"]
+    assert f"default: {defaults.DEFAULT_STRATEGY})" in helps["strategy"]
+    assert f"default: {defaults.DEFAULT_BALANCED_WEIGHT:g})" in helps["balanced_weight"]
+    assert f"default: {defaults.DEFAULT_DISCARD_TOP_BOTTOM:g};" in helps["discard_top_bottom"]
+    assert f"{min(defaults.DEFAULT_POWER_VALUES)} to {max(defaults.DEFAULT_POWER_VALUES)}" in helps["power_values"]
