@@ -29,8 +29,8 @@ def env(tmp_path_factory):
     decoy = start_decoy()
     recorded = start_small(state_dir)
     owners = {recorded["owner"]}
-    _sql(recorded, "CREATE TABLE fault_marker (note text)", f"INSERT INTO fault_marker VALUES ('{MARK}')")
-    try:
+    try:   # a failure from here on still stops the environment (and the decoy)
+        _sql(recorded, "CREATE TABLE fault_marker (note text)", f"INSERT INTO fault_marker VALUES ('{MARK}')")
         yield {"state_dir": state_dir, "owners": owners}
     finally:
         stopped = workbook(state_dir, "local", "stop")
