@@ -29,10 +29,12 @@ run: bootstrap
 # The whole suite, on every core (pytest-xdist).
 test: bootstrap
 	@scripts/ensure-chromium.sh
+	@scripts/ensure-systemd-analyze.sh
 	$(BIN)/python -m pytest --durations=15 $(PYTEST_ARGS)
 
 # Without the slow tiers: notebooks, the local environment's integration tests, the real Pulumi CLI.
 test-fast: bootstrap
+	@scripts/ensure-systemd-analyze.sh
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: bootstrap

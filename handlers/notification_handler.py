@@ -10,6 +10,8 @@ Two event shapes:
 The webhook URL and token come from the API keys secret (cached). Delivery uses
 :class:`common.httpclient.HttpClient`: per-attempt timeout, backoff with full jitter, and a
 breaker kept across warm invocations; while it is open every record fails fast without a call.
+Redirects are never followed (a 3xx is a failed delivery); only ``https://`` to public addresses,
+unless params ``webhook.allow_private_targets`` admits loopback and private ones (the local sink).
 """
 from __future__ import annotations
 
@@ -34,7 +36,8 @@ MAX_MESSAGE_BYTES = limits.SQS_MAX_MESSAGE_BYTES
 BREAKER = httpclient.breaker("webhook", failure_threshold=5, reset_timeout_s=30.0)
 CLIENT = httpclient.HttpClient(BREAKER, timeout_s=budgets.HTTP_TIMEOUT_S, max_attempts=budgets.HTTP_MAX_ATTEMPTS,
                                backoff=httpclient.Backoff(base_s=budgets.HTTP_BACKOFF_BASE_S,
-                                                          cap_s=budgets.HTTP_BACKOFF_CAP_S))
+                                                          cap_s=budgets.HTTP_BACKOFF_CAP_S),
+                               policy=httpclient.TargetPolicy(allow_private=CONFIG.webhook_allow_private_targets))
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 

@@ -282,6 +282,14 @@ class LocalParams(_Strict):
     traffic_duration_s: float = Field(60.0, ge=1.0, le=3600.0)
 
 
+class WebhookParams(_Strict):
+    """The notification handler's webhook client."""
+
+    # Loopback and private targets (and plain http:// to them): the local environment's sink on
+    # 127.0.0.1, and tests. Link-local (instance metadata) stays refused; prod may not set it.
+    allow_private_targets: bool = False
+
+
 class ReportParams(_Strict):
     """Scheduled reports."""
 
@@ -320,6 +328,7 @@ class Params(_Strict):
     backend: BackendParams = BackendParams()
     local: LocalParams = LocalParams()
     report: ReportParams = ReportParams()
+    webhook: WebhookParams = WebhookParams()
 
     @field_validator("functions")
     @classmethod
@@ -349,6 +358,10 @@ class Params(_Strict):
                 f"has no entry for aws_region {self.aws_region!r}; add the AWS Parameters and Secrets "
                 "Lambda Extension layer ARN for that region",
             )
+        if self.webhook.allow_private_targets and self.environment == "prod":
+            raise _CrossFieldError("webhook.allow_private_targets", True,
+                                   "must be false in prod (loopback and private webhook targets are for the local "
+                                   "environment and tests); remove it")
         if "RS256" in self.jwt.algorithms and not self.jwt.public_key_pem:
             raise _CrossFieldError("jwt.public_key_pem", None, "is required when jwt.algorithms includes RS256")
         return self
@@ -456,11 +469,16 @@ def load(env: str, params_dir: Path | None = None) -> Settings:
     if not re.fullmatch(r"[a-z][a-z0-9-]*", env or ""):
         raise ParamsError(f"environment {env!r} is not a valid name; use one of: {', '.join(ENVIRONMENTS)}")
     path = params_path(env, params_dir)
+    if env not in ENVIRONMENTS:   # the field `environment` takes these only: no other params file could validate
+        raise ParamsError(f"{_rel(path)}: environment {env!r} is not one of the known environments "
+                          f"({', '.join(ENVIRONMENTS)}; the params field 'environment' takes only these); "
+                          "use --env with one of them")
     if not path.is_file():
         known = sorted(p.stem for p in path.parent.glob("*.yaml")) if path.parent.is_dir() else []
         raise ParamsError(
             f"{_rel(path)}: no such params file for environment {env!r}; "
-            f"known environments: {', '.join(known) or 'none'} (create {_rel(path)} from params/dev.yaml)"
+            f"known environments: {', '.join(known) or 'none'} (create {_rel(path)} from params/dev.yaml "
+            f"and set environment: {env} in it)"
         )
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -55,6 +55,8 @@ def function_environment(settings: Settings, key: str, refs: Mapping[str, Any]) 
         variables[ref.upper()] = refs[ref]
     if key == "api-processor":
         variables["CORS_ALLOW_ORIGIN"] = settings.cors_origin
+    if key == "notification-handler":
+        variables["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = "true" if p.webhook.allow_private_targets else "false"
     if key == "file-processor":
         variables["UPLOAD_PREFIX"] = p.uploads.prefix
         variables["MAX_OBJECT_BYTES"] = str(p.uploads.max_object_mb * 1024 * 1024)

@@ -33,8 +33,36 @@ Command = Callable[[argparse.Namespace], int]
 # ---------------------------------------------------------------------------------------------
 # Parser.
 # ---------------------------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    """argparse with the workbook's one-line errors (``workbook: ...``, exit 2), like params errors."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        command = self.prog.removeprefix("workbook").strip()
+        where = f"{command}: " if command else ""
+        self.exit(int(ExitCode.BAD_INPUT), f"workbook: {where}{message} (see `{self.prog} --help`)\n")
+
+
+#: Options whose value may begin with '-' (argparse would take ``--since -5m`` for two options).
+_DASHED_VALUES = ("--since",)
+
+
+def _join_dashed_values(argv: list[str]) -> list[str]:
+    """``--since -5m`` as ``--since=-5m``, so the option's own check says what is wrong with the value."""
+    joined: list[str] = []
+    index = 0
+    while index < len(argv):
+        if argv[index] in _DASHED_VALUES and index + 1 < len(argv) and argv[index + 1].startswith("-") \
+                and argv[index + 1] != "--":
+            joined.append(f"{argv[index]}={argv[index + 1]}")
+            index += 2
+            continue
+        joined.append(argv[index])
+        index += 1
+    return joined
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="workbook",
         description="Run and tune the Lambda compute stack from notebooks; --env local needs no AWS account.",
     )
@@ -49,21 +77,66 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _env(parser: argparse.ArgumentParser, **kwargs: Any) -> None:
-    parser.add_argument("--env", required=True, help="environment: a params/<env>.yaml file", **kwargs)
+    parser.add_argument("--env", required=True, help=f"environment: {', '.join(config.ENVIRONMENTS)} "
+                        "(params/<env>.yaml)", **kwargs)
 
 
 def _add_run(commands: argparse._SubParsersAction) -> None:
-    run = commands.add_parser("run", help="run the notebooks for an environment; prints the run folder")
+    run = commands.add_parser(
+        "run", help="run the notebooks for an environment; prints the run folder",
+        description="Run every notebook (or --only some) for one environment with Papermill, into a new run "
+        "folder under outputs/<env>/, and print that folder. --env local starts the local environment and "
+        "drives traffic first.")
     _env(run)
     run.add_argument("--since", default=None, help="time range to analyse, like 90m, 24h or 7d (default: params)")
-    run.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks, e.g. 02-metrics 05-tuning")
-    run.add_argument("--function", dest="functions", action="append", help="limit to a function (repeatable)")
+    run.add_argument("--only", nargs="+", metavar="NOTEBOOK",
+                     help="run only these notebooks, e.g. 02-metrics 05-tuning (default: all, in order)")
+    run.add_argument("--function", dest="functions", nargs="+", action="extend", metavar="KEY",
+                     help="limit to these functions, e.g. api-processor data-processor (default: all)")
     run.add_argument("--traffic-seconds", type=_seconds, default=None, metavar="N",
                      help="--env local only: seconds of traffic before the notebooks, 0 for none (default: params local)")
     run.add_argument("--log", metavar="FILE", default=None,
                      help="also append the run's progress and result lines, redacted and time-stamped, to FILE "
-                     "(what `workbook schedule` uses)")
+                     "(what `workbook schedule` uses; default: none)")
     run.set_defaults(func=cmd_run, redacted_output=True)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number, 1 or more")
+    return value
+
+
+def _fraction(low: float, high: float, what: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected {what}, from {low:g} to {high:g}")
+        return value
+    return parse
+
+
+def _memory_sizes(text: str) -> list[int]:
+    """``128,512,1769`` -> sizes in MB, each one Lambda accepts."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected memory sizes in MB separated by commas, "
+                                         "like 128,512,1769")
+    wrong = [v for v in values if not specs.MEMORY_MIN_MB <= v <= specs.MEMORY_MAX_MB]
+    if wrong:
+        raise argparse.ArgumentTypeError(f"{wrong[0]} MB is outside Lambda's {specs.MEMORY_MIN_MB}-"
+                                         f"{specs.MEMORY_MAX_MB} MB")
+    return values
 
 
 def _seconds(text: str) -> float:
@@ -78,10 +151,11 @@ def _seconds(text: str) -> float:
 
 
 def _add_plan(commands: argparse._SubParsersAction) -> None:
-    plan = commands.add_parser(
-        "plan", help="the offline plan: every resource and output, under Pulumi's mocks (no CLI, no AWS)")
+    plan_help = "the offline plan: every resource and output, under Pulumi's mocks (no CLI, no AWS)"
+    plan = commands.add_parser("plan", help=plan_help, description=plan_help[0].upper() + plan_help[1:] + ".")
     _env(plan)
-    plan.add_argument("--format", choices=("table", "json"), default="table")
+    plan.add_argument("--format", choices=("table", "json"), default="table",
+                      help="a table, or JSON {resources, outputs} (default: table)")
     plan.set_defaults(func=cmd_plan)
 
 
@@ -103,16 +177,20 @@ def _add_deploy(commands: argparse._SubParsersAction) -> None:
         parser.add_argument("--stack", choices=("compute", "foundation"), default=None, help=stack_help)
         if name == "deploy":
             parser.add_argument("--yes", "--approve", dest="approve", action="store_true",
-                                help="apply in prod after the preview (prod always previews first)")
+                                help="apply in prod after the preview (prod always previews first; default: "
+                                "preview only)")
         if name == "destroy":
             parser.add_argument("--confirm-destroy", metavar="NAME", default=None,
-                                help="required in prod: the stack's fully qualified name, e.g. organization/lwb-compute/prod")
+                                help="required in prod: the stack's fully qualified name, e.g. "
+                                "organization/lwb-compute/prod (default: none)")
         if name == "refresh":
             parser.add_argument("--clear-pending-creates", action="store_true",
-                                help="drop pending creates left by an interrupted run (check AWS first)")
+                                help="drop pending creates left by an interrupted run (check AWS first; default: keep them)")
         if name == "outputs":
-            parser.add_argument("--format", choices=("table", "json"), default="table")
-        parser.add_argument("--quiet", action="store_true", help="do not stream the Pulumi CLI's output")
+            parser.add_argument("--format", choices=("table", "json"), default="table",
+                                help="name = value lines, or JSON (default: table)")
+        parser.add_argument("--quiet", action="store_true",
+                            help="do not stream the Pulumi CLI's output (default: stream it)")
         parser.set_defaults(func=cmd_deploy, operation=name)
 
 
@@ -122,35 +200,51 @@ def _add_local(commands: argparse._SubParsersAction) -> None:
     sub = local.add_subparsers(dest="local_command", metavar="COMMAND")
     local.set_defaults(func=lambda args: (local.print_help(), int(ExitCode.BAD_INPUT))[1])
 
-    start = sub.add_parser("start", help="start moto, PostgreSQL and the sandbox; provision the plan")
+    start = sub.add_parser("start", help="start moto, PostgreSQL and the sandbox; provision the plan",
+                           description="Start the local environment: moto, PostgreSQL and the sandbox engine, "
+                           "with the offline plan's resources provisioned; repair it when some process died.")
     start.add_argument("--env", default="local", help="params environment to run locally (default: local)")
     start.set_defaults(func=_local("cmd_start"))
 
-    stop = sub.add_parser("stop", help="stop everything the local environment started")
+    stop = sub.add_parser("stop", help="stop everything the local environment started",
+                          description="Stop every process the local environment started (only those proved its own).")
     stop.set_defaults(func=_local("cmd_stop"))
 
-    restart = sub.add_parser("restart", help="restart its processes, keeping PostgreSQL's data (or start one)")
+    restart = sub.add_parser("restart", help="restart its processes, keeping PostgreSQL's data (or start one)",
+                             description="Restart the local environment's processes, keeping PostgreSQL's data; "
+                             "start one when none runs.")
     restart.add_argument("--env", default="local", help="params environment to run locally (default: local)")
     restart.set_defaults(func=_local("cmd_restart"))
 
-    status = sub.add_parser("status", help="what runs, where, and how CPU and memory are limited")
-    status.add_argument("--json", action="store_true", help="print the status document as JSON")
+    status = sub.add_parser("status", help="what runs, where, and how CPU and memory are limited; exit 3 if not running",
+                            description="What runs, where, and how CPU and memory are limited. Exit code 0 when "
+                            "the environment runs and every process is healthy, 3 otherwise.")
+    status.add_argument("--json", action="store_true", help="print the status document as JSON (default: a table)")
     status.set_defaults(func=_local("cmd_status"))
 
-    invoke = sub.add_parser("invoke", help="invoke a function; response on stdout, REPORT on stderr")
+    invoke = sub.add_parser("invoke", help="invoke a function; response on stdout, its log lines and REPORT on stderr",
+                            description="Invoke one function in the running local environment, as `aws lambda "
+                            "invoke` does: the response on stdout; the request's log lines and REPORT on stderr. "
+                            "Exit 1 when the function itself failed.")
     invoke.add_argument("function", help=f"function key ({', '.join(specs.FUNCTION_KEYS)}) or name")
     invoke.add_argument("--event", required=True, help="JSON event file, or - for stdin")
     invoke.add_argument("--memory", type=int, default=None, metavar="MB",
-                        help=f"run at this memory size ({specs.MEMORY_MIN_MB}-{specs.MEMORY_MAX_MB} MB)")
-    invoke.add_argument("--invocation-type", choices=("RequestResponse", "Event", "DryRun"), default="RequestResponse")
+                        help=f"run at this memory size ({specs.MEMORY_MIN_MB}-{specs.MEMORY_MAX_MB} MB; default: "
+                        "the function's)")
+    invoke.add_argument("--invocation-type", choices=("RequestResponse", "Event", "DryRun"), default="RequestResponse",
+                        help="as Lambda's Invoke API (default: RequestResponse)")
     invoke.set_defaults(func=_local("cmd_invoke"))
 
-    traffic = sub.add_parser("traffic", help="drive every event source with realistic load, then summarise")
-    traffic.add_argument("--profile", choices=("steady", "burst", "mixed"), default="steady")
+    traffic = sub.add_parser("traffic", help="drive every event source with realistic load, then summarise",
+                             description="Drive every event source of the running local environment with "
+                             "realistic load, then summarise each function from its REPORT lines.")
+    traffic.add_argument("--profile", choices=("steady", "burst", "mixed"), default="steady",
+                         help="the shape of the load over time (default: steady)")
     traffic.add_argument("--duration", default=None, help="e.g. 60s, 2m (default: params local.traffic_duration_s)")
-    traffic.add_argument("--bad-share", type=float, default=0.1, help="share of bad inputs (default 0.1)")
-    traffic.add_argument("--seed", type=int, default=None)
-    traffic.add_argument("--no-progress", action="store_true", help="no progress bar")
+    traffic.add_argument("--bad-share", type=float, default=0.1, help="share of bad inputs, 0 to 1 (default: 0.1)")
+    traffic.add_argument("--seed", type=int, default=None,
+                         help="seed of the generated events and timings, for a repeatable run (default: random)")
+    traffic.add_argument("--no-progress", action="store_true", help="no progress bar (default: one on a terminal)")
     traffic.set_defaults(func=_local("cmd_traffic"))
 
 
@@ -161,28 +255,42 @@ def _add_tune(commands: argparse._SubParsersAction) -> None:
         description="Power-tune one function (AWS, or the local sandbox for --env local), show the "
         "analysis and a diff of params/<env>.yaml; --apply writes it.",
     )
-    tune.add_argument("--env", required=True, help="environment: local, dev, staging or prod")
+    _env(tune)
     tune.add_argument("--function", required=True, help=f"function key: {', '.join(specs.FUNCTION_KEYS)}")
-    tune.add_argument("--power-values", default=None,
-                      help="comma-separated memory sizes in MB (default: workbook.tuning.defaults, 128 to 3008)")
-    tune.add_argument("--num", type=int, default=None, help="invocations per memory value (default: 10)")
-    tune.add_argument("--strategy", choices=("cost", "speed", "balanced"), default=None, help="default: cost")
-    tune.add_argument("--balanced-weight", type=float, default=None, help="default: 0.5")
-    tune.add_argument("--discard-top-bottom", type=float, default=None)
+    tune.add_argument("--power-values", type=_memory_sizes, default=None, metavar="MB,MB,...",
+                      help=f"comma-separated memory sizes in MB, {specs.MEMORY_MIN_MB}-{specs.MEMORY_MAX_MB} "
+                      "(default: workbook.tuning.defaults, 128 to 3008; the current size is always added)")
+    tune.add_argument("--num", type=_positive_int, default=None, metavar="N",
+                      help="invocations per memory value, 1 or more (default: 10)")
+    tune.add_argument("--strategy", choices=("cost", "speed", "balanced"), default=None,
+                      help="what to minimise (default: cost)")
+    tune.add_argument("--balanced-weight", type=_fraction(0.0, 1.0, "a weight"), default=None, metavar="W",
+                      help="balanced strategy: weight of cost against speed, 0 to 1 (default: 0.5)")
+    tune.add_argument("--discard-top-bottom", type=_fraction(0.0, 0.4, "a share of each end"), default=None,
+                      metavar="SHARE", help="share of the sorted durations dropped at each end before averaging, "
+                      "0 to 0.4, as aws-lambda-power-tuning (default: 0.2; 0 with --only-cold-starts)")
     tune.add_argument("--payload", default=None,
-                      help="JSON payload, or @file.json (weighted payloads allowed); default: the function's "
-                      "sample event in AWS's shape")
-    tune.add_argument("--parallel", action="store_true", help="run each value's invocations at once")
-    tune.add_argument("--only-cold-starts", action="store_true")
-    tune.add_argument("--apply", action="store_true", help="write the proposed change to params/<env>.yaml")
+                      help="JSON payload, or @file.json (weighted payloads allowed) (default: the function's "
+                      "sample event in AWS's shape)")
+    tune.add_argument("--parallel", action="store_true",
+                      help="run each value's invocations at once (default: one after another)")
+    tune.add_argument("--only-cold-starts", action="store_true",
+                      help="measure cold starts only: a fresh environment per invocation (default: warm ones too)")
+    tune.add_argument("--apply", action="store_true",
+                      help="write the proposed change to params/<env>.yaml (default: show the diff only)")
     tune.set_defaults(func=cmd_tune)
 
 
 def _add_schedule(commands: argparse._SubParsersAction) -> None:
-    schedule = commands.add_parser("schedule", help="print (or install) a crontab line and a systemd timer")
+    schedule = commands.add_parser(
+        "schedule", help="print (or install) a crontab line and a systemd timer",
+        description="Print a crontab line and a systemd service and timer that run `workbook run --env ENV` "
+        "on a schedule, logging to outputs/<env>/schedule.log; --install adds the crontab line.")
     _env(schedule)
-    schedule.add_argument("--cron", required=True, help='five crontab fields, like "0 6 * * *"')
-    schedule.add_argument("--install", action="store_true", help="add the line to the current user's crontab")
+    schedule.add_argument("--cron", required=True,
+                          help='five crontab fields (minute hour day-of-month month day-of-week), like "0 6 * * 1-5"')
+    schedule.add_argument("--install", action="store_true",
+                          help="add the line to the current user's crontab (default: print only)")
     schedule.set_defaults(func=cmd_schedule)
 
 
@@ -192,6 +300,9 @@ def _add_schedule(commands: argparse._SubParsersAction) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from workbook.report import run  # noqa: PLC0415 - see the module docstring
 
+    if args.traffic_seconds is not None and args.env != "local":
+        raise BadInput(f"--traffic-seconds applies to --env local only (the local sandbox's traffic); "
+                       f"drop it for --env {args.env}")
     try:
         result = run.run(args.env, since=args.since, only=args.only, functions=args.functions,
                          traffic_s=args.traffic_seconds, redactor=args.redactor)
@@ -338,21 +449,20 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     settings = config.load(args.env)
     fn = settings.function(args.function)
-    try:
-        values = ([int(v) for v in str(args.power_values).split(",") if v.strip()] if args.power_values
-                  else list(defaults.DEFAULT_POWER_VALUES))
-    except ValueError:
-        raise BadInput(f"--power-values {args.power_values!r}: expected memory sizes in MB separated by commas, "
-                       "like 128,512,1769") from None
+    values = args.power_values or list(defaults.DEFAULT_POWER_VALUES)
     # the sample event and, where the function has input limits, its worst-case probes (they set the memory floor)
     payload = tuning_payloads(settings, args.function) if args.payload is None else _load_payload(args.payload)
     values = sorted(set(values) | {fn.memory_mb})   # the current size too: a change is judged against it
-    num = args.num or defaults.DEFAULT_NUM_INVOCATIONS
+    num = defaults.DEFAULT_NUM_INVOCATIONS if args.num is None else args.num
+    discard = args.discard_top_bottom
+    if discard is not None and num - 2 * int(num * discard) < 1:
+        raise BadInput(f"--discard-top-bottom {discard:g} with --num {num} drops every invocation; "
+                       "lower it or raise --num")
     lines = progress.tracker(f"power tuning {args.function}", interactive=False, stream=sys.stderr)
     invoker = recommend.with_progress(invokers.make_invoker(settings, args.function), lines, num * len(values))
     run = recommend.sweep(
         invoker, values, num, payload, fn.memory_mb,
-        parallel=args.parallel, only_cold_starts=args.only_cold_starts, discard_top_bottom=args.discard_top_bottom,
+        parallel=args.parallel, only_cold_starts=args.only_cold_starts, discard_top_bottom=discard,
         strategy=args.strategy or defaults.DEFAULT_STRATEGY,
         balanced_weight=defaults.DEFAULT_BALANCED_WEIGHT if args.balanced_weight is None else args.balanced_weight,
         region=settings.params.aws_region, architecture=fn.architecture,
@@ -419,7 +529,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_dashed_values(list(sys.argv[1:] if argv is None else argv)))
     if not getattr(args, "func", None):
         parser.print_help()
         return ExitCode.BAD_INPUT
@@ -432,7 +542,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _call(args: argparse.Namespace) -> int:
     try:
-        return int(args.func(args) or 0)
+        with _notes_as_lines():
+            return int(args.func(args) or 0)
     except ParamsError as exc:
         return _fail(exc, ExitCode.BAD_INPUT)
     except WorkbookError as exc:
@@ -445,6 +556,28 @@ def _call(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("workbook: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
+
+
+@contextlib.contextmanager
+def _notes_as_lines() -> Iterator[None]:
+    """The library's notes (``UserWarning('workbook.…: …')``) as one ``workbook: note: …`` line on stderr,
+    not as a warning with its source line; other warnings as they are."""
+    import warnings  # noqa: PLC0415 - only here
+
+    original = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):  # warnings' signature
+        text = str(message)
+        if issubclass(category, UserWarning) and text.startswith("workbook."):
+            print(f"workbook: note: {text.split(': ', 1)[-1]}", file=sys.stderr)
+        else:
+            original(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = original
 
 
 def _fail(message: object, code: ExitCode) -> int:

@@ -62,6 +62,8 @@ class Config(NamedTuple):
     jwt_public_key: str = ""
     extension_port: int = 2773
     secrets_ttl_s: int = 300
+    # notification-handler: loopback/private webhook targets (params webhook.allow_private_targets)
+    webhook_allow_private_targets: bool = False
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
@@ -76,6 +78,15 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0, maxi
         bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
         raise ConfigError(f"environment variable {name}={value} is out of range; set it {bound}")
     return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw not in ("true", "false"):
+        raise ConfigError(f"environment variable {name}={raw!r} is not a boolean; set it to true or false")
+    return raw == "true"
 
 
 def load(function: str, env: Mapping[str, str] | None = None) -> Config:
@@ -125,6 +136,7 @@ def load(function: str, env: Mapping[str, str] | None = None) -> Config:
         jwt_public_key=env.get("JWT_PUBLIC_KEY", ""),
         extension_port=_int(env, "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", 2773, 1, 65_535),
         secrets_ttl_s=_int(env, "SECRETS_MANAGER_TTL", 300, 0, 86_400),
+        webhook_allow_private_targets=_bool(env, "WEBHOOK_ALLOW_PRIVATE_TARGETS", False),
     )
 
 

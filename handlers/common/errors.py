@@ -127,6 +127,13 @@ class UpstreamRejected(HandlerError):
     code = "upstream_rejected"
 
 
+class TargetRefused(HandlerError):
+    """The URL's target is not one the client may call (plain HTTP, or a link-local, loopback or private address)."""
+
+    status_code = 502
+    code = "target_refused"
+
+
 class CircuitOpenError(DependencyError):
     """The circuit breaker for a dependency is open: failing fast instead of calling it."""
 
@@ -155,6 +162,6 @@ def to_http(error: BaseException) -> tuple[int, dict[str, Any]]:
 __all__ = [
     "AwsServiceError", "CircuitOpenError", "ConfigError", "Conflict", "DatabaseUnavailable", "DependencyError",
     "HandlerError", "InputError", "InvalidEvent", "NotFound", "OutOfTime", "PayloadTooLarge",
-    "SecretUnavailable", "Unauthorized", "UnsupportedMedia", "UpstreamError", "UpstreamRejected",
+    "SecretUnavailable", "TargetRefused", "Unauthorized", "UnsupportedMedia", "UpstreamError", "UpstreamRejected",
     "ValidationError", "to_http",
 ]

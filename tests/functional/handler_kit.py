@@ -54,7 +54,8 @@ FUNCTION_ENV = {
     "scheduler": {"DB_SECRET_ARN": "lwb-test/db",
                   "TASK_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/lwb-test-tasks",
                   "NOTIFICATIONS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:lwb-test-notifications"},
-    "notification-handler": {"API_KEYS_SECRET_ARN": "lwb-test/api-keys"},
+    # The test webhooks listen on http://127.0.0.1: the allowance params local.yaml gives the local sink.
+    "notification-handler": {"API_KEYS_SECRET_ARN": "lwb-test/api-keys", "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true"},
     "auth-handler": {"JWT_SECRET_ARN": "lwb-test/jwt", "JWT_ISSUER": "https://auth.local/",
                      "JWT_AUDIENCE": "lwb-api", "JWT_ALGORITHMS": "HS256", "JWT_LEEWAY_S": "30",
                      "JWT_MAX_TOKEN_BYTES": "8192", "SECRETS_MANAGER_TTL": "300",

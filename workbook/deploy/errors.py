@@ -102,6 +102,11 @@ def scrub(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
+def operation_verb(operation: str) -> str:
+    """``cannot {operation_verb(operation)} STACK`` reads as English (``outputs`` is no verb)."""
+    return {"outputs": "read the outputs of", "up": "deploy"}.get(operation, operation)
+
+
 def translate_error(exc: BaseException, target: StackTarget, operation: str,
                     secrets: Sequence[str] = (), diagnostics: Sequence[str] = ()) -> DeployError:
     """Turn an Automation API (or OS) error into a DeployError whose message says how to recover.
@@ -113,10 +118,10 @@ def translate_error(exc: BaseException, target: StackTarget, operation: str,
     fqn = target.fully_qualified_name
     where = cli_context(target)
     if isinstance(exc, FileNotFoundError) and "pulumi" in str(exc):
-        return PulumiCliMissing(f"cannot {operation} {fqn}: the Pulumi CLI disappeared from PATH ({exc}); "
+        return PulumiCliMissing(f"cannot {operation_verb(operation)} {fqn}: the Pulumi CLI disappeared from PATH ({exc}); "
                                 f"install it from {INSTALL_URL}")
     if isinstance(exc, auto.InvalidVersionError):
-        return PulumiCliMissing(f"cannot {operation} {fqn}: {exc}; install a newer Pulumi CLI from {INSTALL_URL}")
+        return PulumiCliMissing(f"cannot {operation_verb(operation)} {fqn}: {exc}; install a newer Pulumi CLI from {INSTALL_URL}")
     if not isinstance(exc, auto.CommandError):
         return DeployError(f"{operation} of {fqn} failed: {type(exc).__name__}: {scrub(str(exc), secrets)}")
 

@@ -42,6 +42,7 @@ from workbook.deploy.errors import (
     PulumiCliMissing,
     StackChoiceError,
     error_lines,
+    operation_verb,
     result_part,
     translate_error,
 )
@@ -365,7 +366,7 @@ def open_stack(target: StackTarget, operation: str, *, create: bool, configure: 
     The order matters: the CLI, the passphrase and (for local) the endpoint are checked before anything
     is written, so a missing piece leaves no workspace behind.
     """
-    require_cli(f"{operation} {target.fully_qualified_name}")
+    require_cli(f"{operation_verb(operation)} {target.fully_qualified_name}")
     env_vars, passphrase = _passphrase_env(target.settings, target.backend)
     derived = stack_config(target.settings) if configure else None
 

@@ -7,7 +7,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from workbook.local.manager import endpoints
+from workbook.local.manager import control_url
 
 __all__ = ["invoke_remote", "resolve_function", "topology"]
 
@@ -36,7 +36,7 @@ def invoke_remote(recorded: dict, function: str, event: Any, *, memory_mb: int |
 
     ``qualifier`` is Invoke's ``Qualifier``: a version power tuning runs on (``[N]`` in its log streams).
     """
-    url = f"{endpoints(recorded)['lambda']}/2015-03-31/functions/{function}/invocations"
+    url = f"{control_url(recorded)}/2015-03-31/functions/{function}/invocations"
     if qualifier:
         url += f"?Qualifier={qualifier}"
     headers = {"Content-Type": "application/json", "X-Amz-Invocation-Type": invocation_type, "X-Amz-Log-Type": "Tail"}

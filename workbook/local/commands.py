@@ -166,13 +166,19 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     result = invoke_remote(recorded, function, event, memory_mb=args.memory, invocation_type=args.invocation_type)
     headers = {k: v for k, v in result["headers"].items()}
     lowered = {k.lower(): v for k, v in headers.items()}
+    engine_log = Path(recorded["state_dir"]) / "engine.log"
     if result["status"] == 429:
         raise InvocationError("An error occurred (TooManyRequestsException) when calling the Invoke operation: "
-                              "Rate Exceeded.")
+                              f"Rate Exceeded. (the engine's log: {engine_log})")
     if result["status"] >= 400:
-        document = json.loads(result["payload"] or b"{}")
+        try:
+            document = json.loads(result["payload"] or b"{}")
+        except ValueError:
+            document = {}
         message = (f"An error occurred ({document.get('__type', 'Error')}) when calling the Invoke operation: "
                    f"{document.get('message') or document.get('Message')}")
+        if result["status"] not in (400, 404):
+            message += f" (the engine's log: {engine_log})"
         raise (LocalInputError if result["status"] in (400, 404) else InvocationError)(message)
     if result["status"] == 202:
         print(json.dumps({"StatusCode": 202}))
@@ -182,16 +188,51 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         return 0
     sys.stdout.write(result["payload"].decode("utf-8", "replace") + "\n")
     sys.stdout.flush()
+    # The request's log lines (START, the function's own, END, REPORT) on stderr, as `sam local invoke` shows them.
+    tail = log_tail(lowered.get("x-amz-log-result", ""))
+    for entry in tail:
+        print(entry, file=sys.stderr)
     line = report_line({"X-Amz-Log-Result": lowered.get("x-amz-log-result", ""),
                         "X-Lwb-Report": lowered.get("x-lwb-report"), "x-amzn-RequestId": lowered.get("x-amzn-requestid")})
-    if line:
+    if line and line not in tail:
         print(line, file=sys.stderr)
+    where = full_logs(recorded, lowered)
     function_error = lowered.get("x-amz-function-error")
     if function_error:
         print(json.dumps({"StatusCode": 200, "FunctionError": function_error, "ExecutedVersion": "$LATEST"}),
               file=sys.stderr)
+        _err(f"the function failed; {where}")
         return 1
+    failures = _batch_item_failures(result["payload"])
+    if failures:
+        _err(f"{failures} record(s) reported in batchItemFailures (retried by their source); the log lines above "
+             f"say why; {where}")
+    elif len(base64.b64decode(lowered.get("x-amz-log-result", "") or b"")) >= 4096:
+        _err(f"the log lines above are the last 4 KB; {where}")
     return 0
+
+
+def log_tail(encoded: str) -> list[str]:
+    """The invocation's log lines from ``X-Amz-Log-Result`` (base64 of Lambda's last 4 KB of them)."""
+    return base64.b64decode(encoded or b"").decode("utf-8", "replace").splitlines()
+
+
+def full_logs(recorded: dict, lowered_headers: dict) -> str:
+    """Where the invocation's whole log went, as a command to read it."""
+    group, stream = lowered_headers.get("x-lwb-log-group"), lowered_headers.get("x-lwb-log-stream")
+    if not group:
+        return f"the engine's log: {Path(recorded['state_dir']) / 'engine.log'}"
+    return (f"full logs: aws logs tail {group} --endpoint-url {recorded['endpoint_url']} "
+            f"--log-stream-names '{stream}' --since 1h")
+
+
+def _batch_item_failures(payload: bytes) -> int:
+    try:
+        document = json.loads(payload or b"null")
+    except ValueError:
+        return 0
+    failures = document.get("batchItemFailures") if isinstance(document, dict) else None
+    return len(failures) if isinstance(failures, list) else 0
 
 
 # -- traffic ----------------------------------------------------------------------------------------

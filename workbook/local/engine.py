@@ -35,6 +35,8 @@ def function_config(entry: dict) -> FunctionConfig:
 
 #: The environment variable naming the listening sockets ``start`` bound and handed over: ``{name: fd}``.
 LISTENERS_ENV = "LWB_ENGINE_LISTENERS"
+#: The environment variable carrying the control endpoint's per-start token (also in the 0600 state file).
+CONTROL_TOKEN_ENV = "LWB_CONTROL_TOKEN"
 
 
 def inherited_listeners() -> dict[str, socket.socket]:
@@ -46,7 +48,7 @@ def inherited_listeners() -> dict[str, socket.socket]:
 class Engine:
     """Everything that runs inside the engine process, wired from the topology."""
 
-    def __init__(self, state: dict, topology: dict) -> None:
+    def __init__(self, state: dict, topology: dict, control_token: str) -> None:
         self.state, self.topology = state, topology
         self.client = aws.client
         self.stop_event = threading.Event()
@@ -83,8 +85,8 @@ class Engine:
             return http.serve(app, ports[name], listener=listeners.get(name))
 
         self.servers = [
-            serve(http.Control(self.sandbox, self.status, self.async_invoker.submit, self.shutdown, self.webhook),
-                  "control"),
+            serve(http.Control(self.sandbox, self.status, self.async_invoker.submit, self.shutdown, self.webhook,
+                               token=control_token), "control"),
             serve(http.SecretsExtension(aws.client, self.sandbox.session_token_valid), "extension"),
             serve(self.webhook, "webhook"),
         ]
@@ -146,7 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     os.environ["AWS_REGION"] = state.get("region", "us-east-1")
     aws.reset_clients()
-    engine = Engine(state, topology)
+    # Out of the environment at once: nothing the engine starts (function processes) inherits it.
+    control_token = os.environ.pop(CONTROL_TOKEN_ENV, "")
+    if not control_token:
+        parser.error(f"{CONTROL_TOKEN_ENV} is not set: the engine is started by `workbook local start`")
+    engine = Engine(state, topology, control_token)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: engine.shutdown())
     if stopping.is_set():

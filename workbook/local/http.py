@@ -7,11 +7,20 @@
 - the AWS Parameters and Secrets Lambda Extension (``/secretsmanager/get``), backed by moto;
 - a webhook sink standing in for the notification handler's external endpoint;
 - the control endpoint: Lambda's Invoke API (``POST /2015-03-31/functions/NAME/invocations``).
+
+Every endpoint reads a request body only through a well-formed ``Content-Length``: a missing (on
+POST, PUT and PATCH), negative or non-numeric one answers 400, one above Lambda's 6 MB
+synchronous payload limit answers 413 without reading the body, and a client that stops sending
+is cut off (408) after ``read_timeout_s``. The control endpoint also needs the per-start token
+(``/_token/<token>`` before the path, or the ``X-Lwb-Control-Token`` header) and a loopback
+``Host``, so neither a web page in the user's browser nor DNS rebinding can drive it.
 """
 from __future__ import annotations
 
 import base64
+import hmac
 import json
+import logging
 import re
 import socket
 import threading
@@ -25,6 +34,23 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from workbook.local.sandbox import Sandbox, UnknownFunctionError
 
 ACCOUNT_ID = "123456789012"
+#: Lambda's payload limit for synchronous invocations (request and response): 6 MB.
+MAX_BODY_BYTES = 6 * 1024 * 1024
+#: How long a client may take to send its request line, headers and body (seconds).
+READ_TIMEOUT_S = 30.0
+#: The control endpoint's token: a path prefix (for boto3's endpoint URL) or this header.
+TOKEN_PREFIX = "/_token/"
+TOKEN_HEADER = "X-Lwb-Control-Token"
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_LOG = logging.getLogger(__name__)
+
+
+class BadRequestBody(Exception):
+    """A request whose body cannot be read safely: answered with ``status`` and the connection closed."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
 
 
 class _Server(ThreadingHTTPServer):
@@ -36,13 +62,43 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     app: Any = None
+    #: Socket timeout for every read (request line, headers, body): a silent client is dropped.
+    timeout = READ_TIMEOUT_S
+    max_body_bytes = MAX_BODY_BYTES
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - quiet by default
         return
 
     def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        """The request body (read once by :meth:`_dispatch`, through a checked Content-Length)."""
+        return getattr(self, "_read_body", b"")
+
+    def _receive_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding"):
+            raise BadRequestBody(400, "Transfer-Encoding is not supported here; send the body with Content-Length")
+        values = self.headers.get_all("Content-Length") or []
+        if not values:
+            if self.command in _BODY_METHODS:
+                raise BadRequestBody(400, f"{self.command} needs a Content-Length header (0 for an empty body)")
+            return b""
+        if len(set(values)) != 1 or not re.fullmatch(r"[0-9]{1,19}", values[0].strip()):
+            raise BadRequestBody(400, f"Content-Length {', '.join(values)[:40]!r} is not one non-negative number")
+        length = int(values[0])
+        if length > self.max_body_bytes:
+            raise BadRequestBody(413, f"request body of {length} bytes is above the {self.max_body_bytes}-byte "
+                                      "limit (Lambda's 6 MB synchronous payload limit)")
+        chunks, received = [], 0
+        while received < length:
+            try:
+                chunk = self.rfile.read1(min(length - received, 65536))   # what has arrived, not all
+            except TimeoutError:
+                raise BadRequestBody(408, f"the client sent {received} of {length} body bytes within "
+                                          f"{self.timeout:g} s") from None
+            if not chunk:
+                raise BadRequestBody(400, f"the connection ended after {received} of {length} body bytes")
+            chunks.append(chunk)
+            received += len(chunk)
+        return b"".join(chunks)
 
     def _send(self, status: int, body: bytes | str = b"", headers: dict[str, str] | None = None,
               cookies: list[str] | None = None) -> None:
@@ -60,21 +116,33 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         try:
+            self._read_body = self._receive_body()
+        except BadRequestBody as refused:
+            # The rest of the body (if any) is unread: this connection cannot carry another request.
+            self.close_connection = True
+            self._send(refused.status, json.dumps({"message": refused.message}),
+                       {"Content-Type": "application/json", "Connection": "close"})
+            return
+        try:
             self.app.handle(self)
-        except Exception as exc:  # noqa: BLE001 - an endpoint bug must not hang the client
-            self._send(500, json.dumps({"message": "Internal Server Error", "detail": str(exc)}),
+        except Exception:  # noqa: BLE001 - an endpoint bug must not hang the client
+            _LOG.exception("%s %s failed", self.command, self.path.split("?", 1)[0])
+            self._send(500, json.dumps({"message": "Internal Server Error; the engine's log (engine.log in the "
+                                                   "state folder) has the traceback"}),
                        {"Content-Type": "application/json"})
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _dispatch
 
 
-def serve(app: Any, port: int, host: str = "127.0.0.1", listener: socket.socket | None = None) -> _Server:
+def serve(app: Any, port: int, host: str = "127.0.0.1", listener: socket.socket | None = None,
+          read_timeout_s: float = READ_TIMEOUT_S) -> _Server:
     """Serve ``app.handle(request)`` on a loopback port in a daemon thread.
 
     ``listener`` is a socket already bound (and listening) on ``port``, handed over by the process
     that chose the port: binding before handing over leaves no window for another process to take it.
+    ``read_timeout_s`` bounds each read from a client (a silent one is answered 408 and dropped).
     """
-    handler = type(f"{type(app).__name__}Handler", (_Handler,), {"app": app})
+    handler = type(f"{type(app).__name__}Handler", (_Handler,), {"app": app, "timeout": read_timeout_s})
     if listener is None:
         server = _Server((host, port), handler)
     else:
@@ -409,18 +477,55 @@ class WebhookSink:
         request._send(status, json.dumps({"received": status == 200}), {"Content-Type": "application/json"})
 
 
+def loopback_host(host_header: str | None, port: int) -> bool:
+    """Whether ``Host`` names this server on loopback (not a DNS-rebound name that resolves here)."""
+    return (host_header or "").strip().lower() in {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
+
+
 class Control:
-    """Lambda's Invoke API and a status document, for the CLI and notebooks."""
+    """Lambda's Invoke API and a status document, for the CLI and notebooks.
+
+    ``token`` is the per-start secret (kept in the 0600 state file): each request carries it as a
+    ``/_token/<token>`` path prefix (what boto3 sends with ``AWS_ENDPOINT_URL_LAMBDA``) or in the
+    ``X-Lwb-Control-Token`` header, and names ``127.0.0.1``, ``localhost`` or ``[::1]`` in ``Host``.
+    """
 
     INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 
     def __init__(self, sandbox: Sandbox, status: Callable[[], dict], submit_async: Callable[[str, Any], str],
-                 stop: Callable[[], None], webhook: WebhookSink | None = None) -> None:
+                 stop: Callable[[], None], webhook: WebhookSink | None = None, *, token: str) -> None:
+        if len(token) < 16:
+            raise ValueError("the control token must be at least 16 characters")
         self.sandbox, self.status, self.submit_async, self.stop = sandbox, status, submit_async, stop
         self.webhook = webhook
+        self.token = token
+
+    def _authorised_path(self, request: _Handler) -> str | None:
+        """The request's path without the token prefix, or None (after answering 403) when it may not pass."""
+        port = request.server.server_address[1]
+        if not loopback_host(request.headers.get("Host"), port):
+            request._send(403, json.dumps({"message": f"Host must be 127.0.0.1:{port} or localhost:{port}"}),
+                          {"Content-Type": "application/json"})
+            return None
+        path = request.path
+        if path.startswith(TOKEN_PREFIX):
+            given, _, rest = path[len(TOKEN_PREFIX):].partition("/")
+            path = "/" + rest
+        else:
+            given = request.headers.get(TOKEN_HEADER) or ""
+        if not hmac.compare_digest(given.encode(), self.token.encode()):
+            request._send(403, json.dumps({"message": "missing or wrong control token: use the `workbook local` "
+                                                      "commands, or the AWS_ENDPOINT_URL_LAMBDA they export"}),
+                          {"Content-Type": "application/json"})
+            return None
+        return path
 
     def handle(self, request: _Handler) -> None:
-        path = urlsplit(request.path).path
+        full_path = self._authorised_path(request)
+        if full_path is None:
+            return
+        path = urlsplit(full_path).path
+        query = dict(parse_qsl(urlsplit(full_path).query))
         body = request._body()
         if request.command == "GET" and path == "/status":
             request._send(200, json.dumps(self.status()), {"Content-Type": "application/json"})
@@ -431,7 +536,7 @@ class Control:
             request._send(200, json.dumps(recent), {"Content-Type": "application/json"})
             return
         if request.command == "POST" and path == "/expire":
-            function = dict(parse_qsl(urlsplit(request.path).query)).get("function")
+            function = query.get("function")
             try:
                 count = self.sandbox.expire_idle(function)
             except UnknownFunctionError as exc:
@@ -471,7 +576,7 @@ class Control:
             request._send(202, b"", {"x-amzn-RequestId": request_id})
             return
         memory = request.headers.get("X-Lwb-Memory-Size")
-        qualifier = dict(parse_qsl(urlsplit(request.path).query)).get("Qualifier")   # Invoke's ?Qualifier=
+        qualifier = query.get("Qualifier")   # Invoke's ?Qualifier=
         outcome = self.sandbox.invoke(config.function_name, event, memory_mb=int(memory) if memory else None,
                                       qualifier=qualifier)
         if outcome.throttled:
@@ -487,6 +592,8 @@ class Control:
         if request.headers.get("X-Amz-Log-Type") == "Tail":
             tail = "\n".join(outcome.log_lines).encode()[-4096:]
             headers["X-Amz-Log-Result"] = base64.b64encode(tail).decode()
+        if outcome.log_group:   # where the whole of them went (the tail is Lambda's last 4 KB)
+            headers["X-Lwb-Log-Group"], headers["X-Lwb-Log-Stream"] = outcome.log_group, outcome.log_stream
         if outcome.report is not None:
             record = outcome.report.record()
             headers["X-Lwb-Report"] = json.dumps({"cold_start": outcome.cold_start, **record["metrics"],

@@ -53,8 +53,9 @@ from workbook import aws
 from workbook.deploy.plan import offline_plan
 from workbook.local import processes, saved, services
 from workbook.local import state as state_file
-from workbook.local.engine import LISTENERS_ENV
+from workbook.local.engine import CONTROL_TOKEN_ENV, LISTENERS_ENV
 from workbook.local.errors import AlreadyRunningError, NotRunningError, ServiceStartError
+from workbook.local.http import TOKEN_PREFIX
 from workbook.local.processes import Identity, Liveness
 from workbook.local.provision import HANDLERS_DIR, provision
 from workbook.local.sandbox import detect
@@ -172,7 +173,7 @@ def _export(recorded: dict) -> None:
     if recorded.get("engine", {}).get("ports", {}).get("control"):
         # Lambda's Invoke API is the engine's; plain boto3 clients and the AWS CLI honour this
         # service-specific variable over AWS_ENDPOINT_URL.
-        os.environ["AWS_ENDPOINT_URL_LAMBDA"] = endpoints(recorded)["lambda"]
+        os.environ["AWS_ENDPOINT_URL_LAMBDA"] = control_url(recorded)
     os.environ["AWS_REGION"] = recorded.get("region", "us-east-1")
     os.environ.setdefault("AWS_DEFAULT_REGION", recorded.get("region", "us-east-1"))
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -205,7 +206,17 @@ def ensure_running(env: str = "local") -> dict[str, Any]:
     return activate(start_if_needed=True, env=env)
 
 
+def control_url(recorded: dict) -> str:
+    """The engine's Invoke and control API with this start's token as a path prefix (boto3 keeps it).
+
+    Not for display: ``endpoints()`` shows the same port without the token.
+    """
+    engine = recorded.get("engine", {})
+    return f"http://127.0.0.1:{engine.get('ports', {}).get('control')}{TOKEN_PREFIX}{engine.get('control_token', '')}"
+
+
 def endpoints(recorded: dict) -> dict[str, str]:
+    """Where each endpoint listens, for display (the control endpoint needs :func:`control_url`'s token)."""
     ports = recorded.get("engine", {}).get("ports", {})
     return {
         "aws": recorded.get("endpoint_url", ""),
@@ -361,7 +372,7 @@ def _end_engine(recorded: dict, say) -> None:
 def _recorder(recorded: dict, name: str, **extra):
     """``on_spawn`` for a service: its identity (and port) into the state file, before anyone waits for it."""
     def on_spawn(identity: Identity) -> None:
-        keep = {key: value for key, value in recorded.get(name, {}).items() if key == "ports"}
+        keep = {key: value for key, value in recorded.get(name, {}).items() if key in ("ports", "control_token")}
         recorded[name] = {**keep, **identity.to_dict(), **extra}
         state_file.write(recorded)
     return on_spawn
@@ -384,7 +395,7 @@ def _database(recorded: dict, folder: Path, restart: set[str], say) -> services.
     if "moto" in restart:   # the DB secret is made afresh: give the running server a new password to match
         entry = recorded["postgres"]
         password = secrets.token_urlsafe(18)
-        services.configure_database(entry["port"], password)
+        services.configure_database(entry["port"], password, Path(entry["data_dir"]))
         return services.Database(entry["pid"], entry["port"], password, entry["data_dir"])
     return None
 
@@ -421,6 +432,9 @@ def _start_engine(recorded: dict, folder: Path, listeners: dict, say) -> None:
     _sweep(recorded, say)   # execution environments a killed engine left behind
     ready_file = folder / "engine.ready"
     ready_file.unlink(missing_ok=True)
+    # A new token for each engine start; the state file that keeps it is 0600 (state.write).
+    recorded["engine"]["control_token"] = secrets.token_urlsafe(32)
+    state_file.write(recorded)
     say("starting the sandbox engine")
     handed = {name: sock.fileno() for name, sock in listeners.items()}
     command = [sys.executable, "-P", "-m", "workbook.local.engine", "--state-dir", str(folder),
@@ -430,7 +444,8 @@ def _start_engine(recorded: dict, folder: Path, listeners: dict, say) -> None:
     try:
         engine = services.launch(command, log_path, _recorder(recorded, "engine"),
                                  env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-                                      LISTENERS_ENV: json.dumps(handed)},
+                                      LISTENERS_ENV: json.dumps(handed),
+                                      CONTROL_TOKEN_ENV: recorded["engine"]["control_token"]},
                                  pass_fds=tuple(handed.values()))
     finally:
         for sock in listeners.values():
@@ -571,7 +586,7 @@ def status() -> dict[str, Any]:
     }
     if running:
         try:
-            with urllib.request.urlopen(f"{endpoints(recorded)['lambda']}/status", timeout=5) as response:
+            with urllib.request.urlopen(f"{control_url(recorded)}/status", timeout=5) as response:
                 report["engine"] = json.loads(response.read())
         except OSError as exc:
             report["engine"] = {"error": str(exc)}

@@ -36,14 +36,24 @@ FORWARDED_HEADERS = ("Content-Type", "X-Amz-Invocation-Type", "X-Amz-Log-Type", 
 INVOKE_TIMEOUT_S = 960
 
 
+#: The engine's control API wants its per-start token in this header (workbook.local.http.TOKEN_HEADER).
+TOKEN_HEADER = "X-Lwb-Control-Token"
+
+
 def engine_port(state_dir: Path) -> int | None:
     """The engine's Invoke API port, from the environment's state file (None while it has none)."""
+    return engine_address(state_dir)[0]
+
+
+def engine_address(state_dir: Path) -> tuple[int | None, str]:
+    """The engine's Invoke API port and control token, from the environment's (0600) state file."""
     try:
         recorded = json.loads((state_dir / "state.json").read_text())
     except (OSError, ValueError):
-        return None
-    port = ((recorded.get("engine") or {}).get("ports") or {}).get("control")
-    return int(port) if port else None
+        return None, ""
+    engine = recorded.get("engine") or {}
+    port = (engine.get("ports") or {}).get("control")
+    return (int(port) if port else None), str(engine.get("control_token") or "")
 
 
 def _service_error(message: str) -> tuple[int, dict[str, str], bytes]:
@@ -54,12 +64,14 @@ def _service_error(message: str) -> tuple[int, dict[str, str], bytes]:
 
 def forward_invoke(state_dir: Path, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
     """Send one Invoke request to the engine; return its status, headers and body."""
-    port = engine_port(state_dir)
+    port, token = engine_address(state_dir)
     if port is None:
         return _service_error("the local sandbox engine is not running")
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=INVOKE_TIMEOUT_S)
     try:
-        connection.request("POST", path, body=body, headers={k: v for k, v in headers.items() if v is not None})
+        sent = {k: v for k, v in headers.items() if v is not None}
+        sent[TOKEN_HEADER] = token
+        connection.request("POST", path, body=body, headers=sent)
         response = connection.getresponse()
         data = response.read()
         return response.status, {k: v for k, v in response.getheaders() if k.lower() not in

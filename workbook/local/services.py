@@ -303,8 +303,37 @@ def untraversable(path: Path, entry) -> Path | None:
     return None
 
 
-def _initdb(data_dir: Path, bin_path: Path, user: str | None, entry) -> None:
-    """Create the cluster in a scratch folder, then move it into place: an interrupted initdb leaves no half cluster."""
+def password_path(data_dir: Path) -> Path:
+    """The 0600 file beside the cluster holding its superuser's password (what initdb and every start read)."""
+    return data_dir.with_name(f"{data_dir.name}.password")
+
+
+def _write_password(path: Path, password: str, entry=None) -> None:
+    """Write the password file, 0600 from its creation (never readable by others, even for an instant)."""
+    temporary = path.with_name(path.name + ".new")
+    temporary.unlink(missing_ok=True)
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(password + "\n")
+    if entry is not None:   # as root, initdb runs as pgserver's user and reads the file
+        os.chown(temporary, entry.pw_uid, entry.pw_gid)
+    temporary.replace(path)
+
+
+def read_password(data_dir: Path) -> str | None:
+    """The cluster's superuser password from its file, or None (a cluster from before the file existed)."""
+    try:
+        return password_path(data_dir).read_text(encoding="utf-8").splitlines()[0] or None
+    except (OSError, IndexError):
+        return None
+
+
+def _initdb(data_dir: Path, bin_path: Path, user: str | None, entry, password: str) -> None:
+    """Create the cluster in a scratch folder, then move it into place: an interrupted initdb leaves no half cluster.
+
+    Every connection authenticates with SCRAM-SHA-256 (``--auth=scram-sha-256``), the superuser's
+    password coming from the 0600 file (``--pwfile``): no local user gets in without it.
+    """
     if (data_dir / "PG_VERSION").exists():
         return
     if data_dir.exists():   # a folder without PG_VERSION is no cluster: keep it aside, lose nothing
@@ -314,9 +343,11 @@ def _initdb(data_dir: Path, bin_path: Path, user: str | None, entry) -> None:
     scratch.mkdir(parents=True)
     if user:
         os.chown(scratch, entry.pw_uid, entry.pw_gid)
+    _write_password(password_path(data_dir), password, entry if user else None)
     try:
-        result = subprocess.run([str(bin_path / "initdb"), "-D", str(scratch), "--auth=trust", "--encoding=utf8",
-                                 "-U", DATABASE_USER], capture_output=True, text=True, user=user)
+        result = subprocess.run([str(bin_path / "initdb"), "-D", str(scratch), "--auth=scram-sha-256",
+                                 f"--pwfile={password_path(data_dir)}", "--encoding=utf8", "-U", DATABASE_USER],
+                                capture_output=True, text=True, user=user)
     except BaseException:   # interrupted: initdb is killed by subprocess.run; drop its half cluster
         shutil.rmtree(scratch, ignore_errors=True)
         raise
@@ -339,7 +370,10 @@ def start_postgres(folder: Path, owner: str, on_spawn: OnSpawn, port: int | None
     data_dir = folder / "postgres"
     log_path = folder / "postgres.log"
     user, entry = server_user(folder)
-    _initdb(data_dir, bin_path, user, entry)
+    current = read_password(data_dir)
+    password = password or current or secrets.token_urlsafe(18)
+    _initdb(data_dir, bin_path, user, entry, current or password)
+    current = read_password(data_dir)
     clean_data_folder(data_dir)
     port = port or free_port()
     since = _log_size(log_path)
@@ -348,25 +382,70 @@ def start_postgres(folder: Path, owner: str, on_spawn: OnSpawn, port: int | None
                      lambda identity: (identities.append(identity), on_spawn(identity)), user=user)
     if user:
         os.chown(log_path, entry.pw_uid, entry.pw_gid)
-    password = password or secrets.token_urlsafe(18)
     database = Database(process.pid, port, password, str(data_dir), identities[0])
-    wait_ready(process, port, lambda: configure_database(port, password), "PostgreSQL", log_path, since)
+    wait_ready(process, port, lambda: configure_database(port, password, data_dir), "PostgreSQL", log_path, since)
     return database
 
 
-def configure_database(port: int, password: str) -> bool:
-    """Create the workbook database when missing and set the user's password."""
-    connection = pg8000.dbapi.connect(host=LOOPBACK, port=port, user=DATABASE_USER, database="postgres", timeout=2)
+def configure_database(port: int, password: str, data_dir: Path) -> bool:
+    """Create the workbook database when missing, make ``password`` the superuser's, and require SCRAM.
+
+    It signs in with the password in the cluster's file (a cluster made before that file, with
+    ``trust``, lets it in without one), sets the new one, records it in the file, and turns any
+    ``trust`` line of ``pg_hba.conf`` into ``scram-sha-256``. Names and the password reach SQL
+    quoted by PostgreSQL's ``format()`` (``%I``, ``%L``), never pasted into the statement.
+    """
+    connection = pg8000.dbapi.connect(host=LOOPBACK, port=port, user=DATABASE_USER, database="postgres", timeout=2,
+                                      password=read_password(data_dir))
     try:
         connection.autocommit = True
         cursor = connection.cursor()
         cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,))
         if not cursor.fetchall():
-            cursor.execute(f"CREATE DATABASE {DATABASE_NAME}")
-        cursor.execute(f"ALTER USER {DATABASE_USER} PASSWORD '{password}'")
+            cursor.execute(_formatted(cursor, "CREATE DATABASE %I", DATABASE_NAME))
+        cursor.execute(_formatted(cursor, "ALTER ROLE %I WITH PASSWORD %L", DATABASE_USER, password))
+        entry = _pgserver_entry(data_dir)
+        _write_password(password_path(data_dir), password, entry)
+        if _require_scram(data_dir / "pg_hba.conf"):
+            cursor.execute("SELECT pg_reload_conf()")
     finally:
         connection.close()
     return True
+
+
+def _formatted(cursor, template: str, *values: str) -> str:
+    """A utility statement (no bind parameters there) built by PostgreSQL's ``format()`` from ``values``."""
+    placeholders = ", ".join(["%s::text"] * (1 + len(values)))   # typed: format() is variadic
+    cursor.execute("SELECT format(" + placeholders + ")", (template, *values))
+    return cursor.fetchone()[0]
+
+
+def _pgserver_entry(data_dir: Path):
+    """The cluster owner's passwd entry when it is not us (as root: pgserver's user), else None."""
+    import pwd  # noqa: PLC0415 - POSIX only, and only here
+
+    try:
+        owner = data_dir.stat().st_uid
+    except OSError:
+        return None
+    return pwd.getpwuid(owner) if owner != os.geteuid() else None
+
+
+def _require_scram(hba: Path) -> bool:
+    """Replace ``trust`` by ``scram-sha-256`` in ``pg_hba.conf``; True when the file changed."""
+    try:
+        lines = hba.read_text(encoding="utf-8").splitlines(keepends=True)
+    except OSError:
+        return False
+    changed = False
+    for index, line in enumerate(lines):
+        fields = line.split("#", 1)[0].split()
+        if fields and fields[-1] == "trust":
+            lines[index] = line.replace("trust", "scram-sha-256")
+            changed = True
+    if changed:
+        hba.write_text("".join(lines), encoding="utf-8")
+    return changed
 
 
 def _retry(action, what: str, attempts: int = 5):

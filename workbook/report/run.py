@@ -73,10 +73,26 @@ def prepare(env: str, since: str | None = None, only: Sequence[str] | None = Non
     check_functions(functions)
     if traffic_s is not None and not (math.isfinite(traffic_s) and traffic_s >= 0):
         raise BadInput(f"--traffic-seconds {traffic_s:g}: expected 0 or more seconds (0 skips the traffic)")
+    if settings.env != "local":
+        _check_credentials(env)
     base = folders.outputs_root(outputs_dir) / env
     warning = folders.check_outputs(base)
     return Plan(settings, since, names, notebooks_dir, list(functions) if functions else None, traffic_s,
                 outputs_dir, base, warning)
+
+
+def _check_credentials(env: str) -> None:
+    """AWS credentials resolve (any source boto3 knows), or BadInput now, not a notebook's error a minute in."""
+    import botocore.exceptions  # noqa: PLC0415 - only for AWS environments
+    import botocore.session  # noqa: PLC0415
+
+    try:
+        credentials = botocore.session.get_session().get_credentials()
+    except botocore.exceptions.BotoCoreError as exc:
+        raise BadInput(f"--env {env}: AWS credentials cannot be read: {exc}") from None
+    if credentials is None:
+        raise BadInput(f"--env {env}: no AWS credentials found (environment variables, AWS_PROFILE, ~/.aws, SSO or "
+                       "an instance role); set them, or use --env local, which needs none")
 
 
 def run(env: str, since: str | None = None, only: Sequence[str] | None = None, outputs_dir: Path | None = None,

@@ -196,7 +196,9 @@ def _text_fast(arr, body: np.ndarray | None = None, normalise: bool | str = Fals
     for j, byte in ((0, ord("R")), (7, ord("R")), (16, ord(":")), (17, ord(" "))):
         ok &= at(starts + j) == byte
     ok &= at(starts + len(_REQUEST_PREFIX)) > 32      # the id starts right after one space...
-    ok &= at(t[0] - 1) > 32                           # ...and ends at the tab
+    ok &= at(t[0] - 1) > 32                           # ...and ends at the tab...
+    spaces = np.append(np.flatnonzero(data == 32), size + 64)
+    ok &= spaces[np.searchsorted(spaces, starts + len(_REQUEST_PREFIX))] > t[0]   # ...with no space inside it
     field_end = [t[1], t[2], t[3], np.minimum(t[4], ends)]
     numbers = []
     for j, ((label, suffix), width) in enumerate(zip(_TEXT_LAYOUT, (16, 9, 6, 6), strict=True)):

@@ -45,11 +45,12 @@ def _text(column: str, label: str, kind: str, unit: str) -> Field:
 
 
 # Each pattern starts with a literal, which RE2 finds fast. Duration follows the request id
-# directly (Datadog's extension adds "Runtime Duration" and "Post Runtime Duration" later in the
+# directly, or after Init Duration (Datadog's extension adds "Runtime Duration" and "Post Runtime Duration" later in the
 # line). "Restore Duration" is read with every "Billed Restore Duration" masked (``_MASK``).
 TEXT_FIELDS = (
     Field("request_id", r"REPORT\s+RequestId:[ \t]*(?P<v>[^\s]+)"),
-    _text("duration_ms", r"RequestId:[ \t]*[^\s]+\s+Duration", "float", "ms"),
+    # (Init Duration may come first: the custom-runtime page of the AWS docs writes it so.)
+    _text("duration_ms", r"RequestId:[ \t]*[^\s]+\s+(?:Init\s+Duration:\s*[0-9.]+\s*ms\s+)?Duration", "float", "ms"),
     _text("billed_duration_ms", r"Billed\s+Duration", "int", "ms"),
     _text("memory_size_mb", r"Memory\s+Size", "int", "MB"),
     _text("max_memory_used_mb", r"Max\s+Memory\s+Used", "int", "MB"),

@@ -390,7 +390,8 @@ def _pick(values: np.ndarray | None, keep) -> np.ndarray | None:
 def _frame(cols: dict, line: np.ndarray, prefix_ns: np.ndarray | None) -> pd.DataFrame:
     """Typed rows of one format: numbers, start type, status, and the time (prefix, else the record's)."""
     n = len(line)
-    out: dict[str, Any] = {"_line": line}
+    # int64 always: Arrow's indices are uint64, and uint64 beside int64 concatenates to float64.
+    out: dict[str, Any] = {"_line": np.asarray(line, dtype=np.int64)}
     out["request_id"] = _as_string(cols["request_id"])
     for name in FLOATS:
         out[name] = pc.cast(cols[name], pa.float64()).to_numpy(zero_copy_only=False).astype("float64")

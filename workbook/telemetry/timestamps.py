@@ -38,7 +38,10 @@ LOG_STREAM = r"\d{4}/\d{2}/\d{2}/\[[^\]\s]*\][0-9A-Za-z]*"
 #   sam logs:                      2023/06/02/[72]88ab... 2023-06-02T11:27:25.060000 REPORT RequestId: ...
 #   aws logs tail:                 2024-01-01T12:00:00.123000+00:00 2024/01/01/[$LATEST]88ab... REPORT ...
 #   a Logs Insights row copied:    2024-01-01 12:00:00.000<TAB>REPORT RequestId: ...
-PREFIX = (rf"^(?P<prefix>\s*(?:(?:(?P<stream>{LOG_STREAM})\s+)?(?P<ts>{ISO_8601})\s+(?:{LOG_STREAM}\s+)?)?)"
+#   ... copied as a markdown table: | 2024-01-01 12:00:00.000 | REPORT RequestId: ... |
+# (a markdown row's closing `|` is left on the record: the text fields end before it).
+PREFIX = (rf"^(?P<prefix>\s*(?:(?:\|\s*)?(?:(?P<stream>{LOG_STREAM})\s+)?(?P<ts>{ISO_8601})(?:\s*\|)?\s+"
+          rf"(?:{LOG_STREAM}(?:\s*\|)?\s+)?)?)"
           r"(?P<body>REPORT(?:\s|$)|\{)")
 
 # The commonest prefix, a CloudWatch Logs export's (fixed width: read by position, not by the grammar).

@@ -135,7 +135,7 @@ def _stack_refs(settings: config.Settings) -> dict[str, str]:
     """
     outputs: dict[str, str] | None = None
     jwt_secret_arn = None
-    if not aws.is_local():
+    if not aws.is_local() and settings.env != "local":   # locally the plan's names are the real ones
         if cli_available():
             outputs = stack_outputs(settings)
             jwt_secret_arn = stack_outputs(settings, stack="foundation").get("jwtSecretArn") \

@@ -97,7 +97,7 @@ class SandboxInvoker:
         if self._sandbox is not None:
             self._sandbox.expire_idle(self.function_name)
             return
-        url = f"{manager.endpoints(self._recorded)['lambda']}/expire?function={self.function_name}"
+        url = f"{manager.control_url(self._recorded)}/expire?function={self.function_name}"
         with urllib.request.urlopen(urllib.request.Request(url, data=b"", method="POST"), timeout=30):
             pass
 

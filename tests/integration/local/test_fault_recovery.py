@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import boto3
 import pg8000.dbapi
 import pytest
 from fault_helpers import cli_env, end_decoy, kill_9, ours, sandboxes, start_decoy, start_small, state_of, workbook
 
-from workbook.local import processes
+from workbook.local import processes, services
 
 pytestmark = pytest.mark.timeout(600)
 MARK = "written before the faults"
@@ -28,8 +29,8 @@ def env(tmp_path_factory):
     decoy = start_decoy()
     recorded = start_small(state_dir)
     owners = {recorded["owner"]}
-    _sql(recorded, "CREATE TABLE fault_marker (note text)", f"INSERT INTO fault_marker VALUES ('{MARK}')")
-    try:
+    try:   # a failure from here on still stops the environment (and the decoy)
+        _sql(recorded, "CREATE TABLE fault_marker (note text)", f"INSERT INTO fault_marker VALUES ('{MARK}')")
         yield {"state_dir": state_dir, "owners": owners}
     finally:
         stopped = workbook(state_dir, "local", "stop")
@@ -39,8 +40,10 @@ def env(tmp_path_factory):
 
 
 def _sql(recorded: dict, *statements: str) -> list:
+    # The superuser's password from its 0600 file (the local PostgreSQL checks it: scram-sha-256)
+    password = services.read_password(Path(recorded["postgres"]["data_dir"]))
     connection = pg8000.dbapi.connect(host="127.0.0.1", port=recorded["postgres"]["port"], user="postgres",
-                                      database="workbook", timeout=10)
+                                      password=password, database="workbook", timeout=10)
     try:
         cursor = connection.cursor()
         rows = []

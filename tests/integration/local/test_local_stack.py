@@ -106,6 +106,24 @@ def test_invoke_shows_function_errors_like_aws_lambda_invoke(stack):
     assert result.returncode == 1
     assert "errorType" in json.loads(result.stdout)
     assert '"FunctionError": "Unhandled"' in result.stderr
+    # the request's own log lines are on stderr, and the last line says where all of them are
+    assert '"scheduler run failed"' in result.stderr
+    assert "START RequestId" in result.stderr or '"type":"platform.start"' in result.stderr
+    assert result.stderr.rstrip().splitlines()[-1].startswith("workbook local: the function failed; full logs: "
+                                                               "aws logs tail /aws/lambda/")
+
+
+def test_invoke_says_why_records_failed_and_where_the_logs_are(stack):
+    # GIVEN an SQS record data-processor cannot read
+    event = {"Records": [{"messageId": "m-bad", "body": "not json", "eventSource": "aws:sqs",
+                          "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
+                          "attributes": {"ApproximateReceiveCount": "1"}}]}
+    result = workbook("local", "invoke", "data-processor", "--event", "-", stdin=json.dumps(event))
+    # THEN the response names the failed record, and stderr shows the function's reason and the logs' place
+    assert result.returncode == 0 and json.loads(result.stdout) == {"batchItemFailures": [{"itemIdentifier": "m-bad"}]}
+    assert '"message_id":"m-bad"' in result.stderr and "message body is not valid JSON" in result.stderr
+    last = result.stderr.rstrip().splitlines()[-1]
+    assert "1 record(s) reported in batchItemFailures" in last and "aws logs tail /aws/lambda/" in last
 
 
 @pytest.mark.parametrize("args, stdin, message", [
@@ -223,7 +241,7 @@ def test_an_upload_flows_through_s3_eventbridge_sns_and_sqs_to_the_webhook(stack
     manager.activate()
     key = f"{SETTINGS.params.uploads.prefix}flow-{int(time.time())}.txt"
     aws.client("s3").put_object(Bucket=SETTINGS.name("uploads"), Key=key, Body=b"one\ntwo\n")
-    deliveries_url = f"{manager.endpoints(stack)['lambda']}/webhook-deliveries"
+    deliveries_url = f"{manager.control_url(stack)}/webhook-deliveries"
 
     def delivered() -> bool:
         with urllib.request.urlopen(deliveries_url, timeout=10) as response:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from pathlib import Path
 
 import pg8000.dbapi
 import pytest
@@ -24,7 +25,7 @@ from fault_helpers import kill_9
 
 from infra import config
 from workbook import aws
-from workbook.local import manager, processes
+from workbook.local import manager, processes, services
 
 pytestmark = pytest.mark.timeout(1800)
 TOTAL, POISON_SHARE = 2000, 0.05
@@ -75,8 +76,10 @@ def _messages(seed: int = 14) -> tuple[list[dict], set[str], set[str]]:
 
 
 def _stored(recorded: dict) -> list[tuple[str, int]]:
+    # The superuser's password from its 0600 file (the local PostgreSQL checks it: scram-sha-256)
+    password = services.read_password(Path(recorded["postgres"]["data_dir"]))
     connection = pg8000.dbapi.connect(host="127.0.0.1", port=recorded["postgres"]["port"], user="postgres",
-                                      database="workbook", timeout=10)
+                                      password=password, database="workbook", timeout=10)
     try:
         cursor = connection.cursor()
         cursor.execute("SELECT record_key, deliveries FROM processed_records")

@@ -73,11 +73,12 @@ def test_breakers_are_process_wide_by_name():
 
 def test_client_retries_then_raises_and_never_sleeps_past_the_deadline():
     from common.errors import UpstreamError
-    from common.httpclient import Backoff, CircuitBreaker, HttpClient
+    from common.httpclient import Backoff, CircuitBreaker, HttpClient, TargetPolicy
 
     sleeps = []
     client = HttpClient(CircuitBreaker("t", failure_threshold=100), timeout_s=0.2, max_attempts=4,
-                        backoff=Backoff(base_s=1.0, cap_s=1.0, rng=random.Random(1)), sleep=sleeps.append)
+                        backoff=Backoff(base_s=1.0, cap_s=1.0, rng=random.Random(1)), sleep=sleeps.append,
+                        policy=TargetPolicy(allow_private=True))
     # GIVEN a closed port (connection refused) and plenty of time: all attempts are made
     with pytest.raises(UpstreamError, match="4 attempt"):
         client.post_json("http://127.0.0.1:1/x", {"a": 1})
@@ -91,9 +92,9 @@ def test_client_retries_then_raises_and_never_sleeps_past_the_deadline():
 
 def test_error_messages_never_carry_the_url_path_or_query():
     from common.errors import UpstreamError
-    from common.httpclient import CircuitBreaker, HttpClient
+    from common.httpclient import CircuitBreaker, HttpClient, TargetPolicy
 
-    client = HttpClient(CircuitBreaker("t"), timeout_s=0.2, max_attempts=1)
+    client = HttpClient(CircuitBreaker("t"), timeout_s=0.2, max_attempts=1, policy=TargetPolicy(allow_private=True))
     with pytest.raises(UpstreamError) as raised:
         client.post_json("http://127.0.0.1:1/hook?token=secret", {})
     assert "secret" not in str(raised.value) and "127.0.0.1:1" in str(raised.value)

@@ -262,7 +262,7 @@ def test_schedule_lines_log_through_the_run_itself():
     assert lines["crontab"].startswith("0 6 * * * cd ")
     assert "workbook run --env prod --log " in lines["crontab"] and "schedule.log" in lines["crontab"]
     assert ">>" not in lines["crontab"] and lines["crontab"].count(">/dev/null 2>&1") == 1
-    assert "OnCalendar=*-*-* 6:0:00" in lines["timer"]
+    assert "OnCalendar=*-*-* 06:00:00" in lines["timer"]
     assert "ExecStart=" in lines["service"] and "--log " in lines["service"] and "KillMode=mixed" in lines["service"]
 
 

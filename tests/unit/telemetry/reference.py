@@ -63,6 +63,9 @@ def _one(item: Any) -> tuple[str, dict | None]:
         function = group.split("/aws/lambda/", 1)[1] if group and "/aws/lambda/" in group else group
     else:
         message = item
+    stripped = message.strip()
+    if len(stripped) > 1 and stripped[0] == "|" and stripped[-1] == "|":   # a markdown table row: its cells
+        message = " ".join(cell.strip() for cell in stripped[1:-1].split("|"))
     prefix_ns, body = _split_prefix(message)
     if body is None:
         tokens = message.split()

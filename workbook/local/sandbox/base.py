@@ -203,7 +203,8 @@ class Sandbox:
         self._publish(config, environment, logs, report, function_error)
         return InvocationOutcome(request_id, config.function_name, payload, function_error=function_error,
                                  error_type=error_type, report=report, cold_start=cold,
-                                 log_lines=[message for _, message in logs])
+                                 log_lines=[message for _, message in logs], log_group=config.log_group_name,
+                                 log_stream=environment.log_stream)
 
     def _publish(self, config: FunctionConfig, environment: ExecutionEnvironment, logs: list[tuple[int, str]],
                  report: Report, function_error: str | None) -> None:

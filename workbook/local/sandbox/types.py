@@ -66,6 +66,8 @@ class InvocationOutcome:
     cold_start: bool = False
     throttled: bool = False
     log_lines: list[str] = field(default_factory=list)
+    log_group: str = ""                      # where the full logs went (CloudWatch Logs on the local endpoint)
+    log_stream: str = ""
 
     @property
     def status_code(self) -> int:
