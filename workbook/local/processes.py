@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -308,24 +309,44 @@ def listens_on(pid: int, port: int, host: str = "127.0.0.1") -> bool:
 # A handler that raises ``KeyboardInterrupt`` runs wherever the main thread happens to be. When that
 # is a destructor, a weakref callback or a ``__del__`` (a garbage collection can run one at any
 # allocation), Python prints "Exception ignored in: ..." and carries on: the user's Ctrl-C is lost.
-# So each stop signal is also recorded, and the main flow calls ``checkpoint()`` at its safe points
-# (each phase of a start, each poll of a wait, each notebook of a run): a signal recorded and not
-# yet acted on raises there. The code that catches the interrupt calls ``acted_on()``.
+# So the interrupts raised for stop signals are marked, ``sys.unraisablehook`` records each marked
+# one that Python dropped, and the main flow calls ``checkpoint()`` at its safe points (each phase
+# of a start, each poll of a wait, each notebook of a run): a dropped interrupt is raised there
+# again. An interrupt that propagated as usual is never raised twice.
 _pending: list[str] = []
 
 
-def note_stop(number: int) -> None:
-    """Record that stop signal ``number`` arrived (called from a signal handler)."""
-    _pending.append(signal.Signals(number).name)
+def stop_interrupt(number: int) -> KeyboardInterrupt:
+    """The ``KeyboardInterrupt`` to raise for stop signal ``number``, marked so that its loss is noticed."""
+    _watch_dropped()
+    interrupt = KeyboardInterrupt(signal.Signals(number).name)
+    interrupt.stop_signal = signal.Signals(number).name   # the mark the unraisable hook looks for
+    return interrupt
+
+
+def _watch_dropped() -> None:
+    """Wrap ``sys.unraisablehook`` (once, where it is not wrapped already) to record dropped stop interrupts."""
+    previous = sys.unraisablehook
+    if getattr(previous, "records_stop_signals", False):
+        return
+
+    def hook(unraisable) -> None:
+        name = getattr(unraisable.exc_value, "stop_signal", None)
+        if isinstance(unraisable.exc_value, KeyboardInterrupt) and name:
+            _pending.append(name)
+        previous(unraisable)
+
+    hook.records_stop_signals = True
+    sys.unraisablehook = hook
 
 
 def stop_pending() -> str | None:
-    """The first stop signal received and not yet acted on, by name; None when there is none."""
+    """The first stop signal whose interrupt Python dropped and no safe point has raised yet; None when none."""
     return _pending[0] if _pending else None
 
 
 def checkpoint() -> None:
-    """A safe point of the main flow: raise ``KeyboardInterrupt`` for a stop signal not yet acted on.
+    """A safe point of the main flow: raise ``KeyboardInterrupt`` again for a stop signal whose interrupt was dropped.
 
     Only in the main thread (where Python delivers signals); elsewhere it does nothing.
     """
@@ -345,7 +366,7 @@ def checkpointed(progress=None):
 
 
 def acted_on() -> None:
-    """The interrupt reached the main flow, which now cleans up: forget the signals recorded so far."""
+    """The interrupt reached the main flow, which now cleans up: forget any dropped before it."""
     _pending.clear()
 
 
@@ -371,13 +392,11 @@ def signals_deferred(reraise: bool = True) -> Iterator[None]:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if noted and reraise:
-        note_stop(noted[0])
-        checkpoint()
+        raise KeyboardInterrupt(signal.Signals(noted[0]).name)
 
 
 def _raise_interrupt(number, frame) -> None:
-    note_stop(number)
-    raise KeyboardInterrupt(signal.Signals(number).name)
+    raise stop_interrupt(number)
 
 
 # The handlers ``terminate_as_interrupt`` replaces: SIGTERM's default action, and Python's own

@@ -58,8 +58,7 @@ class StopSignals:
         self.received = self.received or signal.Signals(number).name
         if self._raising and first:
             self._raising = False
-            processes.note_stop(number)   # raised again at the run's next safe point if this raise is lost
-            raise KeyboardInterrupt(self.received)
+            raise processes.stop_interrupt(number)   # raised again at the run's next safe point if it is lost
         self._note(f"workbook: {signal.Signals(number).name} received; finishing cleanly first (stopping what "
                    "the run started, writing the summary and the runbook, redacting): a few seconds")
 

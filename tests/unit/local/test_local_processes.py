@@ -260,3 +260,21 @@ def test_an_interrupt_lost_inside_a_callback_is_raised_at_the_next_checkpoint(mo
         processes.acted_on()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def test_an_interrupt_that_propagated_is_not_raised_again():
+    # GIVEN SIGTERM handled as a start handles it, and its interrupt caught by the caller as usual
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        processes.terminate_as_interrupt()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)
+        # THEN nothing is pending: the next safe point (a later start's first phase) passes
+        assert processes.stop_pending() is None
+        processes.checkpoint()
+    finally:
+        processes.restore_terminate()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
