@@ -72,6 +72,7 @@ SANDBOX_ONLY_MODULES = (
 )
 
 
+@pytest.hookimpl(tryfirst=True)   # before xdist's own, which reads the xdist_group marks into node ids
 def pytest_collection_modifyitems(config, items):
     for item in items:
         nodeid = item.nodeid
