@@ -360,8 +360,7 @@ def _json_numpy(arr, body: np.ndarray | None = None) -> tuple[dict, np.ndarray] 
             ok &= present
         cols[column] = (present, lo, hi)
     for column, (present, lo, hi) in cols.items():
-        present = present & ok
-        cols[column] = _slice_strings(data, np.where(present, lo, 0), np.where(present, hi, 0), present)
+        cols[column] = _take_strings(data, lo, hi, present & ok)
     try:
         cols, not_whole = to_numbers(cols)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -371,6 +370,20 @@ def _json_numpy(arr, body: np.ndarray | None = None) -> tuple[dict, np.ndarray] 
     tracing = cols.pop("_tracing")
     cols["xray_trace_id"] = pc.struct_field(pc.extract_regex(tracing, r"Root=(?P<v>[0-9A-Za-z-]+)"), "v")
     return cols, ok
+
+
+def _take_strings(data: np.ndarray, lo: np.ndarray, hi: np.ndarray, ok: np.ndarray):
+    """An Arrow string array of data[lo:hi] per row (null where not ok), copied by Arrow's take:
+    the values are the odd elements of an array over ``data`` itself, whose even elements are
+    the bytes in between (each row's value lies in its own line, so the offsets only grow)."""
+    n = len(lo)
+    hi = np.maximum.accumulate(np.where(ok, hi, 0)) if n else hi
+    lo = np.where(ok, lo, hi)
+    offsets = np.empty(2 * n + 1, dtype=np.int64)
+    offsets[0] = 0
+    offsets[1::2], offsets[2::2] = lo, hi
+    spans = pa.LargeStringArray.from_buffers(2 * n, pa.py_buffer(offsets), pa.py_buffer(data))
+    return pc.take(spans, pa.array(np.arange(1, 2 * n, 2, dtype=np.int64), mask=None if ok.all() else ~ok))
 
 
 def _slice_strings(data: np.ndarray, lo: np.ndarray, hi: np.ndarray, ok: np.ndarray):
