@@ -28,7 +28,7 @@ from workbook.telemetry.fields import (
     to_numbers,
 )
 
-__all__ = ["text_fast", "json_fast"]
+__all__ = ["text_fast", "json_numpy"]
 
 _CHUNK_POOL: ThreadPoolExecutor | None = None
 
@@ -405,4 +405,4 @@ def _slice_strings(data: np.ndarray, lo: np.ndarray, hi: np.ndarray, ok: np.ndar
 
 
 text_fast = _text_fast
-json_fast = _json_numpy
+json_numpy = _json_numpy

@@ -11,7 +11,8 @@
 * either one after a timestamp prefix, as a CloudWatch Logs export, ``sam logs``, ``aws logs
   tail`` or a copied Logs Insights row write it (``workbook.telemetry.timestamps.PREFIX``).
 
-The numpy fast paths (``workbook.telemetry.fastpath``) take the lines in Lambda's own layout;
+JSON records go first through Arrow's JSON reader (``workbook.telemetry.jsonfast``); the numpy
+fast paths (``workbook.telemetry.fastpath``) take the lines in Lambda's own layout;
 the rest go through Arrow's RE2 kernels (one pass per field over the whole batch), so a million
 lines take about a second rather than the tens of seconds a Python loop needs. Report lines
 that cannot be parsed (truncated, a field missing or not a number) are counted in
@@ -30,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from workbook.telemetry.fastpath import json_fast, text_fast
+from workbook.telemetry.fastpath import json_numpy, text_fast
 from workbook.telemetry.fields import (
     FLOATS,
     INTS,
@@ -41,6 +42,7 @@ from workbook.telemetry.fields import (
     extract_fields,
     to_numbers,
 )
+from workbook.telemetry.jsonfast import json_fast
 from workbook.telemetry.timestamps import EXPORT_PREFIX, NAT, PREFIX, event_times_to_ns, iso_to_ns, to_datetime_utc
 
 __all__ = ["COLUMNS", "Status", "StartType", "parse_reports", "function_from_log_group"]
@@ -323,8 +325,9 @@ def _parse_kind(arr, kind: _Kind, fields, required, fast, is_json: bool) -> tupl
     # Text lines the fast path refuses get a second chance with runs of whitespace collapsed (a
     # console copy's spaces), then a third with their whitespace made Lambda's own (the docs'
     # single space): the regular expressions take the rest.
-    attempts = [fast] if is_json else [fast, lambda lines, offsets: fast(lines, offsets, normalise="runs"),
-                                       lambda lines, offsets: fast(lines, offsets, normalise=True)]
+    # JSON records the reader leaves (after a prefix, say) get a second chance in numpy.
+    attempts = [fast, json_numpy] if is_json else [fast, lambda lines, offsets: fast(lines, offsets, normalise="runs"),
+                                                   lambda lines, offsets: fast(lines, offsets, normalise=True)]
     for attempt in attempts:
         count = len(subset)
         result = attempt(subset, body) if count else None
