@@ -20,6 +20,8 @@ import pyarrow.compute as pc
 
 from workbook.telemetry.fields import (
     CHUNK_THREADS,
+    FLOATS,
+    INTS,
     JSON_REQUIRED,
     OPTIONAL_TEXT,
     TEXT_FIELDS,
@@ -252,6 +254,7 @@ _JSON_KEYS = (
     ("time", "time", "string"),
     ("_type", "type", "string"),
     ("_spans", "spans", "string"),   # Managed Instances: spans hold durationMs too; the regex path reads those
+    ("_metrics", "metrics", "object"),
 )
 
 
@@ -328,6 +331,8 @@ def _json_numpy(arr, body: np.ndarray | None = None) -> tuple[dict, np.ndarray] 
     is_key[-2:] = False
     key_quote = np.flatnonzero(is_key)                   # each key's closing quote, as an index into quotes
     key_end = quotes[key_quote]
+    if not len(key_end):  # not one key in the chunk: nothing to vouch for
+        return None
     last4 = np.zeros(len(key_end), dtype=np.uint32)
     for j in range(4):
         last4 = (last4 << 8) | data[np.maximum(key_end - 4 + j, 0)].astype(np.uint32)
@@ -338,10 +343,20 @@ def _json_numpy(arr, body: np.ndarray | None = None) -> tuple[dict, np.ndarray] 
     for offset in (0, 9, len(expected) - 1):           # "platform.report", checked at three bytes
         ok &= (which["type"] >= 0) & (data[np.minimum(type_at + offset, size - 1)] == expected[offset])
     ok &= which["spans"] < 0
+    # The metrics are read where the careful path reads them: inside "metrics":{...}, before any brace.
+    metrics_at = np.where(which["metrics"] >= 0, key_end[np.maximum(which["metrics"], 0)], 0)
+    ok &= (which["metrics"] >= 0) & (data[np.minimum(metrics_at + 2, size - 1)] == ord("{"))
+    braces = np.append(np.flatnonzero((data == ord("{")) | (data == ord("}"))), size + 8)
+    metrics_end = braces[np.minimum(np.searchsorted(braces, metrics_at + 2, side="right"), len(braces) - 1)]
+    metric_keys = {key for column, key, _ in _JSON_KEYS if column in FLOATS or column in INTS}
+    for key in metric_keys:
+        at = np.where(which[key] >= 0, key_end[np.maximum(which[key], 0)], 0)
+        ok &= (which[key] < 0) | ((at > metrics_at) & (at < metrics_end))
     for column, key, kind in _JSON_KEYS:
-        if column in ("_type", "_spans"):
+        if column in ("_type", "_spans", "_metrics"):
             continue
         present = which[key] >= 0
+        found = present.copy()
         index = key_quote[np.where(present, which[key], 0)]   # the key's closing quote; the value follows
         position = quotes[index]
         if kind == "string":
@@ -356,6 +371,7 @@ def _json_numpy(arr, body: np.ndarray | None = None) -> tuple[dict, np.ndarray] 
                 back = data[np.maximum(hi - 1, 0)]
                 hi = np.where((hi > lo) & ((back == 44) | (back == 125) | (back == 32)), hi - 1, hi)
         present &= (hi > lo) & (hi < ends)
+        ok &= present | ~found    # a key whose value it cannot read (spaced, say): the careful path reads it
         if column in JSON_REQUIRED:
             ok &= present
         cols[column] = (present, lo, hi)
