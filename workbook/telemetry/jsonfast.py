@@ -21,8 +21,6 @@ and then the careful path, line by line.
 """
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -53,7 +51,7 @@ _SCHEMA = pa.schema([
 ])
 _PARSE = pj.ParseOptions(explicit_schema=_SCHEMA, unexpected_field_behavior="infer", newlines_in_values=False)
 _EXACT = 2.0**53
-_BACKSLASH = re.compile(rb"\\")
+_SCAN = 1 << 23           # bytes compared at a time in the search for a backslash
 
 
 def _read(lines) -> list[tuple[int, pa.Table]]:
@@ -73,6 +71,10 @@ def _read(lines) -> list[tuple[int, pa.Table]]:
     return _read(lines.slice(0, half)) + [(half + start, part) for start, part in _read(lines.slice(half))]
 
 
+def _field(values, name: str):
+    return pc.struct_field(values, name)
+
+
 def _unexpected(values, expected: pa.DataType) -> np.ndarray | None:
     """Rows that hold a key the schema does not name, at any depth (None: none do)."""
     if not pa.types.is_struct(values.type):
@@ -80,10 +82,10 @@ def _unexpected(values, expected: pa.DataType) -> np.ndarray | None:
     names = {expected.field(i).name: expected.field(i).type for i in range(expected.num_fields)}
     found = None
     for i in range(values.type.num_fields):
-        child = values.field(i)
         name = values.type.field(i).name
+        child = _field(values, name)
         if name not in names:
-            mask = pc.is_valid(child).to_numpy(zero_copy_only=False)
+            mask = pc.is_valid(child).to_numpy()
         else:
             mask = _unexpected(child, names[name])
         if mask is not None:
@@ -92,40 +94,39 @@ def _unexpected(values, expected: pa.DataType) -> np.ndarray | None:
 
 
 def _columns(table: pa.Table) -> tuple[dict, np.ndarray]:
-    """The columns of one read part, and the rows vouched for."""
+    """The columns of one read part (chunked, as the reader gives them), and the rows vouched for."""
     n = table.num_rows
-    doc = pa.StructArray.from_arrays([table.column(i).combine_chunks() for i in range(table.num_columns)],
-                                     names=table.column_names)
     ok = np.ones(n, dtype=bool)
-    extra = _unexpected(doc, pa.struct(list(_SCHEMA)))
-    if extra is not None:
-        ok &= ~extra
-    record = doc.field("record")
-    metrics, tracing = record.field("metrics"), record.field("tracing")
+    for name in table.column_names:   # a key the schema does not name, at the top or inside
+        extra = pc.is_valid(table.column(name)).to_numpy() if name not in _SCHEMA.names else \
+            _unexpected(table.column(name), _SCHEMA.field(name).type)
+        if extra is not None:
+            ok &= ~extra
+    record = table.column("record")
+    metrics, tracing = _field(record, "metrics"), _field(record, "tracing")
     cols = {
-        "time": doc.field("time"),
-        "request_id": record.field("requestId"),
-        "status_raw": record.field("status"),
-        "error_type": record.field("errorType"),
+        "time": table.column("time"),
+        "request_id": _field(record, "requestId"),
+        "status_raw": _field(record, "status"),
+        "error_type": _field(record, "errorType"),
     }
-    ok &= pc.fill_null(pc.equal(doc.field("type"), "platform.report"), False).to_numpy(zero_copy_only=False)
-    ok &= pc.is_valid(cols["request_id"]).to_numpy(zero_copy_only=False)
-    for name in (*cols, "_tracing"):   # the careful path reads an empty string as no value
-        values = tracing.field("value") if name == "_tracing" else cols[name]
-        ok &= pc.fill_null(pc.not_equal(values, ""), True).to_numpy(zero_copy_only=False)
+    value = _field(tracing, "value")
+    ok &= pc.fill_null(pc.equal(table.column("type"), "platform.report"), False).to_numpy()
+    ok &= pc.is_valid(cols["request_id"]).to_numpy()
+    for values in (*cols.values(), value):   # the careful path reads an empty string as no value
+        ok &= pc.fill_null(pc.not_equal(values, ""), True).to_numpy()
     for key, name in _METRICS.items():
-        values = metrics.field(key)
+        values = _field(metrics, key)
         if name in FLOATS:
             cols[name] = values
             continue
         # the careful path casts an integer's text: here the double must be that integer, exactly
         whole = pc.and_(pc.equal(values, pc.floor(values)), pc.less(pc.abs(values), _EXACT))
-        ok &= pc.fill_null(whole, True).to_numpy(zero_copy_only=False)
+        ok &= pc.fill_null(whole, True).to_numpy()
         cols[name] = pc.cast(pc.if_else(pc.fill_null(whole, False), values, pa.scalar(None, _NUMBER)), pa.int64())
-    ok &= pc.is_valid(cols["duration_ms"]).to_numpy(zero_copy_only=False)
+    ok &= pc.is_valid(cols["duration_ms"]).to_numpy()
     # the careful path's pattern takes the last "Root=" of the value that an id follows
-    cols["xray_trace_id"] = pc.struct_field(pc.extract_regex(tracing.field("value"), r"(?s)^.*Root=(?P<v>[0-9A-Za-z-]+)"),
-                                            "v")
+    cols["xray_trace_id"] = pc.struct_field(pc.extract_regex(value, r"(?s)^.*Root=(?P<v>[0-9A-Za-z-]+)"), "v")
     return cols, ok
 
 
@@ -143,7 +144,7 @@ def json_fast(arr, body: np.ndarray | None = None) -> tuple[dict, np.ndarray] | 
     offsets = np.frombuffer(offsets_buf, dtype=np.int64, count=n + 1, offset=arr.offset * 8)
     data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0] : offsets[-1]]
     eligible = np.ones(n, dtype=bool)
-    if _BACKSLASH.search(memoryview(data)):  # memchr over the bytes, no copy; rare
+    if any((data[i : i + _SCAN] == ord("\\")).any() for i in range(0, len(data), _SCAN)):  # rare
         slashes = np.flatnonzero(data == ord("\\"))
         eligible[np.searchsorted(offsets[1:] - offsets[0], slashes, side="right")] = False
     rows = np.flatnonzero(eligible)
@@ -168,7 +169,7 @@ def json_fast(arr, body: np.ndarray | None = None) -> tuple[dict, np.ndarray] | 
     names = list(pieces[0])
     if len(pieces) == 1 and row_base == n:   # every line read at once: the rows are the lines
         return pieces[0], ok
-    merged = {name: pa.concat_arrays([piece[name] for piece in pieces]) for name in names}
+    merged = {name: pa.chunked_array([chunk for piece in pieces for chunk in piece[name].chunks]) for name in names}
     if row_base == n:   # every line read, in order: the parts are the lines
         return merged, ok
     index = pa.array(np.where(ok, where, 0), mask=~ok)
