@@ -299,6 +299,20 @@ def _json_key_positions(data, key_end, last4, starts, ends) -> dict[str, np.ndar
     return positions
 
 
+def _metrics_in_place(data, key_end, which) -> np.ndarray:
+    """Lines whose metrics are where the careful path reads them: inside ``"metrics":{...}``,
+    before any brace."""
+    size = len(data)
+    metrics_at = np.where(which["metrics"] >= 0, key_end[np.maximum(which["metrics"], 0)], 0)
+    ok = (which["metrics"] >= 0) & (data[np.minimum(metrics_at + 2, size - 1)] == ord("{"))
+    braces = np.append(np.flatnonzero((data == ord("{")) | (data == ord("}"))), size + 8)
+    metrics_end = braces[np.minimum(np.searchsorted(braces, metrics_at + 2, side="right"), len(braces) - 1)]
+    for key in {key for column, key, _ in _JSON_KEYS if column in FLOATS or column in INTS}:
+        at = np.where(which[key] >= 0, key_end[np.maximum(which[key], 0)], 0)
+        ok &= (which[key] < 0) | ((at > metrics_at) & (at < metrics_end))
+    return ok
+
+
 def _name_matches(data, key_ends, key: str):
     raw = key.encode()
     return ((data[np.maximum(key_ends - len(raw) - 1, 0)] == ord('"'))
@@ -343,15 +357,7 @@ def _json_numpy(arr, body: np.ndarray | None = None) -> tuple[dict, np.ndarray] 
     for offset in (0, 9, len(expected) - 1):           # "platform.report", checked at three bytes
         ok &= (which["type"] >= 0) & (data[np.minimum(type_at + offset, size - 1)] == expected[offset])
     ok &= which["spans"] < 0
-    # The metrics are read where the careful path reads them: inside "metrics":{...}, before any brace.
-    metrics_at = np.where(which["metrics"] >= 0, key_end[np.maximum(which["metrics"], 0)], 0)
-    ok &= (which["metrics"] >= 0) & (data[np.minimum(metrics_at + 2, size - 1)] == ord("{"))
-    braces = np.append(np.flatnonzero((data == ord("{")) | (data == ord("}"))), size + 8)
-    metrics_end = braces[np.minimum(np.searchsorted(braces, metrics_at + 2, side="right"), len(braces) - 1)]
-    metric_keys = {key for column, key, _ in _JSON_KEYS if column in FLOATS or column in INTS}
-    for key in metric_keys:
-        at = np.where(which[key] >= 0, key_end[np.maximum(which[key], 0)], 0)
-        ok &= (which[key] < 0) | ((at > metrics_at) & (at < metrics_end))
+    ok &= _metrics_in_place(data, key_end, which)
     for column, key, kind in _JSON_KEYS:
         if column in ("_type", "_spans", "_metrics"):
             continue
