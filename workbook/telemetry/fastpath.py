@@ -20,6 +20,8 @@ import pyarrow.compute as pc
 
 from workbook.telemetry.fields import (
     CHUNK_THREADS,
+    FLOATS,
+    INTS,
     JSON_REQUIRED,
     OPTIONAL_TEXT,
     TEXT_FIELDS,
@@ -28,7 +30,7 @@ from workbook.telemetry.fields import (
     to_numbers,
 )
 
-__all__ = ["text_fast", "json_fast"]
+__all__ = ["text_fast", "json_numpy"]
 
 _CHUNK_POOL: ThreadPoolExecutor | None = None
 
@@ -254,6 +256,7 @@ _JSON_KEYS = (
     ("time", "time", "string"),
     ("_type", "type", "string"),
     ("_spans", "spans", "string"),   # Managed Instances: spans hold durationMs too; the regex path reads those
+    ("_metrics", "metrics", "object"),
 )
 
 
@@ -298,6 +301,20 @@ def _json_key_positions(data, key_end, last4, starts, ends) -> dict[str, np.ndar
     return positions
 
 
+def _metrics_in_place(data, key_end, which) -> np.ndarray:
+    """Lines whose metrics are where the careful path reads them: inside ``"metrics":{...}``,
+    before any brace."""
+    size = len(data)
+    metrics_at = np.where(which["metrics"] >= 0, key_end[np.maximum(which["metrics"], 0)], 0)
+    ok = (which["metrics"] >= 0) & (data[np.minimum(metrics_at + 2, size - 1)] == ord("{"))
+    braces = np.append(np.flatnonzero((data == ord("{")) | (data == ord("}"))), size + 8)
+    metrics_end = braces[np.minimum(np.searchsorted(braces, metrics_at + 2, side="right"), len(braces) - 1)]
+    for key in {key for column, key, _ in _JSON_KEYS if column in FLOATS or column in INTS}:
+        at = np.where(which[key] >= 0, key_end[np.maximum(which[key], 0)], 0)
+        ok &= (which[key] < 0) | ((at > metrics_at) & (at < metrics_end))
+    return ok
+
+
 def _name_matches(data, key_ends, key: str):
     raw = key.encode()
     return ((data[np.maximum(key_ends - len(raw) - 1, 0)] == ord('"'))
@@ -330,6 +347,8 @@ def _json_numpy(arr, body: np.ndarray | None = None) -> tuple[dict, np.ndarray] 
     is_key[-2:] = False
     key_quote = np.flatnonzero(is_key)                   # each key's closing quote, as an index into quotes
     key_end = quotes[key_quote]
+    if not len(key_end):  # not one key in the chunk: nothing to vouch for
+        return None
     last4 = np.zeros(len(key_end), dtype=np.uint32)
     for j in range(4):
         last4 = (last4 << 8) | data[np.maximum(key_end - 4 + j, 0)].astype(np.uint32)
@@ -340,10 +359,12 @@ def _json_numpy(arr, body: np.ndarray | None = None) -> tuple[dict, np.ndarray] 
     for offset in (0, 9, len(expected) - 1):           # "platform.report", checked at three bytes
         ok &= (which["type"] >= 0) & (data[np.minimum(type_at + offset, size - 1)] == expected[offset])
     ok &= which["spans"] < 0
+    ok &= _metrics_in_place(data, key_end, which)
     for column, key, kind in _JSON_KEYS:
-        if column in ("_type", "_spans"):
+        if column in ("_type", "_spans", "_metrics"):
             continue
         present = which[key] >= 0
+        found = present.copy()
         index = key_quote[np.where(present, which[key], 0)]   # the key's closing quote; the value follows
         position = quotes[index]
         if kind == "string":
@@ -358,12 +379,12 @@ def _json_numpy(arr, body: np.ndarray | None = None) -> tuple[dict, np.ndarray] 
                 back = data[np.maximum(hi - 1, 0)]
                 hi = np.where((hi > lo) & ((back == 44) | (back == 125) | (back == 32)), hi - 1, hi)
         present &= (hi > lo) & (hi < ends)
+        ok &= present | ~found    # a key whose value it cannot read (spaced, say): the careful path reads it
         if column in JSON_REQUIRED:
             ok &= present
         cols[column] = (present, lo, hi)
     for column, (present, lo, hi) in cols.items():
-        present = present & ok
-        cols[column] = _slice_strings(data, np.where(present, lo, 0), np.where(present, hi, 0), present)
+        cols[column] = _take_strings(data, lo, hi, present & ok)
     try:
         cols, not_whole = to_numbers(cols)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -373,6 +394,20 @@ def _json_numpy(arr, body: np.ndarray | None = None) -> tuple[dict, np.ndarray] 
     tracing = cols.pop("_tracing")
     cols["xray_trace_id"] = pc.struct_field(pc.extract_regex(tracing, r"Root=(?P<v>[0-9A-Za-z-]+)"), "v")
     return cols, ok
+
+
+def _take_strings(data: np.ndarray, lo: np.ndarray, hi: np.ndarray, ok: np.ndarray):
+    """An Arrow string array of data[lo:hi] per row (null where not ok), copied by Arrow's take:
+    the values are the odd elements of an array over ``data`` itself, whose even elements are
+    the bytes in between (each row's value lies in its own line, so the offsets only grow)."""
+    n = len(lo)
+    hi = np.maximum.accumulate(np.where(ok, hi, 0)) if n else hi
+    lo = np.where(ok, lo, hi)
+    offsets = np.empty(2 * n + 1, dtype=np.int64)
+    offsets[0] = 0
+    offsets[1::2], offsets[2::2] = lo, hi
+    spans = pa.LargeStringArray.from_buffers(2 * n, pa.py_buffer(offsets), pa.py_buffer(data))
+    return pc.take(spans, pa.array(np.arange(1, 2 * n, 2, dtype=np.int64), mask=None if ok.all() else ~ok))
 
 
 def _slice_strings(data: np.ndarray, lo: np.ndarray, hi: np.ndarray, ok: np.ndarray):
@@ -394,4 +429,4 @@ def _slice_strings(data: np.ndarray, lo: np.ndarray, hi: np.ndarray, ok: np.ndar
 
 
 text_fast = _text_fast
-json_fast = _json_numpy
+json_numpy = _json_numpy

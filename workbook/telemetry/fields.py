@@ -144,7 +144,8 @@ def to_numbers(cols: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     """FLOATS as float64 and INTS as int64 (Arrow, null where absent), and the lines whose integers are not whole.
 
     An integer field written with a fraction of zeros (``2600.0``, as some emitters write every
-    number) is that integer; any other fraction refuses the line.
+    number) is that integer; any other fraction, or a number past int64, refuses the line. Plain
+    digits (up to 18) are read exactly, whatever else is in the batch.
     """
     out = dict(cols)
     not_whole = None
@@ -159,9 +160,16 @@ def to_numbers(cols: dict[str, Any]) -> tuple[dict[str, Any], Any]:
             continue
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass
-        real = pc.cast(cols[name], pa.float64())
-        whole = pc.fill_null(pc.equal(real, pc.floor(real)), True)
-        out[name] = pc.cast(pc.if_else(whole, real, pa.scalar(None, pa.float64())), pa.int64())
+        # Some value is not plain digits: those are read as doubles, the plain ones still exactly (so
+        # a value reads the same whatever else is in its batch).
+        text = cols[name]
+        plain = pc.fill_null(pc.match_substring_regex(text, r"^-?[0-9]{1,18}$"), False)
+        exact = pc.cast(pc.if_else(plain, text, pa.scalar(None, text.type)), pa.int64())
+        rest = pc.if_else(plain, pa.scalar(None, text.type), text)
+        real = pc.cast(rest, pa.float64())
+        # a fraction, or a number past int64 (which the cast below would refuse), refuses the line
+        whole = pc.fill_null(pc.and_(pc.equal(real, pc.floor(real)), pc.less(pc.abs(real), 2.0**63)), True)
+        out[name] = pc.coalesce(exact, pc.cast(pc.if_else(whole, real, pa.scalar(None, pa.float64())), pa.int64()))
         broken = pc.invert(whole)
         not_whole = broken if not_whole is None else pc.or_(not_whole, broken)
     return out, not_whole
