@@ -30,6 +30,8 @@ SLOW_PATHS = ("tests/notebooks/", "tests/integration/local/", "tests/integration
 GROUPED_MODULES = (
     "tests/integration/local/test_event_sources.py",
     "tests/integration/local/test_fault_recovery.py",
+    "tests/integration/local/test_file_processor_probes.py",
+    "tests/integration/local/test_local_postgres_auth.py",
     "tests/integration/local/test_local_stack.py",
     "tests/integration/local/test_pipeline.py",
     "tests/integration/workbook/test_tuning_on_local.py",

@@ -30,3 +30,11 @@ class InvocationError(LocalError):
 
 class LocalInputError(LocalError, BadInput):
     """An argument of a ``workbook local`` command is invalid: an unknown function, a bad event or option."""
+
+
+class BadRequestBody(LocalInputError):
+    """A request to a local endpoint whose body cannot be read safely: answered with ``status``, the connection closed."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message

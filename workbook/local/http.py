@@ -31,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from workbook.local.errors import BadRequestBody
 from workbook.local.sandbox import Sandbox, UnknownFunctionError
 
 ACCOUNT_ID = "123456789012"
@@ -43,14 +44,6 @@ TOKEN_PREFIX = "/_token/"
 TOKEN_HEADER = "X-Lwb-Control-Token"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _LOG = logging.getLogger(__name__)
-
-
-class BadRequestBody(Exception):
-    """A request whose body cannot be read safely: answered with ``status`` and the connection closed."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status, self.message = status, message
 
 
 class _Server(ThreadingHTTPServer):

@@ -390,7 +390,7 @@ def _database(recorded: dict, folder: Path, restart: set[str], say) -> services.
             lambda port: services.start_postgres(data, recorded["owner"], _recorder(
                 recorded, "postgres", port=port, data_dir=str(data / "postgres")), port, password),
             preferred=recorded.get("postgres", {}).get("port"))
-        _migrate(database)
+        database.migrate(HANDLERS_DIR)
         return database
     if "moto" in restart:   # the DB secret is made afresh: give the running server a new password to match
         entry = recorded["postgres"]
@@ -460,19 +460,6 @@ def _start_engine(recorded: dict, folder: Path, listeners: dict, say) -> None:
             return False
 
     services.wait_until(ready, ENGINE_READY_TIMEOUT_S, "the sandbox engine", log_path, since)
-
-
-def _migrate(database: services.Database) -> None:
-    """Create the schema with the handlers' own migrations (handlers/common/db.py)."""
-    if str(HANDLERS_DIR) not in sys.path:
-        sys.path.insert(0, str(HANDLERS_DIR))
-    from common import db  # noqa: PLC0415 - the handlers' layer is importable only once handlers/ is on sys.path
-    connection = database.connect()
-    try:
-        db.migrate(connection)
-        connection.commit()
-    finally:
-        connection.close()
 
 
 # -- stop ----------------------------------------------------------------------------------------------

@@ -217,6 +217,18 @@ class Database:
         return {"host": LOOPBACK, "port": self.port, "username": DATABASE_USER, "password": self.password,
                 "dbname": DATABASE_NAME, "engine": "postgres"}
 
+    def migrate(self, handlers_dir: Path) -> None:
+        """Create the schema with the handlers' own migrations (``handlers/common/db.py``)."""
+        if str(handlers_dir) not in sys.path:
+            sys.path.insert(0, str(handlers_dir))
+        from common import db  # noqa: PLC0415 - the handlers' layer is importable only once handlers/ is on sys.path
+        connection = self.connect()
+        try:
+            db.migrate(connection)
+            connection.commit()
+        finally:
+            connection.close()
+
     def connect(self) -> pg8000.dbapi.Connection:
         return pg8000.dbapi.connect(host=LOOPBACK, port=self.port, user=DATABASE_USER, password=self.password,
                                     database=DATABASE_NAME, timeout=10)

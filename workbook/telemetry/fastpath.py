@@ -168,6 +168,9 @@ def _text_fast(arr, body: np.ndarray | None = None, normalise: bool | str = Fals
     fields in between) go through the regular expressions. Optional fields (Init and Restore
     Duration, Status, Error Type, XRAY) are extracted only from lines that have anything after
     Max Memory Used.
+
+    Long because the fields are located in one pass over shared arrays; split, each part would
+    pass the same seven index arrays around.
     """
     if not _fast_eligible(arr):
         return None
