@@ -5,6 +5,7 @@ notebook (``notebook_parameters``). Tuning parameters default to ``workbook.tuni
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 import time
@@ -156,6 +157,7 @@ def execute(name: str, folder: Path, parameters: dict[str, Any], notebooks_dir: 
     """
     source = (notebooks_dir or NOTEBOOKS_DIR) / f"{name}.ipynb"
     target = folder / f"{name}.ipynb"
+    _quiet_abandoned_kernel_tasks()
     started = time.perf_counter()
     sent = {key: value for key, value in parameters.items() if key not in RECORD_ONLY}
     try:
@@ -175,6 +177,27 @@ def execute(name: str, folder: Path, parameters: dict[str, Any], notebooks_dir: 
         return NotebookResult(name, "failed", time.perf_counter() - started, error=f"{type(exc).__name__}: {exc}")
     return NotebookResult(name, "ok", time.perf_counter() - started)
 
+
+
+class _AbandonedKernelTask(logging.Filter):
+    """Drops asyncio's "Task exception was never retrieved" for a kernel that died.
+
+    When a stop signal interrupts a notebook, nbclient's tasks are left behind; the run's finish
+    then ends the kernel, and a task that was watching it fails with ``DeadKernelError``. asyncio
+    reports that at garbage collection, as a raw traceback on the run's stderr, long after the
+    run has said it was interrupted and why. A kernel that died while a notebook ran is reported
+    by ``execute`` as the notebook's failure; every other asyncio error still gets through.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(error, DeadKernelError) and str(record.msg).startswith("Task exception was never retrieved"))
+
+
+def _quiet_abandoned_kernel_tasks() -> None:
+    logger = logging.getLogger("asyncio")
+    if not any(isinstance(existing, _AbandonedKernelTask) for existing in logger.filters):
+        logger.addFilter(_AbandonedKernelTask())
 
 
 def read_scraps(path: Path) -> dict[str, Any]:

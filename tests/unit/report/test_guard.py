@@ -87,3 +87,43 @@ def test_watchdog_ignores_stop_signals_sent_to_its_group(tmp_path):
     assert watchdog.process.poll() is None
     watchdog.done()
     assert watchdog.process.returncode == 0
+
+
+def test_a_kernel_task_abandoned_by_an_interrupt_prints_no_traceback():
+    """asyncio reports a never-retrieved DeadKernelError at garbage collection (a raw traceback on the
+    run's stderr after an interrupt); other never-retrieved errors still get through."""
+    import asyncio
+    import gc
+    import logging
+
+    from nbclient.exceptions import DeadKernelError
+
+    from workbook.report import notebooks
+
+    reported = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            reported.append(type(record.exc_info[1]).__name__ if record.exc_info else record.getMessage())
+
+    async def watch_kernel():
+        raise DeadKernelError("Kernel died")
+
+    async def other():
+        raise ValueError("a real error")
+
+    handler = Collect()
+    logging.getLogger("asyncio").addHandler(handler)
+    try:
+        notebooks._quiet_abandoned_kernel_tasks()
+        notebooks._quiet_abandoned_kernel_tasks()   # once, however often a run executes notebooks
+        loop = asyncio.new_event_loop()
+        tasks = [loop.create_task(watch_kernel()), loop.create_task(other())]
+        loop.run_until_complete(asyncio.sleep(0.01))
+        loop.close()
+        del tasks
+        gc.collect()
+    finally:
+        logging.getLogger("asyncio").removeHandler(handler)
+    assert reported == ["ValueError"]
+    assert sum(isinstance(f, notebooks._AbandonedKernelTask) for f in logging.getLogger("asyncio").filters) == 1
