@@ -64,13 +64,18 @@ class Dependency(str, Enum):
     SQS_SEND_BATCH = "sqs-send-batch"
 
 
-@cache
-def budgets() -> ModuleType:
-    """``handlers/common/budgets.py``, loaded by path (the workbook does not put handlers/ on sys.path)."""
-    spec = importlib.util.spec_from_file_location("workbook_handler_budgets", BUDGETS_PATH)
+def load_handler_module(name: str, path) -> ModuleType:
+    """A module of ``handlers/common/`` loaded by path (the workbook does not put handlers/ on sys.path)."""
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@cache
+def budgets() -> ModuleType:
+    """``handlers/common/budgets.py``: the retry budgets the handlers declare."""
+    return load_handler_module("workbook_handler_budgets", BUDGETS_PATH)
 
 # Why a function's timeout is capped: its trigger's own limit.
 _TIMEOUT_CAPS_S = {

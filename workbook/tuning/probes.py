@@ -24,7 +24,6 @@ csv-max                    rows of ``CSV_MAX_ROW_CHARS`` to ``uploads.max_object
 """
 from __future__ import annotations
 
-import importlib.util
 import io
 import math
 import struct
@@ -38,6 +37,7 @@ import numpy as np
 from PIL import Image
 
 from infra.config import REPO_ROOT
+from workbook.tuning.floors import load_handler_module
 
 __all__ = ["LIMITS_PATH", "FileProbe", "csv_bytes", "file_probes", "input_limits", "jpeg_bytes", "json_bytes",
            "max_pixel_side", "pdf_bytes", "png_bytes", "progressive_jpeg_side", "random_png"]
@@ -52,11 +52,8 @@ _RESIZED_MAX_PX = 1024
 
 @cache
 def input_limits() -> ModuleType:
-    """``handlers/common/limits.py``, loaded by path (the workbook does not put handlers/ on sys.path)."""
-    spec = importlib.util.spec_from_file_location("workbook_handler_limits", LIMITS_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """``handlers/common/limits.py``: the input limits the handlers enforce."""
+    return load_handler_module("workbook_handler_limits", LIMITS_PATH)
 
 
 @dataclass(frozen=True)
