@@ -69,3 +69,22 @@ def test_every_slow_module_with_a_shared_fixture_stays_on_one_worker():
             if 'scope="module"' in text or 'scope="session"' in text or "(local_run" in text:
                 sharing.add(str(path.relative_to(root)))
     assert sharing and sharing <= set(GROUPED_MODULES), sorted(sharing - set(GROUPED_MODULES))
+
+
+def test_xdist_keeps_a_group_on_one_worker(tmp_path):
+    """The grouping above works only if xdist's loadgroup does (with pytest 9 it silently splits groups)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "test_grouped.py").write_text(
+        "import os, pytest\n"
+        "pytestmark = pytest.mark.xdist_group('one')\n"
+        "@pytest.mark.parametrize('i', range(8))\n"
+        "def test_where(i):\n"
+        "    open(os.path.join(os.path.dirname(__file__), 'workers.txt'), 'a').write(os.environ['PYTEST_XDIST_WORKER'] + '\\n')\n")
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "--dist", "loadgroup",
+                             "-o", "addopts=", str(tmp_path / "test_grouped.py")], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stdout[-2000:]
+    workers = (tmp_path / "workers.txt").read_text().split()
+    assert len(workers) == 8 and len(set(workers)) == 1, workers
