@@ -83,10 +83,11 @@ def offline_plan(env: str, settings: Settings | None = None) -> Plan:
     with _CACHE_LOCK:
         cached = _CACHE.get(key)
     if cached is None:
-        cached = _read_saved(key)
+        kept = cache_dir() / f"{plan_key(key)}.json"   # the sources are hashed once per process and params
+        cached = _read_saved(kept)
         if cached is None:
             cached = _off_the_callers_loop(lambda: _plan(settings))
-            _save(key, cached)
+            _save(kept, cached)
         with _CACHE_LOCK:
             _CACHE[key] = cached
     return copy.deepcopy(cached)
@@ -124,29 +125,34 @@ def plan_key(key: tuple[str, str]) -> str:
     return digest.hexdigest()[:32]
 
 
-def _read_saved(key: tuple[str, str]) -> Plan | None:
+def _read_saved(path: Path) -> Plan | None:
     try:
-        saved = json.loads((cache_dir() / f"{plan_key(key)}.json").read_text())
+        saved = json.loads(path.read_text())
         return Plan(env=saved["env"], resources=saved["resources"], outputs=saved["outputs"],
                     foundation_outputs=saved["foundation_outputs"])
     except (OSError, ValueError, KeyError, TypeError):
         return None   # none kept, or unreadable: plan again
 
 
-def _save(key: tuple[str, str], plan: Plan) -> None:
-    folder = cache_dir()
+def _save(path: Path, plan: Plan) -> None:
+    """Write the plan whole or not at all: a temporary file (0600 from mkstemp) renamed into place.
+
+    A plan that cannot be kept is planned again next time; nothing else depends on it.
+    """
     document = {"env": plan.env, "resources": plan.resources, "outputs": plan.outputs,
                 "foundation_outputs": plan.foundation_outputs}
+    temporary = None
     try:
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         text = json.dumps(document)
-        with tempfile.NamedTemporaryFile("w", dir=folder, prefix=".plan-", suffix=".tmp", delete=False) as handle:
-            handle.write(text)   # NamedTemporaryFile is created 0600
-        os.replace(handle.name, folder / f"{plan_key(key)}.json")
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".plan-", suffix=".tmp")
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
     except (OSError, TypeError, ValueError):
-        with contextlib.suppress(OSError, UnboundLocalError):
-            os.unlink(handle.name)
-        # a plan that cannot be kept is planned again next time; nothing else depends on it
+        if temporary:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
 
 
 _CACHE: dict[tuple[str, str], Plan] = {}
