@@ -34,8 +34,6 @@ interrupt through.
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import secrets
@@ -67,17 +65,9 @@ STOP_SIGNALS = {"engine": signal.SIGTERM, "postgres": signal.SIGINT, "moto": sig
 ENGINE_READY_TIMEOUT_S = 60.0
 
 
-@contextlib.contextmanager
 def _exclusive():
     """One start, repair or stop at a time (two shells starting at once must not both start one)."""
-    folder = state_file.state_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return services.file_lock(state_file.state_dir() / ".lock")
 
 
 # -- health ---------------------------------------------------------------------------------------

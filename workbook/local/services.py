@@ -250,7 +250,8 @@ SERVER_USER_LOCK = Path("/run/lock/lambda-workbook-pgserver-user.lock")
 
 
 @contextlib.contextmanager
-def _machine_lock(path: Path):
+def file_lock(path: Path):
+    """Hold an exclusive flock on ``path`` (created with its folder when missing) for the block."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -271,7 +272,7 @@ def server_user(folder: Path) -> tuple[str | None, object]:
     if os.geteuid() != 0:
         return None, None
     bin_path, utils = _pgserver()
-    with _machine_lock(SERVER_USER_LOCK):
+    with file_lock(SERVER_USER_LOCK):
         entry = _retry(lambda: utils.ensure_user_exists(SERVER_USER), f"creating the {SERVER_USER!r} system user")
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(folder.stat().st_mode | 0o011)   # entered, not listed: the data folder inside is the user's
