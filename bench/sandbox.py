@@ -5,7 +5,10 @@ Three figures, each against a baseline measured in the same run:
   against a direct in-process call of the same handler (target: at most 2 ms at p50);
 * cold-start overhead: spawn + runtime loop + import + first invocation, against a bare
   interpreter start (``python -c pass``) of the same interpreter;
-* sustained invocations per second on this machine's cores, with N concurrent callers.
+* sustained invocations per second on this machine's cores, with N concurrent callers;
+* a single-threaded CPU-bound loop at 512, 1,769 and 3,008 MB, against 1,769 MB (one vCPU) in the
+  same interleaved rounds: Lambda runs it about 3.5x as long at 512 MB and no faster at 3,008 MB.
+  (The suite checks the CPU share from the kernel's cgroup counters, not from these wall-clock figures.)
 
     .venv/bin/python bench/sandbox.py [--warm 2000] [--cold 20] [--seconds 5] [--memory 1769]
 """
@@ -28,6 +31,15 @@ from workbook.local.sandbox import FunctionConfig, Sandbox, detect
 NOOP = '''
 def handler(event, context):
     return {"ok": True, "n": event.get("n")}
+'''
+
+
+SPIN = '''
+def handler(event, context):
+    total = 0
+    for i in range(event["iterations"]):
+        total += i * i
+    return total
 '''
 
 
@@ -130,6 +142,25 @@ def main() -> int:
             elapsed = time.perf_counter() - started
             rows.append((f"sustained, {callers} concurrent caller(s)", f"{sum(counts) / elapsed:,.0f} invocations/s",
                          f"{os.cpu_count()} cores", f"{sandbox.warm_environments('noop')} environments"))
+
+    # 4. CPU share: a single-threaded loop at three sizes, interleaved so load touches each alike.
+    (folder / "spin.py").write_text(SPIN)
+    sizes = (512, 1769, 3008)
+    spins: dict[int, list[float]] = {memory: [] for memory in sizes}
+    with Sandbox() as sandbox:
+        for memory in sizes:
+            sandbox.register(FunctionConfig(key=f"spin-{memory}", function_name=f"bench-spin-{memory}",
+                                            memory_mb=memory, timeout_s=60, handler="spin.handler",
+                                            environment={}, code_paths=(str(folder),)))
+            sandbox.invoke(f"spin-{memory}", {"iterations": 1000})     # INIT is not throttled; measure warm
+        for _ in range(5):
+            for memory in sizes:
+                spins[memory].append(sandbox.invoke(f"spin-{memory}", {"iterations": 1_500_000}).report.duration_ms)
+    baseline = min(spins[1769])
+    for memory in sizes:
+        best = min(spins[memory])
+        rows.append((f"CPU-bound loop at {memory} MB (best of 5)", f"{best:.1f} ms", f"1,769 MB {baseline:.1f} ms",
+                     f"{best / baseline:.2f}x (Lambda: {max(1769 / memory, 1.0):.2f}x)"))
 
     print(f"sandbox benchmark: no-op handler at {args.memory} MB; cpu limit: {cpu_mode.value}; "
           f"memory limit: {memory_mode.value}; Python {sys.version.split()[0]}")
