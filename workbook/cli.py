@@ -450,8 +450,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
     settings = config.load(args.env)
     fn = settings.function(args.function)
     values = args.power_values or list(defaults.DEFAULT_POWER_VALUES)
+    payload = _load_payload(args.payload) if args.payload is not None else None
+    # The invoker first: on --env local it starts or joins the local environment and points boto3 at it,
+    # and the worst-case probes below are uploaded to that environment's buckets, not to AWS.
+    invoker = invokers.make_invoker(settings, args.function)
     # the sample event and, where the function has input limits, its worst-case probes (they set the memory floor)
-    payload = tuning_payloads(settings, args.function) if args.payload is None else _load_payload(args.payload)
+    payload = tuning_payloads(settings, args.function) if payload is None else payload
     values = sorted(set(values) | {fn.memory_mb})   # the current size too: a change is judged against it
     num = defaults.DEFAULT_NUM_INVOCATIONS if args.num is None else args.num
     discard = args.discard_top_bottom
@@ -459,7 +463,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         raise BadInput(f"--discard-top-bottom {discard:g} with --num {num} drops every invocation; "
                        "lower it or raise --num")
     lines = progress.tracker(f"power tuning {args.function}", interactive=False, stream=sys.stderr)
-    invoker = recommend.with_progress(invokers.make_invoker(settings, args.function), lines, num * len(values))
+    invoker = recommend.with_progress(invoker, lines, num * len(values))
     run = recommend.sweep(
         invoker, values, num, payload, fn.memory_mb,
         parallel=args.parallel, only_cold_starts=args.only_cold_starts, discard_top_bottom=discard,

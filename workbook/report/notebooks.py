@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -23,6 +22,7 @@ from infra import config, specs
 from workbook.errors import BadInput
 from workbook.report import record
 from workbook.report.progress import LOG_ENV as PROGRESS_LOG_ENV
+from workbook.report.window import parse_since
 from workbook.tuning import defaults
 
 NOTEBOOKS_DIR = config.REPO_ROOT / "notebooks"
@@ -30,7 +30,6 @@ NOTEBOOKS_DIR = config.REPO_ROOT / "notebooks"
 RUN_ORDER = ("01-deploy", "02-metrics", "03-cold-starts", "04-cost", "05-tuning", "00-summary")
 RUNBOOK_ORDER = ("00-summary", "01-deploy", "02-metrics", "03-cold-starts", "04-cost", "05-tuning")
 KERNEL = "python3"
-_SINCE = re.compile(r"^(\d+)([mhd])$")
 # The kernels import the same ``workbook`` as the run that starts them, whatever their working folder.
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -68,14 +67,6 @@ class RunResult:
         notebooks = [NotebookResult(**n) for n in data.get("notebooks", [])]
         return cls(**{**data, "folder": Path(data["folder"]), "notebooks": notebooks})
 
-
-
-def parse_since(value: str) -> int:
-    """``'24h'`` -> seconds. Accepts m, h and d."""
-    match = _SINCE.match(value or "")
-    if not match or int(match.group(1)) == 0:
-        raise BadInput(f"--since {value!r}: expected a positive number of minutes, hours or days, like 90m, 24h or 7d")
-    return int(match.group(1)) * {"m": 60, "h": 3600, "d": 86400}[match.group(2)]
 
 
 def selected(only: Sequence[str] | None) -> list[str]:

@@ -441,6 +441,32 @@ def test_tune_command_with_a_fake_invoker_shows_a_diff_and_applies_only_on_reque
     assert config.load("dev", params_dir).function("scheduler").memory_mb == 128
 
 
+def test_tune_command_makes_the_invoker_before_the_payloads(monkeypatch, params_dir, capsys):
+    # On --env local the invoker starts or joins the local environment and points boto3 at it; the
+    # file processor's probes are uploaded to S3 when the payloads are built, so they must come after
+    # it (before, `workbook tune --env local --function file-processor` ended in NoCredentialsError).
+    from infra import config
+    from workbook import cli
+    from workbook.tuning import invokers, payloads
+
+    monkeypatch.setattr(config, "PARAMS_DIR", params_dir)
+    order = []
+    fake = FakeInvoker(noise=2, seed=4, wait_ms=300)
+
+    def make_invoker(settings, key):
+        order.append("invoker")
+        return fake
+
+    def tuning_payloads(settings, key):
+        order.append("payloads")
+        return {"detail-type": "Scheduled Event"}
+
+    monkeypatch.setattr(invokers, "make_invoker", make_invoker)
+    monkeypatch.setattr(payloads, "tuning_payloads", tuning_payloads)
+    assert cli.main(["tune", "--env", "dev", "--function", "scheduler", "--num", "2", "--power-values", "128"]) == 0
+    assert order == ["invoker", "payloads"]
+
+
 def test_tune_command_keeps_the_memory_when_sizes_cost_the_same(monkeypatch, params_dir, capsys):
     from infra import config
     from workbook.tuning import invokers
