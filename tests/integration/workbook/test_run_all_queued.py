@@ -2,10 +2,18 @@
 
 Papermill sends one cell at a time and never sees a cell dropped behind a blocked event loop; Lab's
 Run All does. The oracle is the real ipykernel, driven through ``jupyter_client`` as Lab drives it:
-every cell must answer ``ok``, in order. Cold: no local environment runs when each notebook starts
-(a notebook's session cell starts one, which plans the stack). Warm: one is running.
+every cell must answer ``ok``, in order.
+
+Cold: no local environment runs when each notebook starts, so its session cell starts one (which
+plans the stack) while every later cell waits in the queue; every cell of every notebook is sent.
+Warm: one is running, and what differs from cold is only the session cell's path (it joins the
+running environment instead of starting one). The cells after it run the same code against the
+same environment either way, so warm sends each notebook's cells up to and including its session
+cell; a notebook whose session cell is not where this test finds it fails the test.
 """
 from __future__ import annotations
+
+import json
 
 import pytest
 from jupyter_client.manager import start_new_kernel
@@ -40,6 +48,18 @@ def run_all(cells: list[str], env: dict[str, str], cwd: str, timeout_s: float = 
         manager.shutdown_kernel(now=True)
 
 
+def session_cell(cells: list[str]) -> int | None:
+    """The index of the cell that opens the notebook's session: the second code cell, after the
+    parameters; None for a notebook that needs no environment (00-summary reads a run's folder)."""
+    opening = [i for i, code in enumerate(cells) if "open_session(" in code]
+    assert opening in ([], [1]), f"expected the session to be opened once, in the cell after the parameters: {opening}"
+    return opening[0] if opening else None
+
+
+def _engine_pid(folders) -> int:
+    return json.loads((folders.state / "state.json").read_text())["engine"]["pid"]
+
+
 @pytest.mark.parametrize("phase", ["cold", "warm"])
 def test_every_cell_of_every_notebook_answers_ok_when_queued(phase, tmp_path):
     # GIVEN a Lab-like session with its own params, state and outputs folders; warm: a local environment runs
@@ -48,12 +68,16 @@ def test_every_cell_of_every_notebook_answers_ok_when_queued(phase, tmp_path):
         if phase == "warm":
             started = start_local(folders)
             assert started.returncode == 0, started.stderr[-2000:]
+            engine = _engine_pid(folders)
         results = {}
         for notebook in NOTEBOOKS:
             if phase == "cold":
                 stopped = stop_local(folders)
                 assert stopped.returncode == 0, stopped.stderr[-2000:]
             cells = code_cells(folders.notebooks / notebook.name)
+            opening = session_cell(cells)
+            if phase == "warm" and opening is not None:
+                cells = cells[: opening + 1]
             # WHEN every code cell is sent at once, as Run All does
             replies = run_all(cells, folders.env, str(folders.notebooks))
             results[notebook.stem] = [r["status"] for r in replies]
@@ -63,5 +87,7 @@ def test_every_cell_of_every_notebook_answers_ok_when_queued(phase, tmp_path):
             counts = [r["execution_count"] for r in replies]
             assert counts == sorted(counts), (notebook.stem, counts)
         assert set(results) == {p.stem for p in NOTEBOOKS}
+        if phase == "warm":   # AND every session joined the running environment rather than starting one
+            assert _engine_pid(folders) == engine
     finally:
         stop_local(folders)
