@@ -20,6 +20,7 @@ import sys
 import time
 import urllib.request
 
+import nbformat
 import psutil
 import pytest
 import yaml
@@ -43,10 +44,27 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def narrow_the_tuning(path) -> None:
+    """Edit the parameters cell as a user would before Run All: two sizes, four invocations each.
+
+    This test is about the interactive session (progress, controls, projection, Apply); the default
+    sweep's cells run whole under Run All in tests/integration/workbook/test_run_all_queued.py and
+    through Papermill in tests/notebooks/test_notebooks.py.
+    """
+    book = nbformat.read(path, as_version=4)
+    cell = next(c for c in book.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", []))
+    edited = cell.source.replace("power_values = None", "power_values = [1024, 1769]", 1) \
+                        .replace("num_invocations = None", "num_invocations = 4", 1)
+    assert edited.count("[1024, 1769]") == 1 and edited.count("num_invocations = 4") == 1, cell.source
+    cell.source = edited
+    nbformat.write(book, path)
+
+
 @pytest.fixture
 def lab(tmp_path):
     """A JupyterLab server on loopback with a token, over temporary folders; stopped with everything it started."""
     folders = make_folders(tmp_path)
+    narrow_the_tuning(folders.notebooks / "05-tuning.ipynb")
     jupyter = tmp_path / "jupyter"
     for name in ("runtime", "settings", "workspaces"):
         (jupyter / name).mkdir(parents=True)
