@@ -48,6 +48,7 @@ def pytest_configure(config):
     PostgreSQL runs as the ``pgserver`` user: another suite starting beside this one shut it out
     ("could not access directory ... Permission denied"). Runs before pytest's own tmp_path set-up.
     """
+    _default_stop_signals()
     if config.option.basetemp is None and not hasattr(config, "workerinput"):
         config.option.basetemp = tempfile.mkdtemp(prefix="lwb-pytest-")
         config._lwb_basetemp = config.option.basetemp
@@ -55,6 +56,23 @@ def pytest_configure(config):
         # Offline plans kept for this session only (every worker and every `workbook` it starts
         # inherits it): each environment is planned once per session, never from a stale user cache.
         config._lwb_cache = os.environ["WORKBOOK_CACHE_DIR"] = tempfile.mkdtemp(prefix="lwb-pytest-cache-")
+
+
+# The dispositions a process normally starts with, which the signal tests and their children expect.
+DEFAULT_STOP_HANDLERS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+
+
+def _default_stop_signals() -> None:
+    """Start every pytest process (the controller and each xdist worker) with SIGINT and SIGTERM at their defaults.
+
+    A shell without job control starts a background command (``make test &``, ``nohup … &``) with
+    SIGINT ignored, and every process inherits that: the first test of each worker then failed the
+    teardown check below, and the children that the interrupt tests signal would ignore SIGINT.
+    """
+    for sig, handler in DEFAULT_STOP_HANDLERS.items():
+        if signal.getsignal(sig) is signal.SIG_IGN:
+            signal.signal(sig, handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, list(DEFAULT_STOP_HANDLERS))
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -102,10 +120,7 @@ def _check_signals(item) -> None:
     ignored = [sig.name for sig in (signal.SIGTERM, signal.SIGINT) if signal.getsignal(sig) is signal.SIG_IGN]
     blocked = [sig.name for sig in signal.pthread_sigmask(signal.SIG_BLOCK, []) if sig in (signal.SIGTERM, signal.SIGINT)]
     if ignored or blocked:
-        for sig in (signal.SIGTERM, signal.SIGINT):   # repair, so the tests after it are not affected
-            if signal.getsignal(sig) is signal.SIG_IGN:
-                signal.signal(sig, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT])
+        _default_stop_signals()   # repair, so the tests after it are not affected
         raise AssertionError(f"{item.nodeid} left {', '.join(ignored + blocked)} "
                              f"{'ignored' if ignored else ''}{' and ' if ignored and blocked else ''}"
                              f"{'blocked' if blocked else ''} in the test process")

@@ -13,6 +13,7 @@ A literal that never reaches a service (a parser's input, a documented event) is
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -88,3 +89,25 @@ def test_xdist_keeps_a_group_on_one_worker(tmp_path):
     assert result.returncode == 0, result.stdout[-2000:]
     workers = (tmp_path / "workers.txt").read_text().split()
     assert len(workers) == 8 and len(set(workers)) == 1, workers
+
+
+def test_a_suite_started_with_sigint_ignored_runs_its_tests_with_the_default_handlers(tmp_path):
+    """``make test &`` from a script starts pytest with SIGINT ignored (POSIX, without job control);
+    the suite's own conftest restores the defaults in the controller and every worker."""
+    import signal
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    (tmp_path / "test_handlers.py").write_text(
+        "import signal\n"
+        "def test_defaults():\n"
+        "    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler\n"
+        "    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL\n")
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.conftest",
+                             "-n", "2", "-o", "addopts=", str(tmp_path / "test_handlers.py")],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(repo)},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "1 passed" in result.stdout
