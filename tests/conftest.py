@@ -75,6 +75,20 @@ def _default_stop_signals() -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, list(DEFAULT_STOP_HANDLERS))
 
 
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: two workers per core, at most eight.
+
+    The slow tiers wait more than they compute: a notebook run, a Run All, the accounting test and
+    the pipeline's retries use well under one core each (``workbook run --env local`` took 163 s of
+    CPU in 215 s), so one worker per core left the cores idle for much of the run. Each worker may
+    hold a local environment (moto, PostgreSQL, the engine: about 1 GiB), hence the cap.
+    """
+    cores = os.cpu_count() or 1
+    if "not slow" in (config.option.markexpr or ""):
+        return max(2, cores)        # the fast tier computes: one worker per core
+    return max(2, min(2 * cores, 8))
+
+
 def pytest_sessionfinish(session, exitstatus):
     """A passing session's temporary folder goes; a failing one's stays for a look."""
     basetemp = getattr(session.config, "_lwb_basetemp", None)
