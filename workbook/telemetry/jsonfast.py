@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
+from workbook.telemetry.fastpath import xray_as_careful
 from workbook.telemetry.fields import FLOATS
 
 __all__ = ["json_fast"]
@@ -168,9 +169,15 @@ def json_fast(arr, body: np.ndarray | None = None) -> tuple[dict, np.ndarray] | 
         pieces.append(cols)
     names = list(pieces[0])
     if len(pieces) == 1 and row_base == n:   # every line read at once: the rows are the lines
-        return pieces[0], ok
-    merged = {name: pa.chunked_array([chunk for piece in pieces for chunk in piece[name].chunks]) for name in names}
-    if row_base == n:   # every line read, in order: the parts are the lines
-        return merged, ok
-    index = pa.array(np.where(ok, where, 0), mask=~ok)
-    return {name: pc.take(values, index) for name, values in merged.items()}, ok
+        cols = pieces[0]
+    else:
+        merged = {name: pa.chunked_array([chunk for piece in pieces for chunk in piece[name].chunks]) for name in names}
+        if row_base == n:   # every line read, in order: the parts are the lines
+            cols = merged
+        else:
+            index = pa.array(np.where(ok, where, 0), mask=~ok)
+            cols = {name: pc.take(values, index) for name, values in merged.items()}
+    if pc.any(pc.is_valid(cols["xray_trace_id"])).as_py():
+        # a brace in the span id or type hides the value from the careful path's pattern: read as it does
+        cols["xray_trace_id"] = xray_as_careful(arr)
+    return cols, ok

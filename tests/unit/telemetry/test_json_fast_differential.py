@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from workbook.logs import parse_reports
-from workbook.telemetry import fastpath, jsonfast, reports
+from workbook.telemetry import fastpath, jsonfast, jsonlayout, reports
 
 COLLECTION = yaml.safe_load((Path(__file__).parent / "report_lines" / "collection.yaml").read_text(encoding="utf-8"))
 JSON_LINES = [entry["line"] for entry in COLLECTION["lines"] if "line" in entry and "{" in entry["line"]]
@@ -33,7 +33,7 @@ JSON_LINES = [entry["line"] for entry in COLLECTION["lines"] if "line" in entry 
 def careful(monkeypatch, lines) -> pd.DataFrame:
     """The careful path alone: both JSON fast paths (and the text one) switched off."""
     with monkeypatch.context() as patch:
-        for name in ("json_fast", "json_numpy", "text_fast"):
+        for name in ("json_layout", "json_fast", "json_numpy", "text_fast"):
             patch.setattr(reports, name, lambda *args, **kwargs: None)
         return parse_reports(lines)
 
@@ -206,3 +206,82 @@ def _lambda_record(rng: random.Random) -> str:
               "status": rng.choice(["success"] * 20 + ["timeout", "error"])}
     return json.dumps({"time": "2025-11-01T10:00:00.000Z", "type": "platform.report", "record": record},
                       separators=(",", ":"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Records in Lambda's own layout: the path that reads them from their quotes' positions.
+# ---------------------------------------------------------------------------------------------
+STRING_VALUES = st.one_of(REQUEST_IDS, st.sampled_from(["", "a{b", "x}y", "success", "timeout", "error"]))
+
+
+@st.composite
+def lambda_layout(draw) -> str:
+    """A record in the layout Lambda writes (``workbook.telemetry.jsonlayout``'s templates), its values
+    drawn wide (numbers of every form, empty and non-ASCII strings, braces), maybe one byte changed."""
+    metrics = [("durationMs", draw(numbers(False)))] + [(key, draw(numbers(True))) for key in
+                                                         ("billedDurationMs", "memorySizeMB", "maxMemoryUsedMB")]
+    start = draw(st.sampled_from(["warm", "cold", "restore"]))
+    if start == "cold":
+        metrics.append(("initDurationMs", draw(numbers(False))))
+    elif start == "restore":
+        metrics += [("restoreDurationMs", draw(numbers(False))), ("billedRestoreDurationMs", draw(numbers(True)))]
+    def text(value) -> str:   # JSON text, escaped or not
+        return json.dumps(value, ensure_ascii=draw(st.booleans()))
+
+    tracing = ""
+    if draw(st.booleans()):
+        root = draw(st.sampled_from(["1-5e1b4151-5ac6c58f3e0f7e9c1f2a3b4c", "1-abc", "", "1-a;Root=1-b", "1-{x}"]))
+        tracing = (f',"tracing":{{"spanId":{text(draw(STRING_VALUES))},"type":{text(draw(STRING_VALUES))},'
+                   f'"value":{text(f"Root={root};Parent=1122334455667788;Sampled=1")}}}')
+    error = f',"errorType":{text(draw(STRING_VALUES))}' if draw(st.booleans()) else ""
+    time = draw(st.sampled_from(["2025-11-01T10:00:00.000Z", "2024-04-01T00:00:05.5Z", "2024-02-29T23:59:59.999999Z",
+                                 "not a time", ""]))
+    body = ",".join(f'"{key}":{value}' for key, value in metrics)
+    line = (f'{{"time":{text(time)},"type":"platform.report","record":{{"requestId":{text(draw(STRING_VALUES))},'
+            f'"metrics":{{{body}}}{tracing},"status":{text(draw(STRING_VALUES))}{error}}}}}')
+    how = draw(st.sampled_from(["none"] * 4 + ["replace", "insert", "delete"]))
+    if how == "none":
+        return line
+    at = draw(st.integers(0, len(line) - 1))
+    byte = draw(st.sampled_from(list('"{}:,. 0123456789aeEMsx-\\')))
+    return line[:at] + (byte if how != "delete" else "") + line[at + (how != "insert") :]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.lists(lambda_layout(), min_size=1, max_size=12))
+def test_lambda_layout_records_read_the_same_on_every_path(lines):
+    # GIVEN records in Lambda's layout, with values of every form, some with a byte changed
+    # WHEN read with every path (in chunks of 3 lines) and with the careful path alone
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fastpath, "_FAST_CHUNK", 3)
+        fast = parse_reports(lines)
+        slow = careful(patch, lines)
+    # THEN the frames and the counts are identical
+    assert_same(fast, slow)
+
+
+def test_the_layout_path_vouches_for_records_as_lambda_writes_them(monkeypatch):
+    # GIVEN records as Lambda writes them (the collection's, in Lambda's key order and the bench's):
+    # warm, cold, restored, timed out, out of memory, with X-Ray
+    rng = random.Random(7)
+    lines = [line for line in JSON_LINES if line.startswith('{"time":"') and '"spans"' not in line and ": " not in line
+             and '"type":"platform.report","record":{"requestId"' in line and '"metrics"' in line
+             and line.endswith("}") and ".0," not in line]      # (integers written 662.0 go to the careful path)
+    lines += [_lambda_record(rng) for _ in range(2_000)]
+    # WHEN the layout path reads them THEN it vouches for every one, and reads them as the careful path does
+    cols, ok = jsonlayout.json_layout(pa.array(lines, type=pa.large_string()))
+    assert ok.all()
+    assert len(lines) > 2_004
+    assert_same(parse_reports(lines), careful(monkeypatch, lines))
+
+
+def test_a_layout_record_with_a_changed_key_is_left_to_the_careful_path(monkeypatch):
+    # GIVEN Lambda's records, one with a key misspelt (same length), one with a second point in a number
+    rng = random.Random(11)
+    lines = [_lambda_record(rng) for _ in range(50)]
+    lines[3] = lines[3].replace('"durationMs"', '"durationMz"')
+    lines[7] = lines[7].replace('"durationMs":', '"durationMs":1.', 1)
+    # WHEN the layout path reads them THEN it leaves those two (the careful path finds one malformed)
+    cols, ok = jsonlayout.json_layout(pa.array(lines, type=pa.large_string()))
+    assert not ok[3] and not ok[7] and ok.sum() == 48
+    assert_same(parse_reports(lines), careful(monkeypatch, lines))
