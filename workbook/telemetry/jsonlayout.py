@@ -131,7 +131,7 @@ def _layout(arr, body: np.ndarray | None) -> tuple[dict, np.ndarray] | None:
     first = np.searchsorted(quotes, starts)
     counts = np.searchsorted(quotes, starts + lengths) - first
     counts[lengths > width] = -1                      # longer lines: the other paths
-    window = np.lib.stride_tricks.as_strided(padded, shape=(size + 1, width), strides=(1, 1), writeable=False)
+    window = _rows(padded, size + 1, width)
     ok = np.zeros(n, dtype=bool)
     spans: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for count, templates in _TEMPLATES.items():
@@ -161,20 +161,26 @@ def _layout(arr, body: np.ndarray | None) -> tuple[dict, np.ndarray] | None:
             continue
         lo, hi = spans[column]
         present = ok & (hi > lo)
-        strings = _spans(data, lo, hi, present, starts)
         if column in _STRINGS:
-            cols[column] = strings
+            cols[column] = _spans(data, lo, hi, present, starts)
             continue
         kind = pa.float64() if column in FLOATS else pa.int64()
         try:   # digits, a point inside a float: only a second point fails the cast
-            cols[column] = pc.cast(strings, kind)
+            cols[column] = _spans(data, lo, hi, present, starts, kind)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            twice = pc.fill_null(pc.match_substring_regex(strings, r"\..*\."), False)
-            ok &= ~twice.to_numpy(zero_copy_only=False)
-            cols[column] = pc.cast(pc.if_else(twice, pa.scalar(None, strings.type), strings), kind)
+            strings = _spans(data, lo, hi, present, starts)
+            twice = pc.fill_null(pc.match_substring_regex(strings, r"\..*\."), False).to_numpy(zero_copy_only=False)
+            ok &= ~twice
+            cols[column] = _spans(data, lo, hi, present & ~twice, starts, kind)
     tracing = cols.pop("_tracing")
     cols["xray_trace_id"] = pc.struct_field(pc.extract_regex(tracing, r"(?s)^.*Root=(?P<v>[0-9A-Za-z-]+)"), "v")
     return cols, ok
+
+
+def _rows(data: np.ndarray, count: int, width: int) -> np.ndarray:
+    """``width`` bytes from each of the first ``count`` bytes of ``data`` on, as one item each: a
+    gather of items copies each row whole."""
+    return np.ndarray(shape=(count,), dtype=np.dtype((np.void, width)), buffer=data, strides=(1,))
 
 
 def _match(template: _Template, window: np.ndarray, quotes: np.ndarray, starts: np.ndarray, first: np.ndarray,
@@ -196,21 +202,23 @@ def _match(template: _Template, window: np.ndarray, quotes: np.ndarray, starts: 
     _, first_of, shape = np.unique(key, return_index=True, return_inverse=True)
     ok &= (at == at[first_of][shape]).all(axis=1)
     tables = _Shapes(template, at[first_of], size, width)
-    order = np.argsort(shape, kind="stable")
-    lines = window[starts[order]]                       # each line, then the next lines' bytes, by shape
-    words = lines.view("<u8")
-    same = np.empty(len(order), dtype=bool)
-    bounds = np.searchsorted(shape[order], np.arange(len(first_of) + 1))
-    grouped = len(first_of) * 64 <= len(order)          # few shapes: compare each shape's rows at once
-    for u in range(len(first_of)) if grouped else ():
-        b, e = bounds[u], bounds[u + 1]
-        same[b:e] = ((words[b:e] & tables.mask[u]) == tables.expected[u]).all(axis=1)
-        same[b:e] &= ~tables.wrong(lines[b:e], words[b:e], u)
-    if not grouped:
-        by_row = shape[order]
-        same[:] = ((words & tables.mask[by_row]) == tables.expected[by_row]).all(axis=1)
-        same &= ~tables.wrong(lines, words, by_row)
-    ok[order] &= same
+    count = len(first_of)
+    if count * 64 <= len(starts):   # few shapes: the lines by shape, each shape's rows compared at once
+        order = np.argsort(shape, kind="stable")
+        lines = window[starts[order]].view(np.uint8).reshape(len(starts), width)   # each line, then the next's bytes
+        words = lines.view("<u8")
+        same = np.empty(len(order), dtype=bool)
+        bounds = np.searchsorted(shape[order], np.arange(count + 1))
+        for u in range(count):
+            b, e = bounds[u], bounds[u + 1]
+            same[b:e] = ((words[b:e] & tables.mask[u]) == tables.expected[u]).all(axis=1)
+            same[b:e] &= ~tables.wrong(lines[b:e], words[b:e], u)
+        ok[order] &= same
+    else:   # many shapes: each line beside its shape's tables
+        lines = window[starts].view(np.uint8).reshape(len(starts), width)
+        words = lines.view("<u8")
+        ok &= ((words & tables.mask[shape]) == tables.expected[shape]).all(axis=1)
+        ok &= ~tables.wrong(lines, words, shape)
     found = {}
     for s, (_, column) in enumerate(template.slots):
         if column is not None:
@@ -277,28 +285,36 @@ class _Shapes:
         return wrong
 
 
-def _spans(data: np.ndarray, lo: np.ndarray, hi: np.ndarray, present: np.ndarray, starts: np.ndarray):
-    """An Arrow string array of data[lo:hi] per row (null where not present), copied by one take.
+def _spans(data: np.ndarray, lo: np.ndarray, hi: np.ndarray, present: np.ndarray, starts: np.ndarray,
+           kind: pa.DataType | None = None):
+    """data[lo:hi] per row (null where not present) as Arrow strings, or cast to ``kind``.
 
     The spans lie in their own lines, in order; an absent one is empty at its line's start, so
-    the offsets of the spans with the bytes between them only grow.
+    the offsets of the spans with the bytes between them only grow: one array over the chunk's
+    bytes holds them all, every other element, and a cast reads them where they are.
     """
     n = len(lo)
     everywhere = present.all()
     if not everywhere:
         lo, hi = np.where(present, lo, starts), np.where(present, hi, starts)
+    length = hi - lo
+    if kind is None and everywhere and n and (length == length[0]).all():   # one length (ids, times): one gather
+        width = int(length[0])
+        values = _rows(data, max(len(data) - width + 1, 0), width)[lo]
+        return pa.LargeStringArray.from_buffers(n, pa.py_buffer(np.arange(n + 1, dtype=np.int64) * width),
+                                                pa.py_buffer(values))
     offsets = np.empty(2 * n + 1, dtype=np.int64)
     offsets[0] = 0
     offsets[1::2], offsets[2::2] = lo, hi
-    whole = pa.LargeStringArray.from_buffers(2 * n, pa.py_buffer(offsets), pa.py_buffer(data))
-    length = hi - lo
-    if everywhere and len(length) and (length == length[0]).all():   # one length (ids, times): one gather
-        width = int(length[0])
-        window = np.lib.stride_tricks.as_strided(data, shape=(max(len(data) - width + 1, 0), width), strides=(1, 1))
-        values = window[lo]
-        return pa.LargeStringArray.from_buffers(n, pa.py_buffer(np.arange(n + 1, dtype=np.int64) * width),
-                                                pa.py_buffer(values))
-    return pc.take(whole, pa.array(np.arange(1, 2 * n, 2, dtype=np.int64), mask=None if everywhere else ~present))
+    valid = np.zeros(2 * n, dtype=bool)
+    valid[1::2] = present
+    whole = pa.LargeStringArray.from_buffers(2 * n, pa.py_buffer(offsets), pa.py_buffer(data),
+                                             pa.py_buffer(np.packbits(valid, bitorder="little")))
+    if kind is None:
+        return pc.take(whole, pa.array(np.arange(1, 2 * n, 2, dtype=np.int64)))
+    values = pc.cast(whole, kind)
+    numbers = np.frombuffer(values.buffers()[1], dtype=kind.to_pandas_dtype(), count=2 * n)[1::2]
+    return pa.array(numbers, mask=None if everywhere else ~present)
 
 
 def json_layout(arr, body: np.ndarray | None = None) -> tuple[dict, np.ndarray] | None:
