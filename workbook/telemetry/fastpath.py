@@ -363,8 +363,9 @@ def _json_numpy(arr, body: np.ndarray | None = None) -> tuple[dict, np.ndarray] 
     cols: dict[str, Any] = {}
     type_at = np.where(which["type"] >= 0, key_end[which["type"]], 0) + 3
     expected = b'platform.report"'
-    for offset in (0, 9, len(expected) - 1):           # "platform.report", checked at three bytes
-        ok &= (which["type"] >= 0) & (data[np.minimum(type_at + offset, size - 1)] == expected[offset])
+    ok &= which["type"] >= 0
+    for offset, byte in enumerate(expected):            # "platform.report", every byte
+        ok &= data[np.minimum(type_at + offset, size - 1)] == byte
     ok &= which["spans"] < 0
     ok &= _metrics_in_place(data, key_end, which)
     for column, key, kind in _JSON_KEYS:

@@ -11,9 +11,8 @@
 * either one after a timestamp prefix, as a CloudWatch Logs export, ``sam logs``, ``aws logs
   tail`` or a copied Logs Insights row write it (``workbook.telemetry.timestamps.PREFIX``).
 
-JSON records in Lambda's own layout are read from their quotes' positions
-(``workbook.telemetry.jsonlayout``), other JSON records through Arrow's JSON reader
-(``workbook.telemetry.jsonfast``); the numpy fast paths (``workbook.telemetry.fastpath``) take the lines in Lambda's own layout;
+JSON records go first through Arrow's JSON reader (``workbook.telemetry.jsonfast``); the numpy
+fast paths (``workbook.telemetry.fastpath``) take the lines in Lambda's own layout;
 the rest go through Arrow's RE2 kernels (one pass per field over the whole batch), so a million
 lines take about a second rather than the tens of seconds a Python loop needs. Report lines
 that cannot be parsed (truncated, a field missing or not a number) are counted in
@@ -44,7 +43,6 @@ from workbook.telemetry.fields import (
     to_numbers,
 )
 from workbook.telemetry.jsonfast import json_fast
-from workbook.telemetry.jsonlayout import json_layout
 from workbook.telemetry.timestamps import EXPORT_PREFIX, NAT, PREFIX, event_times_to_ns, iso_to_ns, to_datetime_utc
 
 __all__ = ["COLUMNS", "Status", "StartType", "parse_reports", "function_from_log_group"]
@@ -284,7 +282,7 @@ def _parse_arrow(events: _Events) -> pd.DataFrame:
     text, json, unrecognised, ignored = _classify(arr)
     frames, refused = [], unrecognised.to_pylist()
     for kind, fields, required, fast in ((text, TEXT_FIELDS, TEXT_REQUIRED, text_fast),
-                                         (json, JSON_FIELDS, JSON_REQUIRED, json_layout)):
+                                         (json, JSON_FIELDS, JSON_REQUIRED, json_fast)):
         if _count(kind, total) == 0:
             continue
         frame, bad, not_reports = _parse_kind(arr, kind, fields, required, fast, is_json=fields is JSON_FIELDS)
@@ -327,9 +325,8 @@ def _parse_kind(arr, kind: _Kind, fields, required, fast, is_json: bool) -> tupl
     # Text lines the fast path refuses get a second chance with runs of whitespace collapsed (a
     # console copy's spaces), then a third with their whitespace made Lambda's own (the docs'
     # single space): the regular expressions take the rest.
-    # JSON records not in Lambda's own layout go to Arrow's JSON reader, and what it leaves (after
-    # a prefix, say) gets a last chance in numpy.
-    attempts = [fast, json_fast, json_numpy] if is_json else [fast, lambda lines, offsets: fast(lines, offsets, normalise="runs"),
+    # JSON records the reader leaves (after a prefix, say) get a second chance in numpy.
+    attempts = [fast, json_numpy] if is_json else [fast, lambda lines, offsets: fast(lines, offsets, normalise="runs"),
                                                    lambda lines, offsets: fast(lines, offsets, normalise=True)]
     for attempt in attempts:
         count = len(subset)

@@ -118,7 +118,6 @@ def test_the_regex_path_alone_gives_the_same_rows(monkeypatch):
     items = [entry["line"] for entry in ENTRIES if "line" in entry]
     fast = parse_reports(items)
     monkeypatch.setattr(reports, "text_fast", lambda *args, **kwargs: None)
-    monkeypatch.setattr(reports, "json_layout", lambda *args, **kwargs: None)
     monkeypatch.setattr(reports, "json_fast", lambda *args, **kwargs: None)
     monkeypatch.setattr(reports, "json_numpy", lambda *args, **kwargs: None)
     slow = parse_reports(items)
