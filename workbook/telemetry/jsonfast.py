@@ -13,7 +13,8 @@ line is vouched for only when:
 * it holds no other key at any depth (a Managed Instances record's ``spans``, say: such keys
   are read too, and any line that has one is left);
 * ``"type"`` is ``"platform.report"``, the request id and the duration are there, no string is
-  empty, and the integer metrics are whole numbers below 2**53 (exact as doubles).
+  empty, and the integer metrics are whole numbers below 2**53 (exact as doubles);
+* the X-Ray span id and type hold no brace (the careful path reads the value past them).
 
 Arrow converts the numbers' text as its casts convert the careful path's (correctly rounded),
 so both give the same values. The lines left go on to ``workbook.telemetry.fastpath.json_numpy``
@@ -26,7 +27,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from workbook.telemetry.fastpath import xray_as_careful
 from workbook.telemetry.fields import FLOATS
 
 __all__ = ["json_fast"]
@@ -112,6 +112,8 @@ def _columns(table: pa.Table) -> tuple[dict, np.ndarray]:
         "error_type": _field(record, "errorType"),
     }
     value = _field(tracing, "value")
+    for key in ("spanId", "type"):   # the careful path reads X-Ray's value past these with [^{}]*: no brace
+        ok &= ~pc.fill_null(pc.match_substring_regex(_field(tracing, key), "[{}]"), False).to_numpy(zero_copy_only=False)
     ok &= pc.fill_null(pc.equal(table.column("type"), "platform.report"), False).to_numpy()
     ok &= pc.is_valid(cols["request_id"]).to_numpy()
     for values in (*cols.values(), value):   # the careful path reads an empty string as no value
@@ -169,15 +171,9 @@ def json_fast(arr, body: np.ndarray | None = None) -> tuple[dict, np.ndarray] | 
         pieces.append(cols)
     names = list(pieces[0])
     if len(pieces) == 1 and row_base == n:   # every line read at once: the rows are the lines
-        cols = pieces[0]
-    else:
-        merged = {name: pa.chunked_array([chunk for piece in pieces for chunk in piece[name].chunks]) for name in names}
-        if row_base == n:   # every line read, in order: the parts are the lines
-            cols = merged
-        else:
-            index = pa.array(np.where(ok, where, 0), mask=~ok)
-            cols = {name: pc.take(values, index) for name, values in merged.items()}
-    if pc.any(pc.is_valid(cols["xray_trace_id"])).as_py():
-        # a brace in the span id or type hides the value from the careful path's pattern: read as it does
-        cols["xray_trace_id"] = xray_as_careful(arr)
-    return cols, ok
+        return pieces[0], ok
+    merged = {name: pa.chunked_array([chunk for piece in pieces for chunk in piece[name].chunks]) for name in names}
+    if row_base == n:   # every line read, in order: the parts are the lines
+        return merged, ok
+    index = pa.array(np.where(ok, where, 0), mask=~ok)
+    return {name: pc.take(values, index) for name, values in merged.items()}, ok
