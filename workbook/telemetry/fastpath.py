@@ -23,6 +23,7 @@ from workbook.telemetry.fields import (
     FLOATS,
     INTS,
     JSON_REQUIRED,
+    JSON_XRAY,
     OPTIONAL_TEXT,
     TEXT_FIELDS,
     WORKERS,
@@ -30,7 +31,7 @@ from workbook.telemetry.fields import (
     to_numbers,
 )
 
-__all__ = ["text_fast", "json_numpy"]
+__all__ = ["text_fast", "json_numpy", "xray_as_careful"]
 
 _CHUNK_POOL: ThreadPoolExecutor | None = None
 
@@ -319,9 +320,12 @@ def _metrics_in_place(data, key_end, which) -> np.ndarray:
 
 
 def _name_matches(data, key_ends, key: str):
+    """Keys that are ``key``, every byte (the careful path's patterns name the whole key)."""
     raw = key.encode()
-    return ((data[np.maximum(key_ends - len(raw) - 1, 0)] == ord('"'))
-            & (data[np.maximum(key_ends - len(raw), 0)] == raw[0]))
+    ok = data[np.maximum(key_ends - len(raw) - 1, 0)] == ord('"')
+    for at, byte in enumerate(raw):
+        ok &= data[np.maximum(key_ends - len(raw) + at, 0)] == byte
+    return ok
 
 
 def _json_numpy(arr, body: np.ndarray | None = None) -> tuple[dict, np.ndarray] | None:
@@ -359,8 +363,9 @@ def _json_numpy(arr, body: np.ndarray | None = None) -> tuple[dict, np.ndarray] 
     cols: dict[str, Any] = {}
     type_at = np.where(which["type"] >= 0, key_end[which["type"]], 0) + 3
     expected = b'platform.report"'
-    for offset in (0, 9, len(expected) - 1):           # "platform.report", checked at three bytes
-        ok &= (which["type"] >= 0) & (data[np.minimum(type_at + offset, size - 1)] == expected[offset])
+    ok &= which["type"] >= 0
+    for offset, byte in enumerate(expected):            # "platform.report", every byte
+        ok &= data[np.minimum(type_at + offset, size - 1)] == byte
     ok &= which["spans"] < 0
     ok &= _metrics_in_place(data, key_end, which)
     for column, key, kind in _JSON_KEYS:
@@ -394,9 +399,19 @@ def _json_numpy(arr, body: np.ndarray | None = None) -> tuple[dict, np.ndarray] 
         return None
     if not_whole is not None:
         ok &= ~pc.fill_null(not_whole, False).to_numpy(zero_copy_only=False)
-    tracing = cols.pop("_tracing")
-    cols["xray_trace_id"] = pc.struct_field(pc.extract_regex(tracing, r"Root=(?P<v>[0-9A-Za-z-]+)"), "v")
+    cols.pop("_tracing")
+    cols["xray_trace_id"] = xray_as_careful(arr)
     return cols, ok
+
+
+def xray_as_careful(arr):
+    """The X-Ray trace id of each line as the careful path reads it (its own pattern over the line:
+    the last ``Root=`` of a ``tracing`` object's ``value``, no brace before it); null where none.
+    Only lines that mention ``tracing`` are searched."""
+    has = pc.match_substring(arr, '"tracing"')
+    if not pc.any(has).as_py():
+        return pa.nulls(len(arr), pa.large_string())
+    return pc.struct_field(pc.extract_regex(arr, JSON_XRAY.pattern), "v")
 
 
 def _take_strings(data: np.ndarray, lo: np.ndarray, hi: np.ndarray, ok: np.ndarray):

@@ -84,6 +84,7 @@ JSON_FIELDS = (
     Field("xray_trace_id", r'"tracing"\s*:\s*\{[^{}]*"value"\s*:\s*"[^"]*Root=(?P<v>[0-9A-Za-z-]+)'),
     Field("time", r'"time"\s*:\s*"(?P<v>[^"]+)"'),
 )
+JSON_XRAY = next(field for field in JSON_FIELDS if field.column == "xray_trace_id")
 # A text line must carry all five; a platform.report record only its request id and duration
 # (Lambda Managed Instances report "metrics": {"durationMs": ...} and nothing else).
 TEXT_REQUIRED = ("request_id", "duration_ms", "billed_duration_ms", "memory_size_mb", "max_memory_used_mb")

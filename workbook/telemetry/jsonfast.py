@@ -13,7 +13,8 @@ line is vouched for only when:
 * it holds no other key at any depth (a Managed Instances record's ``spans``, say: such keys
   are read too, and any line that has one is left);
 * ``"type"`` is ``"platform.report"``, the request id and the duration are there, no string is
-  empty, and the integer metrics are whole numbers below 2**53 (exact as doubles).
+  empty, and the integer metrics are whole numbers below 2**53 (exact as doubles);
+* the X-Ray span id and type hold no brace (the careful path reads the value past them).
 
 Arrow converts the numbers' text as its casts convert the careful path's (correctly rounded),
 so both give the same values. The lines left go on to ``workbook.telemetry.fastpath.json_numpy``
@@ -111,6 +112,8 @@ def _columns(table: pa.Table) -> tuple[dict, np.ndarray]:
         "error_type": _field(record, "errorType"),
     }
     value = _field(tracing, "value")
+    for key in ("spanId", "type"):   # the careful path reads X-Ray's value past these with [^{}]*: no brace
+        ok &= ~pc.fill_null(pc.match_substring_regex(_field(tracing, key), "[{}]"), False).to_numpy(zero_copy_only=False)
     ok &= pc.fill_null(pc.equal(table.column("type"), "platform.report"), False).to_numpy()
     ok &= pc.is_valid(cols["request_id"]).to_numpy()
     for values in (*cols.values(), value):   # the careful path reads an empty string as no value

@@ -206,3 +206,77 @@ def _lambda_record(rng: random.Random) -> str:
               "status": rng.choice(["success"] * 20 + ["timeout", "error"])}
     return json.dumps({"time": "2025-11-01T10:00:00.000Z", "type": "platform.report", "record": record},
                       separators=(",", ":"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Records in Lambda's own layout and key order, values drawn wide, one byte changed: what a
+# fast path that checks a key by a few of its bytes, or a value without its neighbours, gets wrong.
+# ---------------------------------------------------------------------------------------------
+STRING_VALUES = st.one_of(REQUEST_IDS, st.sampled_from(["", "a{b", "x}y", "success", "timeout", "error"]))
+
+
+@st.composite
+def lambda_layout(draw) -> str:
+    """A record in the layout Lambda writes, its values drawn wide (numbers of every form, empty and
+    non-ASCII strings, braces), maybe one byte changed."""
+    metrics = [("durationMs", draw(numbers(False)))] + [(key, draw(numbers(True))) for key in
+                                                         ("billedDurationMs", "memorySizeMB", "maxMemoryUsedMB")]
+    start = draw(st.sampled_from(["warm", "cold", "restore"]))
+    if start == "cold":
+        metrics.append(("initDurationMs", draw(numbers(False))))
+    elif start == "restore":
+        metrics += [("restoreDurationMs", draw(numbers(False))), ("billedRestoreDurationMs", draw(numbers(True)))]
+    def text(value) -> str:   # JSON text, escaped or not
+        return json.dumps(value, ensure_ascii=draw(st.booleans()))
+
+    tracing = ""
+    if draw(st.booleans()):
+        root = draw(st.sampled_from(["1-5e1b4151-5ac6c58f3e0f7e9c1f2a3b4c", "1-abc", "", "1-a;Root=1-b", "1-{x}"]))
+        tracing = (f',"tracing":{{"spanId":{text(draw(STRING_VALUES))},"type":{text(draw(STRING_VALUES))},'
+                   f'"value":{text(f"Root={root};Parent=1122334455667788;Sampled=1")}}}')
+    error = f',"errorType":{text(draw(STRING_VALUES))}' if draw(st.booleans()) else ""
+    time = draw(st.sampled_from(["2025-11-01T10:00:00.000Z", "2024-04-01T00:00:05.5Z", "2024-02-29T23:59:59.999999Z",
+                                 "not a time", ""]))
+    body = ",".join(f'"{key}":{value}' for key, value in metrics)
+    line = (f'{{"time":{text(time)},"type":"platform.report","record":{{"requestId":{text(draw(STRING_VALUES))},'
+            f'"metrics":{{{body}}}{tracing},"status":{text(draw(STRING_VALUES))}{error}}}}}')
+    how = draw(st.sampled_from(["none"] * 4 + ["replace", "insert", "delete"]))
+    if how == "none":
+        return line
+    at = draw(st.integers(0, len(line) - 1))
+    byte = draw(st.sampled_from(list('"{}:,. 0123456789aeEMsx-\\')))
+    return line[:at] + (byte if how != "delete" else "") + line[at + (how != "insert") :]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.lists(lambda_layout(), min_size=1, max_size=12))
+def test_lambda_layout_records_read_the_same_on_every_path(lines):
+    # GIVEN records in Lambda's layout, with values of every form, some with a byte changed
+    # WHEN read with every path, with the numpy path alone (in chunks of 3 lines), and with the careful path alone
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(jsonfast, "_SMALLEST", 2)
+        patch.setattr(fastpath, "_FAST_CHUNK", 3)
+        fast = parse_reports(lines)
+        patch.setattr(reports, "json_fast", lambda *args, **kwargs: None)
+        numpy_alone = parse_reports(lines)
+        slow = careful(patch, lines)
+    # THEN the frames and the counts are identical
+    assert_same(fast, slow)
+    assert_same(numpy_alone, slow)
+
+
+def test_a_lambda_record_with_a_key_changed_reads_as_the_careful_path_reads_it(monkeypatch):
+    # GIVEN Lambda's records, one with a key misspelt (same length, same first letter and last four
+    # bytes as the numpy path once compared), one with a stray quote inside a key, one with a brace
+    # in the X-Ray span id
+    rng = random.Random(11)
+    lines = [_lambda_record(rng) for _ in range(50)]
+    lines[3] = lines[3].replace('"requestId"', '"rXquestId"')
+    lines[5] = lines[5].replace('"requestId"', '"r"questId"')
+    lines[7] = lines[7].replace('"status":', '"tracing":{"spanId":"a{b","type":"X","value":"Root=1-ab"},"status":', 1)
+    slow = careful(monkeypatch, lines)
+    # WHEN read with every path, and with the numpy path alone THEN each reads them as the careful path does
+    assert_same(parse_reports(lines), slow)
+    monkeypatch.setattr(reports, "json_fast", lambda *args, **kwargs: None)
+    assert_same(parse_reports(lines), slow)
+    assert slow.attrs["malformed"] == 2 and len(slow) == 48 and slow["xray_trace_id"].isna().all()
