@@ -25,6 +25,7 @@ from infra import specs
 from infra.config import Settings
 from workbook import aws
 from workbook.errors import WorkbookError
+from workbook.telemetry.insights_queries import INSIGHTS_ROW_LIMIT, MAX_LOG_GROUPS_PER_QUERY
 from workbook.telemetry.notes import note_once
 from workbook.telemetry.reports import parse_reports
 
@@ -40,7 +41,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-INSIGHTS_ROW_LIMIT = 10_000
 REPORT_FILTER_PATTERN = '?REPORT ?"platform.report"'
 
 
@@ -178,9 +178,8 @@ def load_reports_insights(
     rows: list[dict] = []
     usable = True
     queries = 0
-    # Insights takes at most 50 log groups per query.
-    for chunk_start in range(0, len(groups), 50):
-        chunk = groups[chunk_start : chunk_start + 50]
+    for chunk_start in range(0, len(groups), MAX_LOG_GROUPS_PER_QUERY):
+        chunk = groups[chunk_start : chunk_start + MAX_LOG_GROUPS_PER_QUERY]
         pending = [(start_ms // 1000, -(-end_ms // 1000))]
         while pending:
             lo, hi = pending.pop()
