@@ -47,8 +47,10 @@ INSIGHTS_ROW_LIMIT = 10_000
 MAX_LOG_GROUPS_PER_QUERY = 50
 #: The time bin of the aggregate route's per-bin rows.
 BIN = "5m"
-#: Duration percentiles computed server-side (p99.9 is written 99.9).
-DURATION_PERCENTILES: tuple[float, ...] = (50, 90, 99, 99.9)
+#: Duration percentiles computed server-side (p99.9 is written 99.9): the ones reports show, and p10, p25, p75
+#: and p95 besides, so that percentiles merged across groups (``workbook.telemetry.aggregate.merge_percentiles``)
+#: follow each group's distribution closely.
+DURATION_PERCENTILES: tuple[float, ...] = (10, 25, 50, 75, 90, 95, 99, 99.9)
 #: INIT Duration percentiles, as ``workbook.analysis.coldstart.summary`` reports them.
 INIT_PERCENTILES: tuple[float, ...] = (50, 95, 99)
 
@@ -114,13 +116,16 @@ def pct_field(prefix: str, percent: float) -> str:
 
 
 def _group_by(binned: bool) -> str:
-    return "@log, version, memory_mb" + (f", bin({BIN})" if binned else "")
+    # The window's rows are per function and version only, so their percentiles are over the whole
+    # window of a version, whatever its memory changes; the bins keep the memory size (for cost).
+    return f"@log, version, memory_mb, bin({BIN})" if binned else "@log, version"
 
 
 def stats_query(log_format: LogFormat | str, *, binned: bool = True) -> str:
-    """Counts, percentiles, sums and peaks per function, version and memory size (and ``BIN`` when ``binned``).
+    """Counts, minima, percentiles, maxima, sums and peaks per function and version (and memory size and ``BIN``
+    when ``binned``).
 
-    Result fields: ``@log``, ``version``, ``memory_mb``, ``bin(5m)`` (binned only), and ``STATS_FIELDS``.
+    Result fields: ``@log``, ``version``, ``memory_mb`` and ``bin(5m)`` (binned only), and ``STATS_FIELDS``.
     """
     f = _FORMATS[LogFormat(log_format)]
     duration_pcts = ", ".join(f"pct(duration_ms, {p:g}) as {pct_field('duration', p)}" for p in DURATION_PERCENTILES)
@@ -135,8 +140,10 @@ def stats_query(log_format: LogFormat | str, *, binned: bool = True) -> str:
         f"least(1, greatest(0, ceil({f.duration} + {f.init}) - {f.billed})) as init_unbilled\n"
         "| stats count(*) as invocations, sum(not_ok) as failed, sum(is_timeout) as timeouts, "
         "sum(is_oom) as out_of_memory, count(init_ms) as cold_starts, "
-        f"{duration_pcts}, max(duration_ms) as duration_max, sum(duration_ms) as duration_sum, "
-        f"{init_pcts}, sum(init_ms) as init_sum, sum(ceil(init_ms) * init_unbilled) as init_unbilled_ms, "
+        f"min(duration_ms) as duration_min, {duration_pcts}, max(duration_ms) as duration_max, "
+        "sum(duration_ms) as duration_sum, "
+        f"min(init_ms) as init_min, {init_pcts}, sum(init_ms) as init_sum, "
+        "sum(ceil(init_ms) * init_unbilled) as init_unbilled_ms, "
         "sum(billed_ms) as billed_sum, max(used_mb) as used_max, pct(used_mb, 99) as used_p99 "
         f"by {_group_by(binned)}"
     )
@@ -145,8 +152,8 @@ def stats_query(log_format: LogFormat | str, *, binned: bool = True) -> str:
 #: The aggregate fields every stats query returns, in order (besides the group fields).
 STATS_FIELDS: tuple[str, ...] = (
     "invocations", "failed", "timeouts", "out_of_memory", "cold_starts",
-    *(pct_field("duration", p) for p in DURATION_PERCENTILES), "duration_max", "duration_sum",
-    *(pct_field("init", p) for p in INIT_PERCENTILES), "init_sum", "init_unbilled_ms",
+    "duration_min", *(pct_field("duration", p) for p in DURATION_PERCENTILES), "duration_max", "duration_sum",
+    "init_min", *(pct_field("init", p) for p in INIT_PERCENTILES), "init_sum", "init_unbilled_ms",
     "billed_sum", "used_max", "used_p99",
 )
 

@@ -17,7 +17,7 @@ from infra import specs
 from infra.config import Settings
 from workbook.analysis.cost import invocation_cost
 from workbook.tuning.analysis import TuningError, TuningInputError
-from workbook.tuning.bounds import QuantileBound, quantile_upper_bound
+from workbook.tuning.bounds import QuantileBound, TopDurations, quantile_upper_bound, top_needed
 from workbook.tuning.decide import Status
 from workbook.tuning.defaults import (
     MAX_ARM64_P95_SLOWDOWN_PCT,
@@ -32,7 +32,7 @@ from workbook.tuning.defaults import (
 from workbook.tuning.floors import TimeoutFloor, queue_of, timeout_floor
 
 __all__ = ["ArchitectureRecommendation", "MemoryUsageRecommendation", "TimeoutRecommendation",
-           "recommend_architecture", "recommend_memory_from_usage", "recommend_timeout"]
+           "recommend_architecture", "recommend_memory_from_usage", "recommend_timeout", "top_for_timeout"]
 
 
 @dataclass
@@ -138,7 +138,7 @@ class TimeoutRecommendation:
 
 
 def recommend_timeout(
-    durations_ms: Sequence[float],
+    durations_ms: Sequence[float] | TopDurations,
     function_key: str,
     *,
     settings: Settings,
@@ -148,7 +148,7 @@ def recommend_timeout(
     level: float = TIMEOUT_BOUND_LEVEL,
     timed_out: int = 0,
 ) -> TimeoutRecommendation:
-    """The one timeout rule, from the durations of successful invocations.
+    """The one timeout rule, from the durations of successful invocations (all of them, or their ``TopDurations``).
 
     The timeout is the ``level`` upper confidence bound on the ``quantile`` of the durations (an
     order statistic: distribution-free), plus ``headroom_pct``, rounded up to seconds; never below
@@ -166,10 +166,10 @@ def recommend_timeout(
     (AWS guidance); ``visibility_timeout_s`` is set when the current one is too small.
     """
     current_s = settings.function(function_key).timeout_s
-    values = np.asarray([d for d in durations_ms if d == d], dtype=float)
+    values = durations_ms if isinstance(durations_ms, TopDurations) else np.asarray([float(d) for d in durations_ms if d == d])
     bound = quantile_upper_bound(values, quantile, level)
     if floor is None:
-        p99 = float(np.quantile(values, 0.99)) if values.size else None
+        p99 = _quantile(values, 0.99) if values.size else None
         floor = timeout_floor(settings, function_key, per_record_p99_ms=p99)
     ceiling = floor.ceiling_s
     floor_s = min(floor.seconds, ceiling)
@@ -219,11 +219,15 @@ def recommend_timeout(
     return result(timeout, Status.RECOMMEND, level, why)
 
 
+def _quantile(values: np.ndarray | TopDurations, q: float) -> float:
+    return values.quantile(q) if isinstance(values, TopDurations) else float(np.quantile(values, q))
+
+
 def _name(quantile: float) -> str:
     return "p" + f"{quantile * 100:.3f}".rstrip("0").rstrip(".")
 
 
-def _provisional(values: np.ndarray, headroom_pct: float, floor_s: int, ceiling: int, level: float) -> str:
+def _provisional(values: np.ndarray | TopDurations, headroom_pct: float, floor_s: int, ceiling: int, level: float) -> str:
     """The fallback's figure: a bound on the lower quantile with the larger headroom (never recommended)."""
     fallback = quantile_upper_bound(values, TIMEOUT_FALLBACK_QUANTILE, level)
     if not fallback.exists:
@@ -233,3 +237,9 @@ def _provisional(values: np.ndarray, headroom_pct: float, floor_s: int, ceiling:
     return (f"; provisional only: the {level:.0%} bound on the {_name(TIMEOUT_FALLBACK_QUANTILE)} "
             f"({fallback.bound_ms:,.0f} ms) + {TIMEOUT_FALLBACK_HEADROOM_PCT:.0f}% headroom, within the floor and "
             f"ceiling, would give {provisional} s")
+
+
+def top_for_timeout(n: int) -> int:
+    """How many of the longest of ``n`` successful durations ``recommend_timeout`` reads (its bound, its
+    provisional fallback, and the floor's p99): the aggregate route asks Logs Insights for that many."""
+    return top_needed(n, (TIMEOUT_QUANTILE, TIMEOUT_FALLBACK_QUANTILE, 0.99), TIMEOUT_BOUND_LEVEL)

@@ -52,7 +52,7 @@ def test_the_stats_query_uses_documented_commands_functions_and_fields(log_forma
     for name in iq.STATS_FIELDS:
         assert len(re.findall(rf" as {name}\b", query)) == 1, name
     assert ("bin(5m)" in query) is binned
-    assert query.rstrip().endswith("by @log, version, memory_mb" + (", bin(5m)" if binned else ""))
+    assert query.rstrip().endswith("by @log, version" + (", memory_mb, bin(5m)" if binned else ""))
     assert "pct(duration_ms, 99.9) as duration_p99_9" in query
 
 
