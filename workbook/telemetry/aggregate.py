@@ -26,7 +26,8 @@ import pandas as pd
 from workbook import aws
 from workbook.telemetry import insights_queries as iq
 from workbook.telemetry.insights import InsightsQuery, InsightsStats, run_queries
-from workbook.telemetry.logs import TRAFFIC_VERSIONS, _epoch_ms, log_group_name
+from workbook.telemetry.logs import TRAFFIC_VERSIONS, log_group_name
+from workbook.telemetry.timestamps import epoch_ms as _epoch_ms
 
 __all__ = ["Aggregates", "GROUP_COLUMNS", "VALUE_COLUMNS", "load_aggregates", "merge_percentiles", "rows_to_frame"]
 
