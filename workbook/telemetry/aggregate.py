@@ -15,6 +15,7 @@ chosen from the Invocations metric (``choose_route``) before any log query.
 """
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -158,13 +159,15 @@ def _segments(start_s: int, end_s: int, n_groups: int) -> list[tuple[int, int]]:
     """The window in time ranges whose bins fit one query's rows; inner edges on bin boundaries."""
     bins = max(1, iq.INSIGHTS_ROW_LIMIT // (n_groups * _GROUPS_PER_FUNCTION))
     step = bins * BIN_S
-    edges = [start_s, *range((start_s // step + 1) * step, end_s, step), end_s]
-    return [(lo, hi) for lo, hi in zip(edges, edges[1:], strict=False) if hi > lo] or [(start_s, end_s)]
+    edges = [start_s, *range((start_s // step + 1) * step, end_s + 1, step), end_s + 1]
+    # StartQuery's ranges include both ends: each range ends a second before the next begins
+    return [(lo, hi - 1) for lo, hi in zip(edges, edges[1:], strict=False) if hi > lo]
 
 
 def _binned(client: Any, chunk: list[str], functions: Mapping[str, str], start_s: int, end_s: int,
-            formats: Sequence[iq.LogFormat], run: Callable[..., list]) -> list[pd.DataFrame]:
-    """The binned stats of one chunk of log groups; a range that fills a query is halved and asked again."""
+            formats: Sequence[iq.LogFormat], run: Callable[..., list], agg_short: list[str]) -> list[pd.DataFrame]:
+    """The binned stats of one chunk of log groups; a range that fills a query is halved (on a bin boundary)
+    and asked again; a single bin that fills one is listed in ``agg_short``."""
     pending = [(fmt, lo, hi) for fmt in formats for lo, hi in _segments(start_s, end_s, len(chunk))]
     frames = []
     while pending:
@@ -172,10 +175,12 @@ def _binned(client: Any, chunk: list[str], functions: Mapping[str, str], start_s
                    for fmt, lo, hi in pending]
         again = []
         for (fmt, lo, hi), rows in zip(pending, run(client, queries), strict=True):
-            if len(rows) >= iq.INSIGHTS_ROW_LIMIT and hi - lo > BIN_S:
-                mid = lo + max(1, (hi - lo) // (2 * BIN_S)) * BIN_S
-                again += [(fmt, lo, mid), (fmt, mid, hi)]
+            if len(rows) >= iq.INSIGHTS_ROW_LIMIT and hi - lo + 1 > BIN_S:
+                mid = max((lo + (hi - lo + 1) // 2) // BIN_S * BIN_S, (lo // BIN_S + 1) * BIN_S)  # a bin boundary inside
+                again += [(fmt, lo, mid - 1), (fmt, mid, hi)]
                 continue
+            if len(rows) >= iq.INSIGHTS_ROW_LIMIT:   # one bin holds over 10,000 groups: some are missing
+                agg_short.append(f"{fmt.value} {lo}-{hi}")
             frames.append(rows_to_frame(rows, functions, binned=True, log_format=fmt.value))
         pending = again
     return frames
@@ -204,9 +209,9 @@ def load_aggregates(function_names: Sequence[str], start: Any, end: Any, *, clie
     def run(c: Any, queries: Sequence[InsightsQuery]) -> list:
         return run_queries(c, queries, stats=stats, **run_options)
 
-    bins, windows = [], []
+    bins, windows, short = [], [], []
     for chunk in iq.chunks(list(functions)):
-        bins += _binned(client, chunk, functions, start_s, end_s, formats, run)
+        bins += _binned(client, chunk, functions, start_s, end_s, formats, run, short)
         queries = [InsightsQuery(tuple(chunk), start_s, end_s, iq.stats_query(fmt, binned=False), f"window {fmt.value}")
                    for fmt in formats]
         windows += [rows_to_frame(rows, functions, binned=False, log_format=fmt.value)
@@ -217,6 +222,8 @@ def load_aggregates(function_names: Sequence[str], start: Any, end: Any, *, clie
     if top_k is not None:
         _fetch_top(agg, client, functions, start_s, end_s, top_k, live_versions, run)
     agg.attrs.update(route="aggregate", source="logs_insights", insights=stats.as_dict())
+    if short:
+        agg.attrs["bins_short"] = short
     return agg
 
 
@@ -225,36 +232,85 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else rows_to_frame([], {}, binned=False)
 
 
+def _ranges(start_s: int, end_s: int, pieces: int) -> list[tuple[int, int]]:
+    """``pieces`` time ranges that tile [start_s, end_s]: StartQuery's ranges include both ends, so each ends
+    a second before the next begins."""
+    edges = sorted({start_s, *(start_s + (end_s - start_s) * i // pieces for i in range(1, pieces)), end_s + 1})
+    return [(lo, hi - 1) for lo, hi in zip(edges, edges[1:], strict=False)]
+
+
+@dataclass
+class _TopPart:
+    name: str
+    group: str
+    log_format: str
+    start_s: int
+    end_s: int
+    limit: int
+    frame: pd.DataFrame | None = None
+
+    @property
+    def full(self) -> bool:
+        """It returned the row limit, and rows below its shortest may be missing."""
+        return self.frame is not None and self.limit == iq.INSIGHTS_ROW_LIMIT and len(self.frame) >= self.limit
+
+
 def _fetch_top(agg: Aggregates, client: Any, functions: Mapping[str, str], start_s: int, end_s: int,
                top_k: Callable[[int], int], live_versions: Mapping[str, Sequence[str]] | None, run: Callable) -> None:
-    """The longest successful durations per function: k for the traffic, plus every other version's successes."""
+    """The longest successful durations per function: k for the traffic, plus every other version's successes.
+
+    When more rows are needed than one query returns, the window is split so each part holds about half
+    the limit; a part that came back full and whose shortest row is longer than the traffic's k-th
+    longest so far may hide rows of the top: it is halved and asked again. The union is then exact.
+    """
     traffic = agg.traffic(live_versions)
-    queries, asked = [], []
+    pending: list[_TopPart] = []
     for group, name in functions.items():
         n = traffic.successes(name)
-        k = top_k(n) if n else 0
-        agg.top_needed[name] = k
-        other = agg.successes(name) - n
+        k = agg.top_needed[name] = top_k(n) if n else 0
+        wanted = k + agg.successes(name) - n
         if not k:
             continue
-        limit = min(iq.INSIGHTS_ROW_LIMIT, k + other)
-        if k + other > iq.INSIGHTS_ROW_LIMIT:
-            agg.attrs.setdefault("top_short", {})[name] = {"needed": k + other, "fetched": limit}
-        seen = agg.window.loc[agg.window["function"] == name, "log_format"].unique()
-        for fmt in seen:
-            queries.append(InsightsQuery((group,), start_s, end_s, iq.top_durations_query(fmt, limit), f"top {name}"))
-            asked.append(name)
-    frames = []
-    for name, rows in zip(asked, run(client, queries) if queries else [], strict=True):
-        frame = pd.DataFrame.from_records(rows, columns=["duration_ms", "version"]) if rows else None
-        if frame is not None:
-            frame["function"] = name
-            frame["duration_ms"] = pd.to_numeric(frame["duration_ms"], errors="coerce")
-            frame["version"] = frame["version"].astype("string")
-            frames.append(frame[["function", "version", "duration_ms"]])
-    if frames:
-        agg.top = (pd.concat(frames, ignore_index=True).sort_values(["function", "duration_ms"], ascending=[True, False])
-                   .reset_index(drop=True))
+        pieces = 1 if wanted <= iq.INSIGHTS_ROW_LIMIT else math.ceil(2 * wanted / iq.INSIGHTS_ROW_LIMIT)
+        for fmt in agg.window.loc[agg.window["function"] == name, "log_format"].unique():
+            pending += [_TopPart(name, group, fmt, lo, hi, min(wanted, iq.INSIGHTS_ROW_LIMIT))
+                        for lo, hi in _ranges(start_s, end_s, pieces)]
+    done: list[_TopPart] = []
+    while pending:
+        queries = [InsightsQuery((p.group,), p.start_s, p.end_s, iq.top_durations_query(p.log_format, p.limit),
+                                 f"top {p.name} {p.start_s}-{p.end_s}") for p in pending]
+        for part, rows in zip(pending, run(client, queries), strict=True):
+            part.frame = _top_frame(part.name, rows)
+        done += pending
+        pending = []
+        agg.top = _union(done)
+        kept = agg.traffic(live_versions)
+        for part in [p for p in done if p.full]:
+            kth = kept.top_durations(part.name)[agg.top_needed[part.name] - 1:][:1]
+            if float(part.frame["duration_ms"].min()) > (kth[0] if len(kth) else -math.inf):
+                if part.end_s - part.start_s < 1:
+                    agg.attrs.setdefault("top_short", {})[part.name] = "over 10,000 of the longest in one second"
+                    continue
+                done.remove(part)
+                pending += [_TopPart(part.name, part.group, part.log_format, lo, hi, part.limit)
+                            for lo, hi in _ranges(part.start_s, part.end_s, 2)]
+    agg.attrs["top_queries"] = len(done)
+
+
+def _top_frame(name: str, rows: list) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(rows, columns=["duration_ms", "version"])
+    frame["function"] = name
+    frame["duration_ms"] = pd.to_numeric(frame["duration_ms"], errors="coerce")
+    frame["version"] = frame["version"].astype("string")
+    return frame[["function", "version", "duration_ms"]]
+
+
+def _union(parts: list[_TopPart]) -> pd.DataFrame:
+    frames = [p.frame for p in parts if p.frame is not None and len(p.frame)]
+    if not frames:
+        return pd.DataFrame(columns=["function", "version", "duration_ms"])
+    return (pd.concat(frames, ignore_index=True).sort_values(["function", "duration_ms"], ascending=[True, False])
+            .reset_index(drop=True))
 
 
 def window_hours(agg: Aggregates) -> float:

@@ -17,6 +17,8 @@ import re
 import numpy as np
 import pandas as pd
 
+from workbook.telemetry import insights_queries
+
 ACCOUNT = "123456789012"
 
 
@@ -44,15 +46,17 @@ class InsightsFromInvocations:
     def get_query_results(self, *, queryId):  # noqa: N803
         self.calls["get_query_results"] += 1
         q = self.queries[queryId]
-        return {"status": "Complete", "results": self.answer(q["groups"], q["start"], q["end"], q["query"]),
+        rows = self.answer(q["groups"], q["start"], q["end"], q["query"])[:insights_queries.INSIGHTS_ROW_LIMIT]
+        return {"status": "Complete", "results": rows,
                 "statistics": {"recordsMatched": 0.0, "recordsScanned": 0.0, "bytesScanned": 0.0}}
 
     def _rows(self, groups, start_s, end_s, query) -> pd.DataFrame:
         fmt = "Text" if '@type = "REPORT"' in query else "JSON"
         names = {g.rsplit("/", 1)[-1] for g in groups}
         t = self.invocations["time"]
+        # both ends included, to the second (an event at end_s.5 is in)
         keep = (self.invocations["function"].isin(names) & (self.invocations["log_format"] == fmt)
-                & (t >= pd.Timestamp(start_s, unit="s", tz="UTC")) & (t <= pd.Timestamp(end_s, unit="s", tz="UTC")))
+                & (t >= pd.Timestamp(start_s, unit="s", tz="UTC")) & (t < pd.Timestamp(end_s + 1, unit="s", tz="UTC")))
         return self.invocations[keep]
 
     def answer(self, groups, start_s, end_s, query) -> list:

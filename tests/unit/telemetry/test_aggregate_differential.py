@@ -177,3 +177,41 @@ def test_merge_percentiles_is_exact_for_one_group_and_between_groups_otherwise()
                                                    {0.5: 30.0, 0.99: 40.0, 1.0: 41.0}], 0.5)
     assert 10.0 <= two <= 30.0
     assert np.isnan(aggregate.merge_percentiles([], [], 0.5))
+
+
+def test_a_small_row_limit_splits_queries_and_loses_nothing(routes, monkeypatch):
+    """GIVEN Insights' row limit at 20 (as if each function had millions of invocations), WHEN the same
+    window is aggregated, THEN binned queries are split and halved, the top durations are fetched in
+    parts, and the bins and the timeout rule's order statistics are the same as with the full limit."""
+    from workbook.telemetry import insights_queries
+
+    monkeypatch.setattr(insights_queries, "INSIGHTS_ROW_LIMIT", 20)
+    double = InsightsFromInvocations(routes["invocations"])
+    small = aggregate.load_aggregates(list(FUNCTIONS), routes["start"], routes["end"], client=double,
+                                      top_k=top_for_timeout, sleep=lambda s: None, concurrency=1).traffic()
+    keys = ["function", "version", "memory_size_mb", "bin_start"]
+    pd.testing.assert_frame_equal(small.bins.sort_values(keys).reset_index(drop=True),
+                                  routes["traffic"].bins.sort_values(keys).reset_index(drop=True))
+    assert small.attrs["top_queries"] > 3 and "top_short" not in small.attrs
+    raw = routes["raw"]
+    for function in FUNCTIONS:
+        k = small.top_needed[function]
+        ok = raw.loc[(raw["function"] == function) & (raw["status"].astype(str) == "ok"), "duration_ms"]
+        expected = np.sort(ok.astype(float).to_numpy())[::-1][:k]
+        np.testing.assert_array_equal(small.top_durations(function)[:k], expected)
+
+
+def test_a_full_binned_query_is_halved_on_bin_boundaries(routes, monkeypatch):
+    """GIVEN a row limit of 2 and api's two versions in nearly every bin, THEN each 5-minute query that
+    comes back full is not split inside its bin (that would count a bin twice) but listed as short."""
+    from workbook.telemetry import insights_queries
+
+    monkeypatch.setattr(insights_queries, "INSIGHTS_ROW_LIMIT", 2)
+    double = InsightsFromInvocations(routes["invocations"])
+    agg = aggregate.load_aggregates(["api"], routes["start"], routes["start"] + pd.Timedelta(minutes=20),
+                                    client=double, sleep=lambda s: None, concurrency=1)
+    assert not agg.bins.duplicated(["function", "version", "memory_size_mb", "bin_start"]).any()
+    assert len(agg.attrs["bins_short"]) >= 1
+    ranges = [(q["start"], q["end"]) for q in double.queries.values() if "bin(5m)" in q["query"]]
+    end_s = int((routes["start"] + pd.Timedelta(minutes=20)).timestamp())
+    assert len(ranges) > 2 and all(lo % 300 == 0 and ((hi + 1) % 300 == 0 or hi == end_s) for lo, hi in ranges)
