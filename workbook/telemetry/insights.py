@@ -59,6 +59,7 @@ class InsightsStats:
     retries: int = 0
     rows: int = 0
     bytes: int = 0
+    batches: list[int] = field(default_factory=list)   # queries per run_queries call: they run concurrently
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
@@ -72,7 +73,7 @@ class InsightsStats:
 
     def as_dict(self) -> dict[str, int]:
         return {"calls": self.calls, "start_query": self.start_query, "get_query_results": self.get_query_results,
-                "retries": self.retries, "rows": self.rows, "bytes": self.bytes}
+                "retries": self.retries, "rows": self.rows, "bytes": self.bytes, "batches": list(self.batches)}
 
 
 def _code(exc: BaseException) -> str:
@@ -143,6 +144,7 @@ def run_queries(client: Any, queries: Sequence[InsightsQuery], *, concurrency: i
         if q.end_s < q.start_s:
             raise ValueError(f"query {q.label!r}: the time range is reversed ({q.start_s} s after {q.end_s} s)")
     stats = stats if stats is not None else InsightsStats()
+    stats.batches.append(len(queries))
     retry = dict(max_attempts=max_attempts, backoff_s=backoff_s, max_backoff_s=max_backoff_s, rng=random.Random(seed))
 
     def one(q: InsightsQuery) -> list[dict[str, str]]:

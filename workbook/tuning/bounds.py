@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -140,6 +140,8 @@ class TopDurations:
 
     top_ms: np.ndarray
     size: int
+    #: quantiles known otherwise (from Logs Insights' ``pct``), for those the top does not reach: {0.99: ms}
+    known: dict[float, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         top = np.sort(np.asarray(self.top_ms, dtype=float)[~np.isnan(np.asarray(self.top_ms, dtype=float))])[::-1]
@@ -162,9 +164,11 @@ class TopDurations:
         return float(self.top_ms[from_top])
 
     def quantile(self, q: float) -> float:
-        """numpy's default (linear) quantile of all ``size`` durations, from the top alone."""
+        """numpy's default (linear) quantile of all ``size`` durations, from the top (else ``known[q]``)."""
         position = (self.size - 1) * q
         low, high = math.floor(position), math.ceil(position)
+        if self.size - 1 - low >= self.top_ms.size and q in self.known:
+            return float(self.known[q])
         lo, hi = self.ascending(low + 1), self.ascending(high + 1)
         return lo + (hi - lo) * (position - low)
 

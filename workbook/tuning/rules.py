@@ -15,7 +15,9 @@ import pandas as pd
 
 from infra import specs
 from infra.config import Settings
+from workbook.analysis.aggregate import duration_percentiles
 from workbook.analysis.cost import invocation_cost
+from workbook.telemetry.aggregate import Aggregates
 from workbook.tuning.analysis import TuningError, TuningInputError
 from workbook.tuning.bounds import QuantileBound, TopDurations, quantile_upper_bound, top_needed
 from workbook.tuning.decide import Status
@@ -32,7 +34,8 @@ from workbook.tuning.defaults import (
 from workbook.tuning.floors import TimeoutFloor, queue_of, timeout_floor
 
 __all__ = ["ArchitectureRecommendation", "MemoryUsageRecommendation", "TimeoutRecommendation",
-           "recommend_architecture", "recommend_memory_from_usage", "recommend_timeout", "top_for_timeout"]
+           "recommend_architecture", "recommend_memory_from_usage", "recommend_timeout", "timeout_durations",
+           "top_for_timeout"]
 
 
 @dataclass
@@ -239,7 +242,23 @@ def _provisional(values: np.ndarray | TopDurations, headroom_pct: float, floor_s
             f"ceiling, would give {provisional} s")
 
 
+#: The most top durations fetched to make the floor's p99 exact too (1% of the successes); above it the
+#: p99 is Logs Insights' over all the window's invocations (``timeout_durations``).
+TOP_P99_CAP = 10_000
+
+
 def top_for_timeout(n: int) -> int:
-    """How many of the longest of ``n`` successful durations ``recommend_timeout`` reads (its bound, its
-    provisional fallback, and the floor's p99): the aggregate route asks Logs Insights for that many."""
-    return top_needed(n, (TIMEOUT_QUANTILE, TIMEOUT_FALLBACK_QUANTILE, 0.99), TIMEOUT_BOUND_LEVEL)
+    """How many of the longest of ``n`` successful durations ``recommend_timeout`` reads: its bound and p99.9
+    (and, when that needs at most ``TOP_P99_CAP``, the floor's p99 and the provisional p99 bound); the
+    aggregate route asks Logs Insights for that many. About n / 1,000 at volume."""
+    everything = top_needed(n, (TIMEOUT_QUANTILE, TIMEOUT_FALLBACK_QUANTILE, 0.99), TIMEOUT_BOUND_LEVEL)
+    return everything if everything <= TOP_P99_CAP else top_needed(n, (TIMEOUT_QUANTILE,), TIMEOUT_BOUND_LEVEL)
+
+
+def timeout_durations(agg: Aggregates, function: str) -> TopDurations:
+    """The aggregate route's input to ``recommend_timeout`` for one function: its top successful durations,
+    their count, and Insights' window p99 for the floor when the top does not reach the p99."""
+    p99 = duration_percentiles(agg, (99,))
+    p99 = p99.loc[p99["function"] == function, "value"]
+    return TopDurations(agg.top_durations(function), agg.successes(function),
+                        {0.99: float(p99.iloc[0])} if len(p99) else {})

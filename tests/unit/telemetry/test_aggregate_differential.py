@@ -25,7 +25,7 @@ from workbook.telemetry.reports import parse_reports
 from workbook.tuning.bounds import TopDurations
 from workbook.tuning.floors import memory_floor
 from workbook.tuning.recommend import _window_floor
-from workbook.tuning.rules import recommend_timeout, top_for_timeout
+from workbook.tuning.rules import recommend_timeout, timeout_durations, top_for_timeout
 
 from .insights_emulator import InsightsFromInvocations, generate, report_events
 
@@ -153,7 +153,7 @@ def test_the_timeout_rule_matches(routes, function):
     ok = raw.loc[raw["status"].astype(str) == "ok", "duration_ms"].astype(float).to_numpy()
     traffic = routes["traffic"]
     n = traffic.successes(function)
-    top = TopDurations(traffic.top_durations(function), n)
+    top = timeout_durations(traffic, function)
     assert n == len(ok) and len(top.top_ms) >= top_for_timeout(n)   # k traffic + any tuning among the longest
     theirs = recommend_timeout(ok, key, settings=settings)
     mine = recommend_timeout(top, key, settings=settings)
@@ -215,3 +215,15 @@ def test_a_full_binned_query_is_halved_on_bin_boundaries(routes, monkeypatch):
     ranges = [(q["start"], q["end"]) for q in double.queries.values() if "bin(5m)" in q["query"]]
     end_s = int((routes["start"] + pd.Timedelta(minutes=20)).timestamp())
     assert len(ranges) > 2 and all(lo % 300 == 0 and ((hi + 1) % 300 == 0 or hi == end_s) for lo, hi in ranges)
+
+
+def test_at_volume_the_top_holds_the_bound_and_the_floor_p99_comes_from_insights():
+    """Past TOP_P99_CAP the top covers the p99.9 bound only (about n / 1,000); the floor's p99 is the known one."""
+    from workbook.tuning import rules
+
+    n = 5_000_000
+    k = top_for_timeout(n)
+    assert 5_000 < k < 5_300 and top_for_timeout(50_000) == 500 + 1     # below the cap: the p99 is covered
+    top = TopDurations(np.linspace(900.0, 100.0, k), n, {0.99: 95.0})
+    assert top.quantile(0.99) == 95.0 and top.quantile(0.999) > 100.0
+    assert rules.TOP_P99_CAP == 10_000
