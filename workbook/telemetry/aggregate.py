@@ -249,19 +249,22 @@ class _TopPart:
     limit: int
     frame: pd.DataFrame | None = None
 
+    split: bool = False     # one of several parts: its limit is a share of the need, not all of it
+
     @property
     def full(self) -> bool:
-        """It returned the row limit, and rows below its shortest may be missing."""
-        return self.frame is not None and self.limit == iq.INSIGHTS_ROW_LIMIT and len(self.frame) >= self.limit
+        """It returned its row limit as one of several parts: rows below its shortest may be missing."""
+        return self.frame is not None and self.split and len(self.frame) >= self.limit
 
 
 def _fetch_top(agg: Aggregates, client: Any, functions: Mapping[str, str], start_s: int, end_s: int,
                top_k: Callable[[int], int], live_versions: Mapping[str, Sequence[str]] | None, run: Callable) -> None:
     """The longest successful durations per function: k for the traffic, plus every other version's successes.
 
-    When more rows are needed than one query returns, the window is split so each part holds about half
-    the limit; a part that came back full and whose shortest row is longer than the traffic's k-th
-    longest so far may hide rows of the top: it is halved and asked again. The union is then exact.
+    When more rows are needed than one query returns, the window is split in parts of at most 80% of the
+    limit, each asked for 25% more than its share; a part that came back full and whose shortest row is
+    longer than the traffic's k-th longest so far may hide rows of the top: it is halved and asked
+    again. The union then holds the exact top.
     """
     traffic = agg.traffic(live_versions)
     pending: list[_TopPart] = []
@@ -271,9 +274,11 @@ def _fetch_top(agg: Aggregates, client: Any, functions: Mapping[str, str], start
         wanted = k + agg.successes(name) - n
         if not k:
             continue
-        pieces = 1 if wanted <= iq.INSIGHTS_ROW_LIMIT else math.ceil(2 * wanted / iq.INSIGHTS_ROW_LIMIT)
+        # parts of at most 80% of the limit each, asked for 25% more than their share of the need
+        pieces = 1 if wanted <= iq.INSIGHTS_ROW_LIMIT else math.ceil(wanted / (0.8 * iq.INSIGHTS_ROW_LIMIT))
+        limit = min(iq.INSIGHTS_ROW_LIMIT, math.ceil(wanted / pieces * (1.25 if pieces > 1 else 1.0)))
         for fmt in agg.window.loc[agg.window["function"] == name, "log_format"].unique():
-            pending += [_TopPart(name, group, fmt, lo, hi, min(wanted, iq.INSIGHTS_ROW_LIMIT))
+            pending += [_TopPart(name, group, fmt, lo, hi, limit, split=pieces > 1)
                         for lo, hi in _ranges(start_s, end_s, pieces)]
     done: list[_TopPart] = []
     while pending:
@@ -292,7 +297,7 @@ def _fetch_top(agg: Aggregates, client: Any, functions: Mapping[str, str], start
                     agg.attrs.setdefault("top_short", {})[part.name] = "over 10,000 of the longest in one second"
                     continue
                 done.remove(part)
-                pending += [_TopPart(part.name, part.group, part.log_format, lo, hi, part.limit)
+                pending += [_TopPart(part.name, part.group, part.log_format, lo, hi, part.limit, split=True)
                             for lo, hi in _ranges(part.start_s, part.end_s, 2)]
     agg.attrs["top_queries"] = len(done)
 
