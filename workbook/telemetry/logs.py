@@ -37,6 +37,7 @@ __all__ = [
     "load_reports_filter",
     "load_reports_insights",
     "log_group_name",
+    "route_sentence",
     "split_traffic",
 ]
 
@@ -316,3 +317,10 @@ def _route_attrs(route: Any) -> dict[str, Any]:
         attrs["route_reason"] += "; these rows were read raw all the same (drill-down)"
         attrs["route"] = Route.RAW.value
     return attrs
+
+
+def route_sentence(reports: pd.DataFrame) -> str:
+    """One sentence for a notebook: which route read the window's REPORT figures, and why."""
+    route = reports.attrs.get("route", "raw")
+    reason = reports.attrs.get("route_reason", "raw REPORT lines, as asked")
+    return f"Route: **{route}** ({reason})."

@@ -82,3 +82,9 @@ def test_load_for_env_says_when_raw_rows_were_read_against_the_advice(local_endp
     advice = route.RouteChoice(route.Route.AGGREGATE, "900,000 invocations", 900_000)
     df = logs.load_for_env(settings, START, END, route=advice)
     assert df.attrs["route"] == "raw" and df.attrs["route_reason"].endswith("read raw all the same (drill-down)")
+
+
+def test_a_notebook_says_the_route_in_one_sentence():
+    df = pd.DataFrame()
+    df.attrs.update(route.local_choice().attrs())
+    assert logs.route_sentence(df).startswith("Route: **raw** (the local endpoint")

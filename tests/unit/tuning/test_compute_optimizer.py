@@ -111,3 +111,13 @@ def test_sizes_above_its_limit_are_ours_alone(settings):
     why = co.beside_ours(advice, ours, settings, ["api-processor"])["why"].iloc[0]
     limit = f"{co.CO_MAX_MEMORY_MB:,} MB"
     assert limit in why and ("only ours applies" in why or "does not go" in why)
+
+
+def test_the_summary_shows_what_05_tuning_recorded():
+    from workbook.report import summary
+
+    beside = [{"function": "api-processor", "our_memory_mb": 512, "co_memory_mb": 256, "why": "they differ: ..."}]
+    view = summary.build({"05-tuning": {"recommendations": [], "compute_optimizer": {"note": "one line", "beside": beside}}})
+    assert view.compute_optimizer_note == "one line"
+    assert view.compute_optimizer.to_dict(orient="records") == beside
+    assert summary.build({}).compute_optimizer.empty
