@@ -88,7 +88,9 @@ class VolumeLogs:
         if query.startswith("fields @timestamp, @message"):       # the raw route's query
             return self._raw(groups, start_s, end_s)
         n = self.count(start_s, end_s)
-        if "| limit" in query:                                    # the top durations
+        if " as bucket" in query:                                 # a histogram of log-normal durations
+            return _histogram(query, n)
+        if "| limit" in query:                                    # the top durations (or one bucket's)
             limit = int(query.rsplit("| limit", 1)[1])
             return [[{"field": "duration_ms", "value": f"{900.0 - i * 0.001:.3f}"}, {"field": "version", "value": "$LATEST"}]
                     for i in range(min(limit, int(n * 0.99)))]
@@ -127,11 +129,34 @@ class VolumeLogs:
         return rows
 
 
+def _cdf_ms(ms: float) -> float:
+    """The share of durations at or below ``ms``: log-normal, median 80 ms, sigma 0.5, capped at 3,000 ms."""
+    if ms <= 0:
+        return 0.0
+    return 1.0 if ms >= 3000 else 0.5 * (1 + math.erf((math.log(ms) - math.log(80.0)) / (0.5 * math.sqrt(2))))
+
+
+def _histogram(query: str, n: int) -> list:
+    import re
+
+    width = float(re.search(r" / ([0-9.e+-]+)\) as bucket", query).group(1))
+    low = re.search(r" >= ([0-9.e+-]+)", query)
+    high = re.search(r" < ([0-9.e+-]+)", query)
+    lo, hi = float(low.group(1)) if low else 0.0, float(high.group(1)) if high else 3000.0
+    rows = []
+    for b in range(int(lo // width), int(math.ceil(hi / width)) + 1):
+        count = round(n * (_cdf_ms(min((b + 1) * width, hi)) - _cdf_ms(max(b * width, lo))))
+        if count > 0:
+            rows.append([{"field": "version", "value": "$LATEST"}, {"field": "bucket", "value": str(b)},
+                         {"field": "n", "value": str(count)}])
+    return rows
+
+
 def _stats(n: int) -> dict[str, str]:
     from workbook.telemetry import insights_queries as iq
 
     values = {name: "80.5" for name in iq.STATS_FIELDS}
-    values |= {"invocations": str(n), "failed": str(n // 100), "timeouts": "0", "out_of_memory": "0",
+    values |= {"invocations": str(n), "failed": str(n // 100), "duration_max": "3000", "ok_duration_max": "2990", "timeouts": "0", "out_of_memory": "0",
                "cold_starts": str(max(1, n // 1000)), "duration_sum": f"{n * 95.0:.1f}",
                "billed_sum": f"{n * 96.0:.1f}", "init_sum": "420.5", "init_unbilled_ms": "0", "used_max": "120",
                "used_p99": "110"}
@@ -171,7 +196,7 @@ def measure(route: str, rate: float, hours: float, concurrency: int = 10) -> dic
 
     from workbook.telemetry import aggregate, logs
     from workbook.telemetry.insights import InsightsStats
-    from workbook.tuning.rules import top_for_timeout
+    from workbook.tuning.rules import ranks_for_timeout, top_for_timeout
 
     base = _current_rss_mib()
     double = VolumeLogs(rate)
@@ -180,7 +205,8 @@ def measure(route: str, rate: float, hours: float, concurrency: int = 10) -> dic
     if route == "aggregate":
         stats = InsightsStats()
         agg = aggregate.load_aggregates(names(), START_S * 1000, (START_S + seconds) * 1000, client=double,
-                                        top_k=top_for_timeout, stats=stats, concurrency=concurrency,
+                                        top_k=top_for_timeout, top_ranks=ranks_for_timeout, stats=stats,
+                                        concurrency=concurrency,
                                         sleep=lambda s: None)
         out = {"start_query": stats.start_query, "rows": stats.rows, "bytes": stats.bytes, "batches": stats.batches,
                "kept_rows": len(agg.bins) + len(agg.window) + len(agg.top),

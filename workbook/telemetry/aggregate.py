@@ -26,6 +26,7 @@ import pandas as pd
 
 from workbook import aws
 from workbook.telemetry import insights_queries as iq
+from workbook.telemetry import order_stats
 from workbook.telemetry.insights import InsightsQuery, InsightsStats, run_queries
 from workbook.telemetry.logs import TRAFFIC_VERSIONS, log_group_name
 from workbook.telemetry.timestamps import epoch_ms as _epoch_ms
@@ -39,7 +40,7 @@ _RENAME = {
     "cold_starts": "cold_starts",
     "duration_min": "duration_min_ms",
     **{iq.pct_field("duration", p): iq.pct_field("duration", p) + "_ms" for p in iq.DURATION_PERCENTILES},
-    "duration_max": "duration_max_ms", "duration_sum": "duration_sum_ms",
+    "duration_max": "duration_max_ms", "ok_duration_max": "ok_duration_max_ms", "duration_sum": "duration_sum_ms",
     "init_min": "init_min_ms", **{iq.pct_field("init", p): iq.pct_field("init", p) + "_ms" for p in iq.INIT_PERCENTILES},
     "init_sum": "init_sum_ms", "init_unbilled_ms": "init_unbilled_ms", "billed_sum": "billed_duration_sum_ms",
     "used_max": "max_memory_used_peak_mb", "used_p99": "max_memory_used_p99_mb",
@@ -86,6 +87,8 @@ class Aggregates:
     end: pd.Timestamp
     top_needed: dict[str, int] = field(default_factory=dict)    # function -> k asked for (traffic's)
     attrs: dict[str, Any] = field(default_factory=dict)
+    #: function -> {rank from the top among the traffic: ms}: single order statistics, at volume (order_stats)
+    top_ranks: dict[str, dict[int, float]] = field(default_factory=dict)
 
     def traffic(self, live_versions: Mapping[str, Sequence[str]] | None = None) -> Aggregates:
         """Only the traffic's rows: ``$LATEST``, the ``live`` alias's versions, unknown versions (as ``split_traffic``)."""
@@ -98,7 +101,7 @@ class Aggregates:
             return frame[np.asarray(ok, dtype=bool)].reset_index(drop=True)
 
         return Aggregates(keep(self.bins), keep(self.window), keep(self.top), self.start, self.end,
-                          dict(self.top_needed), dict(self.attrs))
+                          dict(self.top_needed), dict(self.attrs), dict(self.top_ranks))
 
     def successes(self, function: str) -> int:
         part = self.window[self.window["function"] == function]
@@ -188,13 +191,16 @@ def _binned(client: Any, chunk: list[str], functions: Mapping[str, str], start_s
 
 def load_aggregates(function_names: Sequence[str], start: Any, end: Any, *, client: Any = None,
                     region: str | None = None, top_k: Callable[[int], int] | None = None,
+                    top_ranks: Callable[[int], set[int]] | None = None,
                     live_versions: Mapping[str, Sequence[str]] | None = None,
                     log_formats: Sequence[iq.LogFormat | str] = (iq.LogFormat.JSON, iq.LogFormat.TEXT),
                     stats: InsightsStats | None = None, **run_options: Any) -> Aggregates:
     """The window's aggregates for the functions (full names), computed by Logs Insights.
 
     ``top_k(n)``: how many of the longest of ``n`` successful durations the timeout bound needs
-    (``workbook.tuning.bounds.top_for_timeout``); None fetches none. ``run_options`` go to
+    (``workbook.tuning.rules.top_for_timeout``); None fetches none. ``top_ranks(n)``: the ranks it
+    reads (``rules.ranks_for_timeout``); when given, a function whose top would pass one query's rows
+    gets those ranks by counting (``workbook.telemetry.order_stats``) instead, in ``top_ranks``. ``run_options`` go to
     ``run_queries`` (concurrency, poll_s, sleep, ...); ``stats`` counts the calls, rows and bytes.
     """
     start_ms, end_ms = _epoch_ms(start), _epoch_ms(end)
@@ -220,7 +226,7 @@ def load_aggregates(function_names: Sequence[str], start: Any, end: Any, *, clie
     agg = Aggregates(_concat(bins), window, pd.DataFrame(columns=["function", "version", "duration_ms"]),
                      pd.Timestamp(start_ms, unit="ms", tz="UTC"), pd.Timestamp(end_ms, unit="ms", tz="UTC"))
     if top_k is not None:
-        _fetch_top(agg, client, functions, start_s, end_s, top_k, live_versions, run)
+        _fetch_top(agg, client, functions, start_s, end_s, top_k, live_versions, run, top_ranks)
     agg.attrs.update(route="aggregate", source="logs_insights", insights=stats.as_dict())
     if short:
         agg.attrs["bins_short"] = short
@@ -258,7 +264,8 @@ class _TopPart:
 
 
 def _fetch_top(agg: Aggregates, client: Any, functions: Mapping[str, str], start_s: int, end_s: int,
-               top_k: Callable[[int], int], live_versions: Mapping[str, Sequence[str]] | None, run: Callable) -> None:
+               top_k: Callable[[int], int], live_versions: Mapping[str, Sequence[str]] | None, run: Callable,
+               top_ranks: Callable[[int], set[int]] | None = None) -> None:
     """The longest successful durations per function: k for the traffic, plus every other version's successes.
 
     When more rows are needed than one query returns, the window is split in parts of at most 80% of the
@@ -268,16 +275,24 @@ def _fetch_top(agg: Aggregates, client: Any, functions: Mapping[str, str], start
     """
     traffic = agg.traffic(live_versions)
     pending: list[_TopPart] = []
+    searches = []
     for group, name in functions.items():
         n = traffic.successes(name)
         k = agg.top_needed[name] = top_k(n) if n else 0
         wanted = k + agg.successes(name) - n
         if not k:
             continue
+        formats = agg.window.loc[agg.window["function"] == name, "log_format"].unique()
+        if top_ranks is not None and wanted > iq.INSIGHTS_ROW_LIMIT:
+            longest = float(agg.window.loc[agg.window["function"] == name, "duration_max_ms"].max())
+            searches += [(name, group, fmt, longest, top_ranks(n) - {1}) for fmt in formats]
+            longest_ok = traffic.window.loc[traffic.window["function"] == name, "ok_duration_max_ms"].max()
+            agg.top_ranks.setdefault(name, {})[1] = float(longest_ok)    # rank 1: the window's stats have it
+            continue
         # parts of at most 80% of the limit each, asked for 25% more than their share of the need
         pieces = 1 if wanted <= iq.INSIGHTS_ROW_LIMIT else math.ceil(wanted / (0.8 * iq.INSIGHTS_ROW_LIMIT))
         limit = min(iq.INSIGHTS_ROW_LIMIT, math.ceil(wanted / pieces * (1.25 if pieces > 1 else 1.0)))
-        for fmt in agg.window.loc[agg.window["function"] == name, "log_format"].unique():
+        for fmt in formats:
             pending += [_TopPart(name, group, fmt, lo, hi, limit, split=pieces > 1)
                         for lo, hi in _ranges(start_s, end_s, pieces)]
     done: list[_TopPart] = []
@@ -300,6 +315,13 @@ def _fetch_top(agg: Aggregates, client: Any, functions: Mapping[str, str], start
                 pending += [_TopPart(part.name, part.group, part.log_format, lo, hi, part.limit, split=True)
                             for lo, hi in _ranges(part.start_s, part.end_s, 2)]
     agg.attrs["top_queries"] = len(done)
+    if searches:
+        found, problems = order_stats.fetch_ranks(
+            client, searches, order_stats.traffic_of(live_versions, TRAFFIC_VERSIONS), start_s, end_s, run)
+        for name, ranks in found.items():
+            agg.top_ranks.setdefault(name, {}).update(ranks)
+        for name, problem in problems.items():
+            agg.attrs.setdefault("top_short", {})[name] = problem
 
 
 def _top_frame(name: str, rows: list) -> pd.DataFrame:

@@ -37,6 +37,8 @@ __all__ = [
     "STATS_FIELDS",
     "LogFormat",
     "pct_field",
+    "bucket_query",
+    "histogram_query",
     "stats_query",
     "top_durations_query",
 ]
@@ -141,6 +143,8 @@ def stats_query(log_format: LogFormat | str, *, binned: bool = True) -> str:
         "| stats count(*) as invocations, sum(not_ok) as failed, sum(is_timeout) as timeouts, "
         "sum(is_oom) as out_of_memory, count(init_ms) as cold_starts, "
         f"min(duration_ms) as duration_min, {duration_pcts}, max(duration_ms) as duration_max, "
+        # the longest successful duration: a failed invocation counts as 0 ms here
+        "max(duration_ms * (1 - not_ok)) as ok_duration_max, "
         "sum(duration_ms) as duration_sum, "
         f"min(init_ms) as init_min, {init_pcts}, sum(init_ms) as init_sum, "
         "sum(ceil(init_ms) * init_unbilled) as init_unbilled_ms, "
@@ -152,7 +156,8 @@ def stats_query(log_format: LogFormat | str, *, binned: bool = True) -> str:
 #: The aggregate fields every stats query returns, in order (besides the group fields).
 STATS_FIELDS: tuple[str, ...] = (
     "invocations", "failed", "timeouts", "out_of_memory", "cold_starts",
-    "duration_min", *(pct_field("duration", p) for p in DURATION_PERCENTILES), "duration_max", "duration_sum",
+    "duration_min", *(pct_field("duration", p) for p in DURATION_PERCENTILES), "duration_max", "ok_duration_max",
+    "duration_sum",
     "init_min", *(pct_field("init", p) for p in INIT_PERCENTILES), "init_sum", "init_unbilled_ms",
     "billed_sum", "used_max", "used_p99",
 )
@@ -168,6 +173,42 @@ def top_durations_query(log_format: LogFormat | str, limit: int) -> str:
     f = _FORMATS[LogFormat(log_format)]
     return (
         f"filter {f.success}\n"
+        f"| {_VERSION_PARSE}\n"
+        f"| fields {f.duration} as duration_ms, version\n"
+        "| sort duration_ms desc\n"
+        f"| limit {int(limit)}"
+    )
+
+
+def _range(f: _Fields, low_ms: float | None, high_ms: float | None) -> str:
+    parts = ([f" and {f.duration} >= {low_ms!r}"] if low_ms is not None else []) + (
+        [f" and {f.duration} < {high_ms!r}"] if high_ms is not None else [])
+    return "".join(parts)
+
+
+def histogram_query(log_format: LogFormat | str, width_ms: float, low_ms: float | None = None,
+                    high_ms: float | None = None) -> str:
+    """Successful invocations counted per version and duration bucket ``floor(duration / width_ms)``, in [low, high).
+
+    Result fields: ``version``, ``bucket``, ``n``. A power-of-two ``width_ms`` divides exactly, so a
+    bucket's edges (``bucket * width_ms``) are the same numbers here and in Logs Insights.
+    """
+    f = _FORMATS[LogFormat(log_format)]
+    return (
+        f"filter {f.success}{_range(f, low_ms, high_ms)}\n"
+        f"| {_VERSION_PARSE}\n"
+        f"| fields floor({f.duration} / {float(width_ms)!r}) as bucket\n"
+        "| stats count(*) as n by version, bucket"
+    )
+
+
+def bucket_query(log_format: LogFormat | str, low_ms: float, high_ms: float, limit: int) -> str:
+    """The successful durations in [low_ms, high_ms), longest first (one bucket of ``histogram_query``)."""
+    if not 1 <= int(limit) <= INSIGHTS_ROW_LIMIT:
+        raise ValueError(f"limit {limit} must be between 1 and {INSIGHTS_ROW_LIMIT:,} (Logs Insights' row limit)")
+    f = _FORMATS[LogFormat(log_format)]
+    return (
+        f"filter {f.success}{_range(f, low_ms, high_ms)}\n"
         f"| {_VERSION_PARSE}\n"
         f"| fields {f.duration} as duration_ms, version\n"
         "| sort duration_ms desc\n"

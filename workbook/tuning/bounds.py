@@ -142,6 +142,9 @@ class TopDurations:
     size: int
     #: quantiles known otherwise (from Logs Insights' ``pct``), for those the top does not reach: {0.99: ms}
     known: dict[float, float] = field(default_factory=dict)
+    #: single order statistics known otherwise, by rank from the top (1 = the longest): the aggregate route's
+    #: counted search (``workbook.telemetry.order_stats``) gives these instead of the whole top at volume
+    ranks: dict[int, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         top = np.sort(np.asarray(self.top_ms, dtype=float)[~np.isnan(np.asarray(self.top_ms, dtype=float))])[::-1]
@@ -153,11 +156,13 @@ class TopDurations:
         return self.size
 
     def max(self) -> float:
-        return float(self.top_ms[0]) if self.top_ms.size else float("nan")
+        return float(self.top_ms[0]) if self.top_ms.size else float(self.ranks.get(1, float("nan")))
 
     def ascending(self, rank: int) -> float:
-        """The ``rank``-th smallest (1-based) duration; raises when it is not among the top."""
+        """The ``rank``-th smallest (1-based) duration; raises when it is neither among the top nor in ``ranks``."""
         from_top = self.size - rank
+        if from_top >= self.top_ms.size and from_top + 1 in self.ranks:
+            return float(self.ranks[from_top + 1])
         if not 0 <= from_top < self.top_ms.size:
             raise TuningInputError(f"the {rank}-th smallest of {self.size:,} durations is not among the "
                                    f"{self.top_ms.size:,} longest fetched: fetch top_needed(...) of them")

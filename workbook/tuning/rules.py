@@ -19,7 +19,7 @@ from workbook.analysis.aggregate import duration_percentiles
 from workbook.analysis.cost import invocation_cost
 from workbook.telemetry.aggregate import Aggregates
 from workbook.tuning.analysis import TuningError, TuningInputError
-from workbook.tuning.bounds import QuantileBound, TopDurations, quantile_upper_bound, top_needed
+from workbook.tuning.bounds import QuantileBound, TopDurations, order_statistic_rank, quantile_upper_bound, top_needed
 from workbook.tuning.decide import Status
 from workbook.tuning.defaults import (
     MAX_ARM64_P95_SLOWDOWN_PCT,
@@ -34,7 +34,7 @@ from workbook.tuning.defaults import (
 from workbook.tuning.floors import TimeoutFloor, queue_of, timeout_floor
 
 __all__ = ["ArchitectureRecommendation", "MemoryUsageRecommendation", "TimeoutRecommendation",
-           "recommend_architecture", "recommend_memory_from_usage", "recommend_timeout", "timeout_durations",
+           "recommend_architecture", "recommend_memory_from_usage", "ranks_for_timeout", "recommend_timeout", "timeout_durations",
            "top_for_timeout"]
 
 
@@ -255,10 +255,19 @@ def top_for_timeout(n: int) -> int:
     return everything if everything <= TOP_P99_CAP else top_needed(n, (TIMEOUT_QUANTILE,), TIMEOUT_BOUND_LEVEL)
 
 
+def ranks_for_timeout(n: int) -> set[int]:
+    """The ranks from the top (1 = the longest) ``recommend_timeout`` reads of ``n`` durations at volume: the
+    maximum, the p99.9 bound's order statistic and the two around the p99.9 (numpy's linear quantile)."""
+    rank = order_statistic_rank(n, TIMEOUT_QUANTILE, TIMEOUT_BOUND_LEVEL)
+    position = (n - 1) * TIMEOUT_QUANTILE
+    wanted = {1, n - math.floor(position), n - math.ceil(position)}
+    return wanted | ({n - rank + 1} if rank is not None else set(range(1, n + 1)))
+
+
 def timeout_durations(agg: Aggregates, function: str) -> TopDurations:
     """The aggregate route's input to ``recommend_timeout`` for one function: its top successful durations,
     their count, and Insights' window p99 for the floor when the top does not reach the p99."""
     p99 = duration_percentiles(agg, (99,))
     p99 = p99.loc[p99["function"] == function, "value"]
     return TopDurations(agg.top_durations(function), agg.successes(function),
-                        {0.99: float(p99.iloc[0])} if len(p99) else {})
+                        {0.99: float(p99.iloc[0])} if len(p99) else {}, dict(agg.top_ranks.get(function, {})))

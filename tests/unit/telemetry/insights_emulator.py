@@ -61,6 +61,19 @@ class InsightsFromInvocations:
 
     def answer(self, groups, start_s, end_s, query) -> list:
         rows = self._rows(groups, start_s, end_s, query)
+        low = re.search(r" >= ([0-9.e+-]+)", query)
+        high = re.search(r" < ([0-9.e+-]+)", query)
+        if low:
+            rows = rows[rows["duration_ms"] >= float(low.group(1))]
+        if high:
+            rows = rows[rows["duration_ms"] < float(high.group(1))]
+        width = re.search(r"floor\(\S+ / ([0-9.e+-]+)\) as bucket", query)
+        if width:                                     # the histogram of successful durations
+            ok = rows[rows["status"] == "ok"]
+            counts = ok.assign(bucket=np.floor(ok["duration_ms"] / float(width.group(1))).astype(int)).groupby(
+                ["version", "bucket"]).size()
+            return [[{"field": "version", "value": v}, {"field": "bucket", "value": str(b)},
+                     {"field": "n", "value": str(n)}] for (v, b), n in counts.items()]
         limit = re.search(r"\| limit (\d+)$", query)
         if limit:
             ok = rows[rows["status"] == "ok"].sort_values("duration_ms", ascending=False).head(int(limit.group(1)))
@@ -93,7 +106,9 @@ class InsightsFromInvocations:
         stats["init_min"] = _num(cold.min()) if len(cold) else ""
         for p in (10, 25, 50, 75, 90, 95, 99, 99.9):
             stats[f"duration_p{p:g}".replace(".", "_")] = pct(duration, p)
-        stats |= {"duration_max": _num(duration.max()), "duration_sum": _num(duration.sum())}
+        ok_max = float(np.where(g["status"].to_numpy() == "ok", duration, 0.0).max())
+        stats |= {"duration_max": _num(duration.max()), "ok_duration_max": _num(ok_max),
+                  "duration_sum": _num(duration.sum())}
         for p in (50, 95, 99):
             stats[f"init_p{p}"] = pct(cold, p)
         stats |= {

@@ -25,7 +25,7 @@ from workbook.telemetry.reports import parse_reports
 from workbook.tuning.bounds import TopDurations
 from workbook.tuning.floors import memory_floor
 from workbook.tuning.recommend import _window_floor
-from workbook.tuning.rules import recommend_timeout, timeout_durations, top_for_timeout
+from workbook.tuning.rules import ranks_for_timeout, recommend_timeout, timeout_durations, top_for_timeout
 
 from .insights_emulator import InsightsFromInvocations, generate, report_events
 
@@ -227,3 +227,33 @@ def test_at_volume_the_top_holds_the_bound_and_the_floor_p99_comes_from_insights
     top = TopDurations(np.linspace(900.0, 100.0, k), n, {0.99: 95.0})
     assert top.quantile(0.99) == 95.0 and top.quantile(0.999) > 100.0
     assert rules.TOP_P99_CAP == 10_000
+
+
+def test_past_the_row_limit_the_rules_ranks_are_counted_not_fetched(routes, monkeypatch):
+    """GIVEN a row limit of 50 (the top api needs is 324 rows), WHEN the ranks the timeout rule reads are
+    asked for, THEN a histogram and one bucket each (a finer histogram where a bucket is over the limit)
+    give them exactly: the rule's answer is the raw route's, from a handful of rows."""
+    from workbook.telemetry import insights_queries
+
+    monkeypatch.setattr(insights_queries, "INSIGHTS_ROW_LIMIT", 50)
+    double = InsightsFromInvocations(routes["invocations"])
+    stats = InsightsStats()
+    agg = aggregate.load_aggregates(list(FUNCTIONS), routes["start"], routes["end"], client=double,
+                                    top_k=top_for_timeout, top_ranks=ranks_for_timeout, stats=stats,
+                                    sleep=lambda s: None, concurrency=1)
+    traffic = agg.traffic()
+    assert set(traffic.top_ranks) == set(FUNCTIONS) and "top_short" not in agg.attrs   # every top is over 50
+    histograms = [q for q in double.queries.values() if "as bucket" in q["query"]]
+    assert len(histograms) >= 2 and len(traffic.top_ranks["api"]) == len(ranks_for_timeout(traffic.successes("api")))
+    settings = config.load("dev")
+    raw = routes["raw"]
+    for function in FUNCTIONS:
+        ok = raw.loc[(raw["function"] == function) & (raw["status"].astype(str) == "ok"), "duration_ms"]
+        theirs = recommend_timeout(ok.astype(float).to_numpy(), "api-processor", settings=settings)
+        top = timeout_durations(traffic, function)
+        assert len(top.top_ms) == 0 and top.max() == float(ok.max())
+        # the floor's p99 is Insights' at volume (over all invocations): the same floor for both here
+        mine = recommend_timeout(top, "api-processor", settings=settings, floor=theirs.floor)
+        assert (mine.timeout_s, mine.status, mine.reason, mine.bound) == (
+            theirs.timeout_s, theirs.status, theirs.reason, theirs.bound), function
+    assert stats.rows < len(routes["invocations"]) / 2

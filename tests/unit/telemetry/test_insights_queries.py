@@ -179,3 +179,16 @@ def test_more_than_fifty_log_groups_in_one_query_is_refused(logs_client):
     too_many = insights.InsightsQuery(tuple(f"/aws/lambda/f{i}" for i in range(51)), 0, 1, "stats count(*)")
     with pytest.raises(ValueError, match="1 to 50 log groups"):
         insights.run_queries(logs_client, [too_many])
+
+
+@pytest.mark.parametrize("log_format", list(iq.LogFormat))
+def test_the_histogram_and_bucket_queries_use_documented_syntax(log_format):
+    histogram = iq.histogram_query(log_format, 0.25, 100.0, 164.0)
+    bucket = iq.bucket_query(log_format, 100.0, 100.25, 40)
+    for query in (histogram, bucket):
+        assert set(_commands(query)) <= DOCUMENTED_COMMANDS and _functions(query) <= DOCUMENTED_FUNCTIONS
+        allowed = TEXT_FIELDS if log_format is iq.LogFormat.TEXT else JSON_FIELDS
+        assert _source_fields(query) <= allowed
+    assert "floor(" in histogram and " / 0.25) as bucket" in histogram
+    assert histogram.endswith("stats count(*) as n by version, bucket")
+    assert ">= 100.0 and " in bucket and "< 100.25" in bucket and bucket.endswith("| limit 40")
