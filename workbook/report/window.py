@@ -16,12 +16,14 @@ import pandas as pd
 
 from infra import specs
 from infra.config import Settings
+from workbook.analysis.aggregate import cost_from_aggregates
+from workbook.analysis.cost import cost_from_reports
 from workbook.telemetry import logs
 from workbook.telemetry.aggregate import Aggregates, load_aggregates
 from workbook.telemetry.route import RAW_ROUTE_MAX_INVOCATIONS, Route, RouteChoice, choose_route
 from workbook.tuning.rules import ranks_for_timeout, top_for_timeout
 
-__all__ = ["Window", "load_window"]
+__all__ = ["Window", "load_window", "window_cost"]
 
 
 @dataclass
@@ -72,3 +74,11 @@ def load_window(settings: Settings, start: Any, end: Any, keys: Sequence[str] | 
     traffic = _keyed(agg.traffic(live_by_name), names)
     traffic.attrs.update(choice.attrs())
     return Window(choice, aggregates=traffic)
+
+
+def window_cost(window: Window, **options: Any) -> pd.DataFrame:
+    """The window's cost per function on its route (``cost_from_reports`` or ``cost_from_aggregates``: the same
+    frame, the same charges); ``options`` are theirs (region, architecture, ephemeral storage, provisioned, period)."""
+    if window.aggregates is not None:
+        return cost_from_aggregates(window.aggregates, **options)
+    return cost_from_reports(window.reports, **options)

@@ -10,7 +10,7 @@ from botocore.stub import ANY, Stubber
 from infra import config
 from tests.unit.telemetry.insights_emulator import InsightsFromInvocations, generate, report_events
 from workbook.analysis.aggregate import cost_from_aggregates
-from workbook.report.window import load_window
+from workbook.report.window import load_window, window_cost
 from workbook.telemetry.route import Route
 
 KEYS = {"api": "api-processor", "files": "file-processor", "sched": "scheduler"}
@@ -64,8 +64,9 @@ def test_above_the_threshold_the_window_is_aggregated_with_function_keys(setting
                                                   & (invocations["version"] == "$LATEST")
                                                   & (invocations["status"] == "ok")).sum())
     assert agg.top_needed["api-processor"] > 0
-    cost = cost_from_aggregates(agg, period=(start, end))
+    cost = window_cost(window, period=(start, end))
     assert list(cost["function"]) == sorted(KEYS.values())
+    pd.testing.assert_frame_equal(cost, cost_from_aggregates(agg, period=(start, end)))
 
 
 def test_at_or_below_the_threshold_the_window_is_raw_and_says_why(settings, data):
@@ -77,4 +78,4 @@ def test_at_or_below_the_threshold_the_window_is_raw_and_says_why(settings, data
     reports = window.reports
     assert reports.attrs["route"] == "raw" and "at most the raw route's 1,000" in reports.attrs["route_reason"]
     assert set(reports["function"]) == set(KEYS.values()) and len(reports) == len(invocations) - 300   # tuning left out
-    assert isinstance(reports, pd.DataFrame)
+    assert list(window_cost(window, period=(start, end))["function"]) == sorted(KEYS.values())
