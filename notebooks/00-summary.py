@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -84,6 +84,16 @@ show(view.recommendations) if not view.recommendations.empty else say("No change
 
 # %%
 show(view.needs_data) if not view.needs_data.empty else say("Nothing is waiting for more data.")
+
+# %% [markdown]
+# ## Compute Optimizer beside ours
+#
+# AWS's own memory advice next to ours, and why they differ (details in the Tuning section).
+
+# %%
+if view.compute_optimizer_note:
+    say(view.compute_optimizer_note)
+show(view.compute_optimizer) if not view.compute_optimizer.empty else say("No Compute Optimizer comparison in this run.")
 
 # %%
 glue("headlines", view.headlines)

@@ -50,6 +50,7 @@ from workbook.telemetry import logs
 
 # %%
 reports = logs.load_for_env(session.settings, session.start, session.end, keys=session.functions)
+say(logs.route_sentence(reports))
 if reports.attrs.get("tuning_rows"):
     say(f"Power tuning's {reports.attrs['tuning_rows']:,} invocations (on its own versions) are left out: "
         "only the traffic counts here.")

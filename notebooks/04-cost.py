@@ -46,16 +46,17 @@ session = open_session(env, since, functions, run_folder)
 say(session.describe())
 from workbook.analysis import cost
 from workbook.report import charts
-from workbook.telemetry import logs
+from workbook.report.window import load_window, window_cost
 
 # %%
-reports = logs.load_for_env(session.settings, session.start, session.end, keys=session.functions)
-if reports.attrs.get("tuning_rows"):
-    say(f"Power tuning's {reports.attrs['tuning_rows']:,} invocations (on its own versions) are left out: "
+window = load_window(session.settings, session.start, session.end, keys=session.functions)
+say(window.sentence())
+if window.reports is not None and window.reports.attrs.get("tuning_rows"):
+    say(f"Power tuning's {window.reports.attrs['tuning_rows']:,} invocations (on its own versions) are left out: "
         "only the traffic counts here.")
 settings = session.settings
-costs = cost.cost_from_reports(
-    reports, region=session.region,
+costs = window_cost(
+    window, region=session.region,
     architecture={k: settings.function(k).architecture for k in session.functions},
     ephemeral_storage_mb={k: settings.function(k).ephemeral_storage_mb for k in session.functions},
     provisioned={k: pc.min_capacity for k in session.functions

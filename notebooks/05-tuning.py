@@ -50,7 +50,7 @@ session = open_session(env, since, functions, run_folder)
 say(session.describe())
 from workbook.report import charts, progress
 from workbook.telemetry import logs
-from workbook.tuning import backtest, recommend
+from workbook.tuning import backtest, compute_optimizer, recommend
 
 # %% [markdown]
 # ## Power tuning
@@ -91,6 +91,7 @@ show(worst_cases, 1)
 
 # %%
 reports = logs.load_for_env(session.settings, session.start, session.end, keys=session.functions)
+say(logs.route_sentence(reports))
 say(f"{len(reports):,} invocations of traffic in the window; power tuning's own "
     f"{reports.attrs.get('tuning_rows', 0):,} (on its versions) are left out of everything below.")
 display(charts.memory_headroom(reports, configured={k: session.settings.function(k).memory_mb for k in session.functions}))
@@ -104,6 +105,18 @@ recs = recommend.recommend(session.settings, reports, session.functions, tuned, 
 for problem in recs.problems:
     say(f"**Parameter problem:** {problem}")
 show(recs.table)
+
+# %% [markdown]
+# ## Compute Optimizer beside ours
+#
+# AWS Compute Optimizer's memory advice (`GetLambdaFunctionRecommendations`) next to the memory rows above. It advises memory only, only up to 1,792 MB, and only after 50 invocations in its 14-day lookback, from CloudWatch metrics: no payload classes, no worst-case input, no timeout, no architecture.
+
+# %%
+co_advice = compute_optimizer.load_advice(session.settings, session.functions)
+co_beside = compute_optimizer.beside_ours(co_advice, recs.table, session.settings, session.functions)
+if co_advice.attrs.get("note"):
+    say(co_advice.attrs["note"])
+show(co_beside)
 
 # %% [markdown]
 # ## Timeout backtest
@@ -148,6 +161,7 @@ panel = controls.controls(session.settings, tuned, reports, recs, interactive=in
 
 # %%
 glue("recommendations", recs.table.to_dict(orient="records"))
+glue("compute_optimizer", {"note": co_advice.attrs.get("note", ""), "beside": co_beside.to_dict(orient="records")})
 glue("params_patch", patch.diff)
 glue("timeout_backtest", timeouts.to_dict(orient="records"))
 glue("tuned", {k: {"memory_mb": t.memory_mb, "status": t.status, "invocations": t.invocations_used,

@@ -44,6 +44,7 @@ __all__ = [
     "CostError",
     "PriceTableError",
     "CostBreakdown",
+    "function_charges",
     "load_prices",
     "region_prices",
     "monthly_cost",
@@ -338,29 +339,42 @@ def _function_cost(group: pd.DataFrame, region: str, arch: str, *, init_billed: 
     billed_restore = (group["billed_restore_duration_ms"].astype(float).fillna(0.0).to_numpy()
                       if "billed_restore_duration_ms" in group else np.zeros(len(group)))
     restore_extra = np.where(restores & (billed_ms < np.ceil(duration_ms + billed_restore)), billed_restore / 1000.0, 0.0)
-    init_gb_s = float((init_extra * memory_gb).sum())
-    restore_gb_s = float((restore_extra * memory_gb).sum())
+    n_restores = int(restores.sum())
+    return function_charges(
+        invocations=len(group), cold_starts=int(group["cold_start"].sum()), restores=n_restores, gb_s=gb_s,
+        init_gb_s=float((init_extra * memory_gb).sum()), restore_gb_s=float((restore_extra * memory_gb).sum()),
+        restore_mean_memory_mb=float(memory_gb[restores].mean()) * 1024.0 if n_restores else 0.0,
+        billed_s=float(billed_ms.sum()) / 1000.0, mean_memory_mb=float(group["memory_size_mb"].astype(float).mean()),
+        unpriced=int((~priced).sum()), region=region, arch=arch, runtime=runtime, free_tier=free_tier,
+        ephemeral_mb=ephemeral_mb, provisioned_units=provisioned_units, hours=hours)
+
+
+def function_charges(*, invocations: int, cold_starts: int, restores: int, gb_s: float, init_gb_s: float,
+                     restore_gb_s: float, restore_mean_memory_mb: float, billed_s: float, mean_memory_mb: float,
+                     unpriced: int, region: str, arch: str, runtime: str, free_tier: bool, ephemeral_mb: float,
+                     provisioned_units: int, hours: float) -> dict[str, Any]:
+    """One function's charges from its sums (GB-s billed, unbilled INIT GB-s, billed s, counts): one row of
+    ``cost_from_reports``. The raw route sums REPORT rows; the aggregate route gets the same sums from Logs Insights."""
     prices = region_prices(region)
-    requests_usd = monthly_cost(len(group), 0.0, 128, arch, region, free_tier).requests_usd   # requests only
+    requests_usd = monthly_cost(invocations, 0.0, 128, arch, region, free_tier).requests_usd   # requests only
     compute = duration_charge(gb_s, arch, region)
     init_usd = duration_charge(init_gb_s, arch, region, gb_s)
-    n_restores = int(restores.sum())
     snapstart_usd = duration_charge(restore_gb_s, arch, region, gb_s + init_gb_s)
-    if n_restores:  # per GB restored: the restores' count times their mean memory
-        snapstart_usd += snapstart_charge(n_restores, float(memory_gb[restores].mean()) * 1024.0, region, runtime=runtime)
-    ephemeral_usd = _ephemeral_charge(prices, region, ephemeral_mb, float(billed_ms.sum()) / 1000.0)
+    if restores:  # per GB restored: the restores' count times their mean memory
+        snapstart_usd += snapstart_charge(restores, restore_mean_memory_mb, region, runtime=runtime)
+    ephemeral_usd = _ephemeral_charge(prices, region, ephemeral_mb, billed_s)
     provisioned_usd = 0.0
     if provisioned_units and hours == hours:
-        mean_memory = float(group["memory_size_mb"].astype(float).mean())
-        provisioned_usd = _provisioned_charge(prices, region, arch, provisioned_units * mean_memory / 1024.0 * hours, 0.0)
+        provisioned_usd = _provisioned_charge(prices, region, arch, provisioned_units * mean_memory_mb / 1024.0 * hours,
+                                              0.0)
     total = requests_usd + compute + init_usd + ephemeral_usd + provisioned_usd + snapstart_usd
     return {
-        "invocations": len(group), "cold_starts": int(group["cold_start"].sum()), "restores": n_restores,
+        "invocations": invocations, "cold_starts": cold_starts, "restores": restores,
         "gb_seconds": gb_s, "init_gb_seconds": init_gb_s, "requests_usd": requests_usd, "compute_usd": compute,
         "init_usd": init_usd, "ephemeral_usd": ephemeral_usd, "provisioned_usd": provisioned_usd,
         "snapstart_usd": snapstart_usd, "total_usd": total, "period_hours": hours,
         "monthly_projection_usd": total * (SECONDS_PER_MONTH / 3600.0) / hours if hours == hours else float("nan"),
-        "_unpriced": int((~priced).sum()),
+        "_unpriced": unpriced,
     }
 
 

@@ -22,7 +22,7 @@ from infra import config, specs
 from workbook.errors import BadInput
 from workbook.report import record
 from workbook.report.progress import LOG_ENV as PROGRESS_LOG_ENV
-from workbook.report.window import parse_since
+from workbook.report.since import parse_since
 from workbook.tuning import defaults
 
 NOTEBOOKS_DIR = config.REPO_ROOT / "notebooks"

@@ -23,7 +23,7 @@ from workbook.errors import BadInput
 from workbook.local import manager
 from workbook.report import ownership, tables
 from workbook.report.errors import EnvironmentGone
-from workbook.report.window import parse_since
+from workbook.report.since import parse_since
 
 
 @dataclass

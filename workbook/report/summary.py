@@ -25,7 +25,7 @@ SCRAPS = {
     "02-metrics": ("health", "alarms_in_alarm", "percentile_source", "pipeline"),
     "03-cold-starts": ("cold_starts",),
     "04-cost": ("cost", "cost_total_usd", "cost_monthly_usd", "cost_source"),
-    "05-tuning": ("recommendations", "params_patch", "timeout_backtest"),
+    "05-tuning": ("recommendations", "params_patch", "timeout_backtest", "compute_optimizer"),
 }
 DETAIL_NOTEBOOKS = tuple(SCRAPS)
 
@@ -39,6 +39,8 @@ class Summary:
     cost: pd.DataFrame = field(default_factory=pd.DataFrame)
     recommendations: pd.DataFrame = field(default_factory=pd.DataFrame)
     needs_data: pd.DataFrame = field(default_factory=pd.DataFrame)
+    compute_optimizer: pd.DataFrame = field(default_factory=pd.DataFrame)
+    compute_optimizer_note: str = ""
     missing: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -120,6 +122,9 @@ def build(scraps: dict[str, dict[str, Any]], min_confidence: float | None = None
                 f"Cost projected to a month: **${monthly:,.2f}** ({cost.get('cost_source', 'model')}).")
 
     _tuning(summary, scraps.get("05-tuning"), min_confidence)
+    advice = (scraps.get("05-tuning") or {}).get("compute_optimizer") or {}
+    summary.compute_optimizer = pd.DataFrame(advice.get("beside") or [])
+    summary.compute_optimizer_note = advice.get("note") or ""
     if summary.missing:
         summary.headlines.append(f"Not in this run: {', '.join(summary.missing)}.")
     return summary

@@ -1,20 +1,84 @@
-"""The report's time window, as the command line and the notebooks' ``since`` parameter give it.
+"""A report's window of REPORT figures, by the route chosen before any log query.
 
-Kept apart from ``workbook.report.notebooks`` so that a notebook's kernel, which only needs the
-window, does not import Papermill (and through nbformat, jsonschema's format checkers: 1.2 s).
+``load_window`` asks ``workbook.telemetry.route.choose_route`` (one GetMetricData of Invocations; the
+local endpoint is always raw), then reads the window on that route: the raw REPORT rows
+(``logs.load_for_env``, traffic only) or the traffic's ``Aggregates`` (``load_aggregates`` with the
+timeout rule's order statistics), with function keys in the ``function`` columns either way. The
+choice and its reason are in ``Window.choice`` and in the frames' ``attrs``.
 """
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from workbook.errors import BadInput
+import pandas as pd
 
-_SINCE = re.compile(r"^(\d+)([mhd])$")
+from infra import specs
+from infra.config import Settings
+from workbook.analysis.aggregate import cost_from_aggregates
+from workbook.analysis.cost import cost_from_reports
+from workbook.telemetry import logs
+from workbook.telemetry.aggregate import Aggregates, load_aggregates
+from workbook.telemetry.route import RAW_ROUTE_MAX_INVOCATIONS, Route, RouteChoice, choose_route
+from workbook.tuning.rules import ranks_for_timeout, top_for_timeout
+
+__all__ = ["Window", "load_window", "window_cost"]
 
 
-def parse_since(value: str) -> int:
-    """``'24h'`` -> seconds. Accepts m, h and d."""
-    match = _SINCE.match(value or "")
-    if not match or int(match.group(1)) == 0:
-        raise BadInput(f"--since {value!r}: expected a positive number of minutes, hours or days, like 90m, 24h or 7d")
-    return int(match.group(1)) * {"m": 60, "h": 3600, "d": 86400}[match.group(2)]
+@dataclass
+class Window:
+    """The window on its route: ``reports`` (raw route) or ``aggregates`` (aggregate route), and why."""
+
+    choice: RouteChoice
+    reports: pd.DataFrame | None = None
+    aggregates: Aggregates | None = None
+
+    @property
+    def route(self) -> Route:
+        return self.choice.route
+
+    def sentence(self) -> str:
+        return f"Route: **{self.choice.route.value}** ({self.choice.reason})."
+
+
+def _keyed(agg: Aggregates, names: dict[str, str]) -> Aggregates:
+    """The frames' full function names -> function keys."""
+    for frame in (agg.bins, agg.window, agg.top):
+        if len(frame):
+            frame["function"] = frame["function"].map(lambda n: names.get(n, n)).astype("string")
+    agg.top_needed = {names.get(n, n): k for n, k in agg.top_needed.items()}
+    agg.top_ranks = {names.get(n, n): r for n, r in agg.top_ranks.items()}
+    return agg
+
+
+def load_window(settings: Settings, start: Any, end: Any, keys: Sequence[str] | None = None, *,
+                threshold: int = RAW_ROUTE_MAX_INVOCATIONS, cloudwatch: Any = None, logs_client: Any = None,
+                live_versions: Mapping[str, Sequence[str]] | None = None, **options: Any) -> Window:
+    """The traffic's window for ``keys`` on the route its Invocations call for (see the module's docstring).
+
+    ``live_versions`` (function key -> versions of its ``live`` alias) defaults to what Lambda says
+    (``logs.live_alias_versions``); ``options`` go to the loader of the route taken.
+    """
+    keys = list(keys or specs.FUNCTION_KEYS)
+    names = {settings.function_name(key): key for key in keys}
+    region = settings.params.aws_region
+    choice = choose_route(list(names), start, end, client=cloudwatch, region=region, threshold=threshold)
+    if choice.route is Route.RAW:
+        reports = logs.load_for_env(settings, start, end, keys, route=choice, client=logs_client, **options)
+        return Window(choice, reports=reports)
+    live = logs.live_alias_versions(settings, keys) if live_versions is None else live_versions
+    live_by_name = {settings.function_name(k): list(v) for k, v in live.items()}
+    agg = load_aggregates(list(names), start, end, client=logs_client, region=region, top_k=top_for_timeout,
+                          top_ranks=ranks_for_timeout, live_versions=live_by_name, **options)
+    traffic = _keyed(agg.traffic(live_by_name), names)
+    traffic.attrs.update(choice.attrs())
+    return Window(choice, aggregates=traffic)
+
+
+def window_cost(window: Window, **options: Any) -> pd.DataFrame:
+    """The window's cost per function on its route (``cost_from_reports`` or ``cost_from_aggregates``: the same
+    frame, the same charges); ``options`` are theirs (region, architecture, ephemeral storage, provisioned, period)."""
+    if window.aggregates is not None:
+        return cost_from_aggregates(window.aggregates, **options)
+    return cost_from_reports(window.reports, **options)

@@ -6,6 +6,10 @@
     fields      the fields of a REPORT record: patterns, types, extraction by regular expression
     timestamps  times as integer ns, exact to the unit the source gives; the prefixes tools write
     logs      REPORT lines from CloudWatch Logs (Logs Insights, or FilterLogEvents)
+    insights_queries  the aggregate route's Logs Insights queries (stats by function, version, memory, bin; top durations)
+    insights  running Logs Insights queries: concurrent within a limit, backoff when throttled, polled
+    aggregate the aggregate route: the window's figures per function, version, memory size and bin, and the top durations
+    route     which route (raw or aggregate) from one GetMetricData of Invocations, chosen before any log query
     metrics   CloudWatch metrics (GetMetricData, batched), percentiles from REPORT lines where needed
     notes     fallbacks said once, as prose in notebooks
 """

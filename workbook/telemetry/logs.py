@@ -17,7 +17,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -25,8 +24,11 @@ from infra import specs
 from infra.config import Settings
 from workbook import aws
 from workbook.errors import WorkbookError
+from workbook.telemetry.insights_queries import INSIGHTS_ROW_LIMIT, MAX_LOG_GROUPS_PER_QUERY
 from workbook.telemetry.notes import note_once
 from workbook.telemetry.reports import parse_reports
+from workbook.telemetry.route import Route, RouteChoice, local_choice
+from workbook.telemetry.timestamps import epoch_ms as _epoch_ms
 
 __all__ = [
     "LogsError",
@@ -35,12 +37,12 @@ __all__ = [
     "load_reports_filter",
     "load_reports_insights",
     "log_group_name",
+    "route_sentence",
     "split_traffic",
 ]
 
 log = logging.getLogger(__name__)
 
-INSIGHTS_ROW_LIMIT = 10_000
 REPORT_FILTER_PATTERN = '?REPORT ?"platform.report"'
 
 
@@ -51,15 +53,6 @@ class LogsError(WorkbookError):
 def log_group_name(function_name: str) -> str:
     """The log group Lambda writes to: ``/aws/lambda/<function name>``."""
     return f"/aws/lambda/{function_name}"
-
-
-def _epoch_ms(value: datetime | pd.Timestamp | float | int) -> int:
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return int(value)
-    ts = pd.Timestamp(value)
-    if ts.tzinfo is None:
-        ts = ts.tz_localize("UTC")
-    return int(ts.value // 1_000_000)
 
 
 def _check_range(start_ms: int, end_ms: int) -> None:
@@ -178,9 +171,8 @@ def load_reports_insights(
     rows: list[dict] = []
     usable = True
     queries = 0
-    # Insights takes at most 50 log groups per query.
-    for chunk_start in range(0, len(groups), 50):
-        chunk = groups[chunk_start : chunk_start + 50]
+    for chunk_start in range(0, len(groups), MAX_LOG_GROUPS_PER_QUERY):
+        chunk = groups[chunk_start : chunk_start + MAX_LOG_GROUPS_PER_QUERY]
         pending = [(start_ms // 1000, -(-end_ms // 1000))]
         while pending:
             lo, hi = pending.pop()
@@ -291,17 +283,20 @@ def live_alias_versions(settings: Settings, keys: Sequence[str]) -> dict[str, li
 
 
 def load_for_env(settings: Settings, start: Any, end: Any, keys: Sequence[str] | None = None, *,
-                 invocations: str = "traffic", **kwargs: Any) -> pd.DataFrame:
+                 invocations: str = "traffic", route: Any = None, **kwargs: Any) -> pd.DataFrame:
     """REPORT rows for an environment's functions; ``function`` holds the function key.
 
     ``invocations``: ``"traffic"`` (the default: power tuning's versions left out, their count in
-    ``df.attrs["tuning_rows"]``), ``"tuning"`` (only those), or ``"all"``.
+    ``df.attrs["tuning_rows"]``), ``"tuning"`` (only those), or ``"all"``. ``route`` (a
+    ``workbook.telemetry.route.RouteChoice``; on the local endpoint, the local one by default) goes
+    into ``df.attrs`` (``route``, ``route_reason``): these rows are the raw route's.
     """
     if invocations not in INVOCATION_KINDS:
         raise ValueError(f"invocations={invocations!r}: use one of {', '.join(INVOCATION_KINDS)}")
     keys = list(keys or specs.FUNCTION_KEYS)
     names = {settings.function_name(key): key for key in keys}
     df = load_reports(list(names), start, end, region=settings.params.aws_region, **kwargs)
+    df.attrs.update(_route_attrs(route))
     if len(df):
         df["function"] = df["function"].map(lambda n: names.get(n, n)).astype("string")
     if invocations == "all":
@@ -311,3 +306,21 @@ def load_for_env(settings: Settings, start: Any, end: Any, keys: Sequence[str] |
     chosen = chosen.reset_index(drop=True)
     chosen.attrs.update(df.attrs, tuning_rows=len(tuning), traffic_rows=len(traffic))
     return chosen
+
+
+def _route_attrs(route: Any) -> dict[str, Any]:
+    """The raw route's ``route`` / ``route_reason`` attrs: the choice given, else the local endpoint's, else "asked for"."""
+    if route is None:
+        route = local_choice() if aws.is_local() else RouteChoice(Route.RAW, "raw REPORT lines, as asked")
+    attrs = route.attrs()
+    if route.route is not Route.RAW:
+        attrs["route_reason"] += "; these rows were read raw all the same (drill-down)"
+        attrs["route"] = Route.RAW.value
+    return attrs
+
+
+def route_sentence(reports: pd.DataFrame) -> str:
+    """One sentence for a notebook: which route read the window's REPORT figures, and why."""
+    route = reports.attrs.get("route", "raw")
+    reason = reports.attrs.get("route_reason", "raw REPORT lines, as asked")
+    return f"Route: **{route}** ({reason})."

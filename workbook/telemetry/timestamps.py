@@ -22,7 +22,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["EXPORT_PREFIX", "ISO_8601", "LOG_STREAM", "NAT", "PREFIX", "event_times_to_ns", "iso_to_ns", "to_datetime_utc"]
+__all__ = ["EXPORT_PREFIX", "ISO_8601", "LOG_STREAM", "NAT", "PREFIX", "epoch_ms", "event_times_to_ns", "iso_to_ns",
+           "to_datetime_utc"]
 
 NAT = np.iinfo(np.int64).min
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -137,3 +138,13 @@ def _decimal_ms_to_ns(text: str) -> int:
 def to_datetime_utc(ns: np.ndarray) -> pd.DatetimeIndex:
     """int64 ns (``NAT`` for missing) as pandas datetime64[ns, UTC]."""
     return pd.DatetimeIndex(np.asarray(ns, dtype=np.int64).view("M8[ns]")).tz_localize("UTC")
+
+
+def epoch_ms(value: datetime | pd.Timestamp | float | int) -> int:
+    """A time as integer epoch milliseconds (a number is taken as epoch ms already; naive times are UTC)."""
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return int(value)
+    ts = pd.Timestamp(value)
+    if ts.tzinfo is None:
+        ts = ts.tz_localize("UTC")
+    return int(ts.value // 1_000_000)

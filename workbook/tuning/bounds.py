@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from workbook.tuning.analysis import TuningInputError
 
-__all__ = ["QuantileBound", "binomial_cdf", "min_samples", "order_statistic_rank", "quantile_upper_bound"]
+__all__ = ["QuantileBound", "TopDurations", "binomial_cdf", "min_samples", "order_statistic_rank", "quantile_upper_bound",
+           "top_needed"]
 
 
 def _check(quantile: float, level: float) -> None:
@@ -128,9 +129,76 @@ class QuantileBound:
                 f"smallest of {self.samples:,} durations")
 
 
-def quantile_upper_bound(durations_ms: Sequence[float], quantile: float = 0.999, level: float = 0.95) -> QuantileBound:
+@dataclass(frozen=True)
+class TopDurations:
+    """The longest durations of ``size`` (their ``top_ms``, longest first): all the bound needs at production volume.
+
+    The aggregate route asks Logs Insights for these (``sort duration desc | limit k``) instead of every
+    duration. The bound, the maximum and a quantile are exact when the order statistics they read are
+    among the top (``top_needed`` says how many that takes); otherwise ``quantile`` raises.
+    """
+
+    top_ms: np.ndarray
+    size: int
+    #: quantiles known otherwise (from Logs Insights' ``pct``), for those the top does not reach: {0.99: ms}
+    known: dict[float, float] = field(default_factory=dict)
+    #: single order statistics known otherwise, by rank from the top (1 = the longest): the aggregate route's
+    #: counted search (``workbook.telemetry.order_stats``) gives these instead of the whole top at volume
+    ranks: dict[int, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        top = np.sort(np.asarray(self.top_ms, dtype=float)[~np.isnan(np.asarray(self.top_ms, dtype=float))])[::-1]
+        object.__setattr__(self, "top_ms", top)
+        if top.size > self.size:
+            raise TuningInputError(f"{top.size} top durations cannot come from {self.size} invocations")
+
+    def __len__(self) -> int:
+        return self.size
+
+    def max(self) -> float:
+        return float(self.top_ms[0]) if self.top_ms.size else float(self.ranks.get(1, float("nan")))
+
+    def ascending(self, rank: int) -> float:
+        """The ``rank``-th smallest (1-based) duration; raises when it is neither among the top nor in ``ranks``."""
+        from_top = self.size - rank
+        if from_top >= self.top_ms.size and from_top + 1 in self.ranks:
+            return float(self.ranks[from_top + 1])
+        if not 0 <= from_top < self.top_ms.size:
+            raise TuningInputError(f"the {rank}-th smallest of {self.size:,} durations is not among the "
+                                   f"{self.top_ms.size:,} longest fetched: fetch top_needed(...) of them")
+        return float(self.top_ms[from_top])
+
+    def quantile(self, q: float) -> float:
+        """numpy's default (linear) quantile of all ``size`` durations, from the top (else ``known[q]``)."""
+        position = (self.size - 1) * q
+        low, high = math.floor(position), math.ceil(position)
+        if self.size - 1 - low >= self.top_ms.size and q in self.known:
+            return float(self.known[q])
+        lo, hi = self.ascending(low + 1), self.ascending(high + 1)
+        return lo + (hi - lo) * (position - low)
+
+
+def top_needed(n: int, quantiles: Sequence[float], level: float) -> int:
+    """How many of the longest of ``n`` durations give, exactly, each quantile's bound and numpy quantile."""
+    if n < 1:
+        return 0
+    need = 1
+    for q in quantiles:
+        rank = order_statistic_rank(n, q, level)
+        need = max(need, n if rank is None else n - rank + 1, n - math.floor((n - 1) * q))
+    return min(need, n)
+
+
+def quantile_upper_bound(durations_ms: Sequence[float] | TopDurations, quantile: float = 0.999,
+                         level: float = 0.95) -> QuantileBound:
     """The order-statistic upper ``level`` bound on the ``quantile`` of ``durations_ms`` (NaNs dropped)."""
     _check(quantile, level)
+    if isinstance(durations_ms, TopDurations):
+        n = durations_ms.size
+        rank = order_statistic_rank(n, quantile, level) if n else None
+        return QuantileBound(quantile, level, n, min_samples(quantile, level), rank,
+                             durations_ms.ascending(rank) if rank is not None else None,
+                             durations_ms.quantile(quantile) if n else None)
     values = np.sort(np.asarray([d for d in durations_ms if d == d], dtype=float))
     n = int(values.size)
     needed = min_samples(quantile, level)

@@ -15,9 +15,11 @@ import pandas as pd
 
 from infra import specs
 from infra.config import Settings
+from workbook.analysis.aggregate import duration_percentiles
 from workbook.analysis.cost import invocation_cost
+from workbook.telemetry.aggregate import Aggregates
 from workbook.tuning.analysis import TuningError, TuningInputError
-from workbook.tuning.bounds import QuantileBound, quantile_upper_bound
+from workbook.tuning.bounds import QuantileBound, TopDurations, order_statistic_rank, quantile_upper_bound, top_needed
 from workbook.tuning.decide import Status
 from workbook.tuning.defaults import (
     MAX_ARM64_P95_SLOWDOWN_PCT,
@@ -32,7 +34,8 @@ from workbook.tuning.defaults import (
 from workbook.tuning.floors import TimeoutFloor, queue_of, timeout_floor
 
 __all__ = ["ArchitectureRecommendation", "MemoryUsageRecommendation", "TimeoutRecommendation",
-           "recommend_architecture", "recommend_memory_from_usage", "recommend_timeout"]
+           "recommend_architecture", "recommend_memory_from_usage", "ranks_for_timeout", "recommend_timeout", "timeout_durations",
+           "top_for_timeout"]
 
 
 @dataclass
@@ -138,7 +141,7 @@ class TimeoutRecommendation:
 
 
 def recommend_timeout(
-    durations_ms: Sequence[float],
+    durations_ms: Sequence[float] | TopDurations,
     function_key: str,
     *,
     settings: Settings,
@@ -148,7 +151,7 @@ def recommend_timeout(
     level: float = TIMEOUT_BOUND_LEVEL,
     timed_out: int = 0,
 ) -> TimeoutRecommendation:
-    """The one timeout rule, from the durations of successful invocations.
+    """The one timeout rule, from the durations of successful invocations (all of them, or their ``TopDurations``).
 
     The timeout is the ``level`` upper confidence bound on the ``quantile`` of the durations (an
     order statistic: distribution-free), plus ``headroom_pct``, rounded up to seconds; never below
@@ -166,10 +169,10 @@ def recommend_timeout(
     (AWS guidance); ``visibility_timeout_s`` is set when the current one is too small.
     """
     current_s = settings.function(function_key).timeout_s
-    values = np.asarray([d for d in durations_ms if d == d], dtype=float)
+    values = durations_ms if isinstance(durations_ms, TopDurations) else np.asarray([float(d) for d in durations_ms if d == d])
     bound = quantile_upper_bound(values, quantile, level)
     if floor is None:
-        p99 = float(np.quantile(values, 0.99)) if values.size else None
+        p99 = _quantile(values, 0.99) if values.size else None
         floor = timeout_floor(settings, function_key, per_record_p99_ms=p99)
     ceiling = floor.ceiling_s
     floor_s = min(floor.seconds, ceiling)
@@ -219,11 +222,15 @@ def recommend_timeout(
     return result(timeout, Status.RECOMMEND, level, why)
 
 
+def _quantile(values: np.ndarray | TopDurations, q: float) -> float:
+    return values.quantile(q) if isinstance(values, TopDurations) else float(np.quantile(values, q))
+
+
 def _name(quantile: float) -> str:
     return "p" + f"{quantile * 100:.3f}".rstrip("0").rstrip(".")
 
 
-def _provisional(values: np.ndarray, headroom_pct: float, floor_s: int, ceiling: int, level: float) -> str:
+def _provisional(values: np.ndarray | TopDurations, headroom_pct: float, floor_s: int, ceiling: int, level: float) -> str:
     """The fallback's figure: a bound on the lower quantile with the larger headroom (never recommended)."""
     fallback = quantile_upper_bound(values, TIMEOUT_FALLBACK_QUANTILE, level)
     if not fallback.exists:
@@ -233,3 +240,34 @@ def _provisional(values: np.ndarray, headroom_pct: float, floor_s: int, ceiling:
     return (f"; provisional only: the {level:.0%} bound on the {_name(TIMEOUT_FALLBACK_QUANTILE)} "
             f"({fallback.bound_ms:,.0f} ms) + {TIMEOUT_FALLBACK_HEADROOM_PCT:.0f}% headroom, within the floor and "
             f"ceiling, would give {provisional} s")
+
+
+#: The most top durations fetched to make the floor's p99 exact too (1% of the successes); above it the
+#: p99 is Logs Insights' over all the window's invocations (``timeout_durations``).
+TOP_P99_CAP = 10_000
+
+
+def top_for_timeout(n: int) -> int:
+    """How many of the longest of ``n`` successful durations ``recommend_timeout`` reads: its bound and p99.9
+    (and, when that needs at most ``TOP_P99_CAP``, the floor's p99 and the provisional p99 bound); the
+    aggregate route asks Logs Insights for that many. About n / 1,000 at volume."""
+    everything = top_needed(n, (TIMEOUT_QUANTILE, TIMEOUT_FALLBACK_QUANTILE, 0.99), TIMEOUT_BOUND_LEVEL)
+    return everything if everything <= TOP_P99_CAP else top_needed(n, (TIMEOUT_QUANTILE,), TIMEOUT_BOUND_LEVEL)
+
+
+def ranks_for_timeout(n: int) -> set[int]:
+    """The ranks from the top (1 = the longest) ``recommend_timeout`` reads of ``n`` durations at volume: the
+    maximum, the p99.9 bound's order statistic and the two around the p99.9 (numpy's linear quantile)."""
+    rank = order_statistic_rank(n, TIMEOUT_QUANTILE, TIMEOUT_BOUND_LEVEL)
+    position = (n - 1) * TIMEOUT_QUANTILE
+    wanted = {1, n - math.floor(position), n - math.ceil(position)}
+    return wanted | ({n - rank + 1} if rank is not None else set(range(1, n + 1)))
+
+
+def timeout_durations(agg: Aggregates, function: str) -> TopDurations:
+    """The aggregate route's input to ``recommend_timeout`` for one function: its top successful durations,
+    their count, and Insights' window p99 for the floor when the top does not reach the p99."""
+    p99 = duration_percentiles(agg, (99,))
+    p99 = p99.loc[p99["function"] == function, "value"]
+    return TopDurations(agg.top_durations(function), agg.successes(function),
+                        {0.99: float(p99.iloc[0])} if len(p99) else {}, dict(agg.top_ranks.get(function, {})))

@@ -1,0 +1,157 @@
+"""The raw route's summary frames from the aggregate route's ``Aggregates`` (``workbook.telemetry.aggregate``).
+
+Each function here answers as its raw-route twin does on the same invocations:
+
+* ``coldstart_summary``  as ``workbook.analysis.coldstart.summary`` (by function, memory size or hour);
+* ``cost_from_aggregates`` as ``workbook.analysis.cost.cost_from_reports`` (through the same ``function_charges``);
+* ``duration_percentiles`` the Duration p50/p90/p99 rows ``workbook.analysis.health.per_function`` reads;
+* ``memory_floor_inputs``  the peak, count and out-of-memory sizes ``workbook.tuning.floors.memory_floor`` takes.
+
+Counts, sums, maxima and costs are exact. A percentile is exact where one group holds all the rows
+asked about (per function: one version in the window, whatever its memory changes); across groups
+(several traffic versions, a memory size's or an hour's 5-minute bins) it is ``merge_percentiles``'
+estimate, which lies between the groups' own percentiles; ``attrs["percentiles"]`` says which. SnapStart restores are not in the
+queries: restore columns are 0 and NaN.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from workbook.analysis.coldstart import GROUPINGS
+from workbook.analysis.cost import COST_COLUMNS, FREE_EPHEMERAL_MB, function_charges, init_is_billed, region_prices
+from workbook.telemetry import insights_queries as iq
+from workbook.telemetry.aggregate import Aggregates, merge_percentiles, window_hours
+
+__all__ = ["coldstart_summary", "cost_from_aggregates", "duration_percentiles", "memory_floor_inputs"]
+
+_INIT = {p / 100.0: iq.pct_field("init", p) + "_ms" for p in iq.INIT_PERCENTILES}
+_DURATION = {p / 100.0: iq.pct_field("duration", p) + "_ms" for p in iq.DURATION_PERCENTILES}
+EXACT = "exact (one group: Logs Insights' own percentile)"
+MERGED = ("merged across groups: an estimate between the groups' own percentiles (in rank within half a point "
+          "in the differential test)")
+
+
+def _merged(rows: pd.DataFrame, columns: Mapping[float, str], count: str, q: float, low: str, top: str | None = None,
+            ) -> float:
+    """The ``q`` percentile over ``rows`` from their per-group minimum, percentiles and maximum (see ``merge_percentiles``)."""
+    if not len(rows):
+        return float("nan")
+    knots = [{0.0: float(r[low])} | {level: float(r[c]) for level, c in columns.items()}
+             | ({1.0: float(r[top])} if top else {}) for _, r in rows.iterrows()]
+    return merge_percentiles(rows[count].astype(float).tolist(), knots, q)
+
+
+def _how(rows: pd.DataFrame) -> str:
+    return EXACT if len(rows) <= 1 else MERGED
+
+
+def _gb_s(rows: pd.DataFrame, column: str) -> float:
+    return float((rows[column].astype(float) / 1000.0 * rows["memory_size_mb"].astype(float) / 1024.0).sum())
+
+
+def _last_day(agg: Aggregates) -> date | None:
+    if len(agg.bins):
+        return pd.Timestamp(agg.bins["bin_start"].max()).date()
+    return agg.end.date() if pd.notna(agg.end) else None
+
+
+def coldstart_summary(agg: Aggregates, by: str = "function", *, package_type: str = "Zip",
+                      on: date | None = None) -> pd.DataFrame:
+    """``coldstart.summary``'s frame (by one of function, memory_size_mb, hour) from aggregates."""
+    if by not in GROUPINGS or by == "architecture":
+        raise ValueError(f"cannot group aggregates' cold starts by {by!r}; use function, memory_size_mb or hour")
+    columns = [by, "invocations", "cold_starts", "cold_start_rate", "init_p50_ms", "init_p95_ms", "init_p99_ms",
+               "init_latency_share", "init_cost_share", "init_billed", "restores", "restore_p50_ms",
+               "restore_p95_ms", "restore_p99_ms", "restore_latency_share"]
+    source = agg.window if by == "function" else agg.bins
+    if not len(source):
+        return pd.DataFrame(columns=columns)
+    frame = source.copy()
+    if by == "hour":
+        frame["hour"] = pd.to_datetime(frame["bin_start"], utc=True).dt.hour
+    billed_init = init_is_billed(package_type, on or _last_day(agg))
+    rows, how = [], {}
+    for key, group in frame.groupby(by, sort=True, observed=True):
+        invocations = float(group["invocations"].sum())
+        cold = float(group["cold_starts"].sum())
+        latency = float(group["duration_sum_ms"].sum() + group["init_sum_ms"].sum())
+        billed = agg.bins[agg.bins["function"] == key] if by == "function" else group   # GB-s need the memory size
+        gb_s = _gb_s(billed, "billed_duration_sum_ms")
+        init_gb_s = _gb_s(billed, "init_unbilled_ms") if billed_init else 0.0
+        with_cold = group[group["cold_starts"] > 0]
+        how[key] = _how(with_cold)
+        rows.append({
+            by: key, "invocations": int(invocations), "cold_starts": int(cold),
+            "cold_start_rate": cold / invocations if invocations else float("nan"),
+            **{f"init_p{int(q * 100)}_ms": _merged(with_cold, _INIT, "cold_starts", q, "init_min_ms") for q in _INIT},
+            "init_latency_share": float(group["init_sum_ms"].sum()) / latency if latency else 0.0,
+            "init_cost_share": init_gb_s / (gb_s + init_gb_s) if gb_s + init_gb_s else 0.0,
+            "init_billed": bool(billed_init), "restores": 0, "restore_p50_ms": np.nan, "restore_p95_ms": np.nan,
+            "restore_p99_ms": np.nan, "restore_latency_share": 0.0,
+        })
+    out = pd.DataFrame(rows, columns=columns)
+    out.attrs.update(route="aggregate", percentiles=how)
+    return out
+
+
+def cost_from_aggregates(agg: Aggregates, region: str = "us-east-1", architecture: str | Mapping[str, str] = "x86_64",
+                         *, ephemeral_storage_mb: Mapping[str, float] | None = None,
+                         provisioned: Mapping[str, int] | None = None, period: tuple | None = None,
+                         free_tier: bool = False, package_type: str = "Zip", runtime: str = "python3.12",
+                         ) -> pd.DataFrame:
+    """``cost_from_reports``' frame from aggregates: the same sums, the same charges, exact."""
+    if not len(agg.bins):
+        return pd.DataFrame(columns=COST_COLUMNS)
+    region_prices(region)
+    if period is not None:
+        start, end = (pd.Timestamp(p) for p in period)
+        hours = max((end - start).total_seconds() / 3600.0, 1 / 60)
+    else:
+        end, hours = agg.end, window_hours(agg)
+    init_billed = init_is_billed(package_type, end.date())
+    rows = []
+    for function, group in agg.bins.groupby("function", sort=True, observed=True):
+        name = str(function)
+        arch = architecture.get(name, "x86_64") if isinstance(architecture, Mapping) else architecture
+        invocations = float(group["invocations"].sum())
+        row = function_charges(
+            invocations=int(invocations), cold_starts=int(group["cold_starts"].sum()), restores=0,
+            gb_s=_gb_s(group, "billed_duration_sum_ms"),
+            init_gb_s=_gb_s(group, "init_unbilled_ms") if init_billed else 0.0, restore_gb_s=0.0,
+            restore_mean_memory_mb=0.0, billed_s=float(group["billed_duration_sum_ms"].sum()) / 1000.0,
+            mean_memory_mb=float((group["memory_size_mb"] * group["invocations"]).sum() / invocations),
+            unpriced=0, region=region, arch=arch, runtime=runtime, free_tier=free_tier,
+            ephemeral_mb=float((ephemeral_storage_mb or {}).get(name, FREE_EPHEMERAL_MB)),
+            provisioned_units=int((provisioned or {}).get(name, 0)), hours=hours)
+        row.pop("_unpriced")
+        rows.append({"function": name, **row})
+    out = pd.DataFrame(rows, columns=COST_COLUMNS)
+    out.attrs.update(route="aggregate", note="SnapStart restores are not counted on the aggregate route")
+    return out
+
+
+def duration_percentiles(agg: Aggregates, percentiles: Sequence[float] = (50, 90, 99)) -> pd.DataFrame:
+    """Duration percentiles per function over the window, in the tidy metrics layout (source ``logs_insights``)."""
+    columns = ["function", "metric", "stat", "timestamp", "value", "source"]
+    rows, how = [], {}
+    for function, group in agg.window.groupby("function", sort=True, observed=True):
+        how[function] = _how(group)
+        for p in percentiles:
+            value = _merged(group, _DURATION, "invocations", p / 100.0, "duration_min_ms", "duration_max_ms")
+            rows.append({"function": function, "metric": "Duration", "stat": f"p{p:g}", "timestamp": agg.start,
+                         "value": value, "source": "logs_insights"})
+    out = pd.DataFrame(rows, columns=columns)
+    out.attrs.update(route="aggregate", percentiles=how)
+    return out
+
+
+def memory_floor_inputs(agg: Aggregates, function: str) -> dict:
+    """``memory_floor``'s inputs for one function: ``peak_mb``, ``invocations``, ``oom_at_mb``."""
+    part = agg.bins[agg.bins["function"] == function]
+    peak = part["max_memory_used_peak_mb"].max() if len(part) else np.nan
+    return {"peak_mb": None if pd.isna(peak) else float(peak), "invocations": int(part["invocations"].sum()),
+            "oom_at_mb": sorted(int(m) for m in part.loc[part["out_of_memory"] > 0, "memory_size_mb"].unique())}
