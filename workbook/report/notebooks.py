@@ -177,12 +177,18 @@ class _AbandonedKernelTask(logging.Filter):
     then ends the kernel, and a task that was watching it fails with ``DeadKernelError``. asyncio
     reports that at garbage collection, as a raw traceback on the run's stderr, long after the
     run has said it was interrupted and why. A kernel that died while a notebook ran is reported
-    by ``execute`` as the notebook's failure; every other asyncio error still gets through.
+    by ``execute`` as the notebook's failure.
+
+    The same goes for a task that was running when the stop signal's ``KeyboardInterrupt`` was
+    raised in it: the interrupt propagated to the run, which acted on it and said so, but the task
+    keeps it as its exception, and at garbage collection asyncio prints it with the traceback it
+    gathered on its way up ("File .../run.py, in execute"). Every other asyncio error still gets through.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        return not (isinstance(error, DeadKernelError) and str(record.msg).startswith("Task exception was never retrieved"))
+        return not (isinstance(error, DeadKernelError | KeyboardInterrupt)
+                    and str(record.msg).startswith("Task exception was never retrieved"))
 
 
 def _quiet_abandoned_kernel_tasks() -> None:

@@ -112,13 +112,20 @@ def test_a_kernel_task_abandoned_by_an_interrupt_prints_no_traceback():
     async def other():
         raise ValueError("a real error")
 
+    async def interrupted():
+        raise KeyboardInterrupt("SIGINT")   # the run's own interrupt, raised while this task ran
+
     handler = Collect()
     logging.getLogger("asyncio").addHandler(handler)
     try:
         notebooks._quiet_abandoned_kernel_tasks()
         notebooks._quiet_abandoned_kernel_tasks()   # once, however often a run executes notebooks
         loop = asyncio.new_event_loop()
-        tasks = [loop.create_task(watch_kernel()), loop.create_task(other())]
+        tasks = [loop.create_task(watch_kernel()), loop.create_task(other()), loop.create_task(interrupted())]
+        try:
+            loop.run_until_complete(asyncio.sleep(0.01))
+        except KeyboardInterrupt:
+            pass   # propagated to the run (which acts on it); the task keeps it as its exception
         loop.run_until_complete(asyncio.sleep(0.01))
         loop.close()
         del tasks
