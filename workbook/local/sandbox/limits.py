@@ -31,6 +31,7 @@ CGROUP_ROOT = Path(os.environ.get("WORKBOOK_CGROUP_ROOT", "/sys/fs/cgroup"))
 # Lambda's own period is not published.
 CFS_PERIOD_US = 50_000
 DUTY_PERIOD_S = 0.020
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # Address space a CPython process maps beyond what it touches (shared libraries, arenas, thread stacks).
 RLIMIT_AS_SLACK_MB = 320
 
@@ -216,22 +217,43 @@ class EnvironmentLimits:
 
 
 class _DutyCycle(threading.Thread):
-    """Runs a process for ``share`` of each period and stops it for the rest."""
+    """Runs a process for ``share`` of each period and stops it for the rest, by the CPU it used.
+
+    The windows alone are wall time, and on a busy machine this thread wakes late: the process then
+    ran past its window (it got 0.57 of a vCPU at 512 MB with the cores busy). So the thread keeps
+    a budget of CPU time (the process's own, from ``/proc/<pid>/stat``): each period adds
+    ``share`` x the wall time since the last look, capped at one window's worth so idle time buys
+    no burst, and what the process used beyond it is paid back by a longer stop.
+    """
 
     def __init__(self, pid: int, share: float) -> None:
         super().__init__(daemon=True, name=f"duty-{pid}")
         self.pid, self.share = pid, share
         self._stopped = threading.Event()
 
+    def _cpu_s(self) -> float | None:
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS   # utime + stime, all threads
+        except (OSError, IndexError, ValueError):
+            return None
+
     def run(self) -> None:
         on_s, off_s = DUTY_PERIOD_S * self.share, DUTY_PERIOD_S * (1 - self.share)
+        budget, last_wall, last_cpu = 0.0, time.monotonic(), self._cpu_s()
         try:
             while not self._stopped.is_set():
                 os.kill(self.pid, signal.SIGCONT)
                 if self._stopped.wait(on_s):
                     break
                 os.kill(self.pid, signal.SIGSTOP)
-                self._stopped.wait(off_s)
+                now, cpu = time.monotonic(), self._cpu_s()
+                if cpu is not None and last_cpu is not None:
+                    budget = min(budget + self.share * (now - last_wall) - (cpu - last_cpu), on_s)
+                last_wall, last_cpu = now, cpu
+                # a stop of off_s earns share x off_s more; a debt takes longer to pay back
+                pause = off_s if budget >= 0 else max(off_s, -budget / self.share)
+                self._stopped.wait(pause)
         except ProcessLookupError:
             return
         finally:
