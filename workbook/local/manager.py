@@ -51,9 +51,9 @@ from workbook import aws
 from workbook.deploy.plan import offline_plan
 from workbook.local import processes, saved, services
 from workbook.local import state as state_file
+from workbook.local.endpoints import TOKEN_PREFIX
 from workbook.local.engine import CONTROL_TOKEN_ENV, LISTENERS_ENV
 from workbook.local.errors import AlreadyRunningError, NotRunningError, ServiceStartError
-from workbook.local.http import TOKEN_PREFIX
 from workbook.local.processes import Identity, Liveness
 from workbook.local.provision import HANDLERS_DIR, provision
 from workbook.local.sandbox import detect

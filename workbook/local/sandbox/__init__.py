@@ -3,8 +3,8 @@ from workbook.local.sandbox.base import Sandbox, UnknownFunctionError
 from workbook.local.sandbox.environment import ExecutionEnvironment, PlatformSettings
 from workbook.local.sandbox.formats import LogFormat, Report, Status
 from workbook.local.sandbox.limits import CpuMode, MemoryMode, detect, vcpus_for
+from workbook.local.sandbox.models import FunctionConfig, InvocationOutcome, InvocationType
 from workbook.local.sandbox.telemetry import Telemetry
-from workbook.local.sandbox.types import FunctionConfig, InvocationOutcome, InvocationType
 
 __all__ = [
     "CpuMode", "ExecutionEnvironment", "FunctionConfig", "InvocationOutcome", "InvocationType", "LogFormat",

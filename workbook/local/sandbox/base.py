@@ -11,8 +11,8 @@ from workbook.local.errors import LocalInputError
 from workbook.local.sandbox import formats
 from workbook.local.sandbox.environment import ExecutionEnvironment, Phase, PlatformSettings
 from workbook.local.sandbox.formats import Report, Status
+from workbook.local.sandbox.models import FunctionConfig, InvocationOutcome
 from workbook.local.sandbox.telemetry import Telemetry
-from workbook.local.sandbox.types import FunctionConfig, InvocationOutcome
 
 LAMBDA_NAMESPACE = "AWS/Lambda"
 # Lambda's default account concurrency is 1,000; two cores run out of CPU long before.

@@ -15,9 +15,16 @@ from pathlib import Path
 
 from workbook.local.sandbox import formats
 from workbook.local.sandbox.limits import EnvironmentLimits, MemoryMode
-from workbook.local.sandbox.types import FunctionConfig
+from workbook.local.sandbox.models import FunctionConfig
 
 RUNTIME_SCRIPT = str(Path(__file__).with_name("runtime.py"))
+
+
+def runtime_command(python: str) -> list[str]:
+    """How an environment starts its runtime: isolated (``-I``), so neither the script's folder nor
+    ``PYTHON*`` variables nor the user's site-packages come onto the handler's path; unbuffered, so a
+    handler's output is in its invocation's logs."""
+    return [python, "-I", "-u", RUNTIME_SCRIPT]
 DONE_MARK = b"\x1eLWB-DONE"
 # On-demand INIT is limited to 10 s on Lambda; the invocation's own timeout applies after that.
 INIT_LIMIT_S = 10.0
@@ -33,6 +40,7 @@ class PlatformSettings:
     owner: str = "sandbox"          # put on every runtime's command line, so a stop can find strays
     access_key_id: str = "testing"
     secret_access_key: str = "testing"
+    python: str = sys.executable    # the interpreter that runs the handlers
 
 
 @dataclass
@@ -112,7 +120,7 @@ class ExecutionEnvironment:
         logs = [(_now_ms(), formats.init_start(self.config.log_format, self.config.function_name))]
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-u", RUNTIME_SCRIPT, str(control_in_r), str(control_out_w),
+                [*runtime_command(self.platform.python), str(control_in_r), str(control_out_w),
                  str(self.limits.rlimit_as_bytes), os.pathsep.join(self.config.code_paths),
                  f"--owner={self.platform.owner}"],
                 pass_fds=(control_in_r, control_out_w), stdin=subprocess.DEVNULL, stdout=output_w,

@@ -1,4 +1,4 @@
-"""The runtime loop inside one execution environment. It runs as a script in a fresh interpreter.
+"""The runtime loop inside one execution environment. It runs as a script in a fresh, isolated interpreter.
 
 It plays the part of Lambda's Python runtime (``bootstrap``): import the handler module (INIT),
 then serve invocations one at a time. The sandbox talks to it over two pipes, one JSON line per
@@ -13,9 +13,10 @@ import json
 import os
 import sys
 
-# The script's own folder is not on Lambda's path; the function's code and its layer are.
+# The sandbox starts this file isolated (``python -I``), so its own folder is not on the path, as
+# Lambda's runtime folder is not: the function's code and its layer come first.
 _IN_FD, _OUT_FD, _RLIMIT_AS = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-sys.path[0:1] = [path for path in sys.argv[4].split(os.pathsep) if path]
+sys.path[0:0] = [path for path in sys.argv[4].split(os.pathsep) if path]
 
 import logging
 import resource
