@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra import specs
+from infra.project import project_dir
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = project_dir()
 HANDLERS_DIR = REPO_ROOT / "handlers"
 COMMON_DIR = HANDLERS_DIR / "common"
 REQUIREMENTS = HANDLERS_DIR / "requirements.txt"

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra import config
+from infra import config, project
 from workbook import aws
 from workbook.deploy.plan import offline_plan
 from workbook.local import processes, saved, services
@@ -433,7 +433,8 @@ def _start_engine(recorded: dict, folder: Path, listeners: dict, say) -> None:
     since = log_path.stat().st_size if log_path.exists() else 0
     try:
         engine = services.launch(command, log_path, _recorder(recorded, "engine"),
-                                 env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+                                 env={**os.environ, **project.child_environment(),
+                                      "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
                                       LISTENERS_ENV: json.dumps(handed),
                                       CONTROL_TOKEN_ENV: recorded["engine"]["control_token"]},
                                  pass_fds=tuple(handed.values()))
