@@ -155,7 +155,7 @@ class Sandbox:
                 trace_id: str | None = None) -> InvocationOutcome:
         log_format = config.log_format
         status, error_type, function_error = Status.SUCCESS, None, None
-        payload = (phase.payload or "null").encode()
+        payload = phase.payload if isinstance(phase.payload, bytes) else (phase.payload or "null").encode()
         if init:
             # An INIT failure fails the invocation; the environment is discarded.
             error_type = {"timeout": "Runtime.InitTimeout", "oom": "Runtime.OutOfMemory"}.get(

@@ -1,6 +1,7 @@
 """One execution environment: a fresh interpreter running the runtime loop, under its limits."""
 from __future__ import annotations
 
+import base64
 import json
 import os
 import select
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from infra import specs
 from workbook.local.sandbox import formats
 from workbook.local.sandbox.limits import EnvironmentLimits, MemoryMode
 from workbook.local.sandbox.models import FunctionConfig
@@ -50,7 +52,7 @@ class Phase:
     kind: str                       # ok | error | timeout | oom | exit
     duration_ms: float
     logs: list[tuple[int, str]] = field(default_factory=list)   # (epoch ms, message)
-    payload: str | None = None
+    payload: str | bytes | None = None    # JSON text, or the bytes a handler returned as they are
     error: dict | None = None
     max_memory_used_mb: int = 0
 
@@ -85,7 +87,7 @@ class ExecutionEnvironment:
             "LAMBDA_TASK_ROOT": config.code_paths[0] if config.code_paths else "",
             "LAMBDA_RUNTIME_DIR": str(Path(RUNTIME_SCRIPT).parent),
             "_HANDLER": config.handler,
-            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{specs.RUNTIME}",
             "AWS_REGION": platform.region,
             "AWS_DEFAULT_REGION": platform.region,
             "AWS_LAMBDA_FUNCTION_NAME": config.function_name,
@@ -101,8 +103,8 @@ class ExecutionEnvironment:
         }
         if config.log_format is formats.LogFormat.JSON:
             variables["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
-            if config.application_log_level:
-                variables["AWS_LAMBDA_LOG_LEVEL"] = config.application_log_level
+            # Lambda sets the application log level of the JSON format (INFO unless configured).
+            variables["AWS_LAMBDA_LOG_LEVEL"] = config.application_log_level or "INFO"
         if platform.endpoint_url:
             variables["AWS_ENDPOINT_URL"] = platform.endpoint_url
         variables.update({name: str(value) for name, value in config.environment.items()})
@@ -250,8 +252,9 @@ class ExecutionEnvironment:
                     watched = [fd for fd in watched if fd != self._control_out]
         duration_ms = (time.perf_counter() - started) * 1000
         self._peak_memory_mb = max(self._peak_memory_mb, int(reply.get("maxrss_kb", 0)) // 1024)
+        payload = base64.b64decode(reply["payload_b64"]) if "payload_b64" in reply else reply.get("payload")
         phase = Phase("ok" if reply.get("ok") else "error", duration_ms, logs,
-                      payload=reply.get("payload"), error=reply.get("error"),
+                      payload=payload, error=reply.get("error"),
                       max_memory_used_mb=self._peak_memory_mb)
         if reply.get("memory_error"):
             # RLIMIT_AS fallback: malloc failed where Lambda's cgroup would have killed the process.
