@@ -34,6 +34,7 @@ interrupt through.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -56,7 +57,7 @@ from workbook.local.engine import CONTROL_TOKEN_ENV, LISTENERS_ENV
 from workbook.local.errors import AlreadyRunningError, NotRunningError, ServiceStartError
 from workbook.local.processes import Identity, Liveness
 from workbook.local.provision import HANDLERS_DIR, provision
-from workbook.local.sandbox import detect
+from workbook.local.sandbox import detect, handler_python
 
 ENGINE_PORTS = ("control", "api", "function_url", "extension", "webhook")
 SERVICES = ("moto", "postgres", "engine")
@@ -547,7 +548,8 @@ def status() -> dict[str, Any]:
     """What is running, where, whether each recorded process is alive, and how CPU and memory are enforced."""
     recorded = state_file.read()
     cpu_mode, memory_mode = detect()
-    base = {"state_file": str(state_file.state_path()), "cpu_limit": cpu_mode.value, "memory_limit": memory_mode.value}
+    base = {"state_file": str(state_file.state_path()), "cpu_limit": cpu_mode.value, "memory_limit": memory_mode.value,
+            "handler_python": dataclasses.asdict(handler_python()) | {"summary": handler_python().describe()}}
     if not recorded:
         return {"running": False, "health": "stopped", **base}
     running = _running(recorded)

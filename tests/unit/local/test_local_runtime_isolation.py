@@ -78,3 +78,41 @@ def test_a_regular_install_runs_the_runtime_without_shadowing(regular_install, t
     # THEN the handler ran, with the standard library's types
     assert outcome.ok, outcome.payload
     assert outcome.json() == {"echo": {"n": 1}, "types": "types"}
+
+
+# -- which Python runs the handlers: said, never silent ---------------------------------------------
+def _path_with(tmp_path, monkeypatch, name: str, target: str | None = None, script: str | None = None) -> None:
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    if target:
+        (folder / name).symlink_to(target)
+    if script:
+        (folder / name).write_text(script)
+        (folder / name).chmod(0o755)
+    monkeypatch.setenv("PATH", str(folder))
+
+
+def test_the_handler_python_is_detected_and_compared_with_the_stack_runtime(tmp_path, monkeypatch):
+    # GIVEN an interpreter named like the stack's runtime on PATH that runs
+    _path_with(tmp_path, monkeypatch, "python3.12", target=sys.executable)
+    found = environment.handler_python.__wrapped__(sys.executable, "python3.12")
+    # THEN the version is the interpreter's own, and the line says which runs the handlers and why
+    assert found.version == ".".join(map(str, sys.version_info[:3]))
+    assert found.stack_interpreter and not found.matches
+    assert found.describe().startswith(f"Python {found.version} ({sys.executable}); the stack's runtime is python3.12")
+    assert "is on PATH, not used" in found.describe()
+    # and a runtime of the same version reads as the stack's own
+    same = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    assert environment.handler_python.__wrapped__(sys.executable, same).describe().endswith(f"the stack's runtime ({same})")
+
+
+def test_an_interpreter_on_path_that_does_not_run_is_named_with_its_error(tmp_path, monkeypatch):
+    _path_with(tmp_path, monkeypatch, "python3.12", script="#!/bin/sh\necho 'pyenv: python3.12: command not found' >&2\nexit 127\n")
+    found = environment.handler_python.__wrapped__(sys.executable, "python3.12")
+    assert found.stack_interpreter is None
+    assert found.describe().endswith("(python3.12 on PATH does not run: pyenv: python3.12: command not found)")
+
+
+def test_no_interpreter_on_path_is_said(tmp_path, monkeypatch):
+    _path_with(tmp_path, monkeypatch, "nothing")
+    assert environment.handler_python.__wrapped__(sys.executable, "python3.12").describe().endswith("(no python3.12 on PATH)")

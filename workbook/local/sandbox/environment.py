@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +22,54 @@ from workbook.local.sandbox.limits import EnvironmentLimits, MemoryMode
 from workbook.local.sandbox.models import FunctionConfig
 
 RUNTIME_SCRIPT = str(Path(__file__).with_name("runtime.py"))
+
+
+@dataclass(frozen=True)
+class HandlerPython:
+    """Which Python runs the handlers locally, against the stack's Lambda runtime (never said silently)."""
+
+    executable: str
+    version: str                    # e.g. "3.11.7"
+    stack_runtime: str              # e.g. "python3.12"
+    stack_interpreter: str | None   # that runtime's interpreter on PATH, when it runs
+    stack_interpreter_problem: str | None = None   # why a python3.X on PATH does not run
+
+    @property
+    def matches(self) -> bool:
+        return self.stack_runtime == "python" + ".".join(self.version.split(".")[:2])
+
+    def describe(self) -> str:
+        """One line for ``workbook local status`` and the start's output."""
+        line = f"Python {self.version} ({self.executable})"
+        if self.matches:
+            return line + f", the stack's runtime ({self.stack_runtime})"
+        line += f"; the stack's runtime is {self.stack_runtime}"
+        if self.stack_interpreter:
+            return line + (f" ({self.stack_interpreter} is on PATH, not used: the handlers' dependencies are "
+                           f"installed for this Python)")
+        if self.stack_interpreter_problem:
+            return line + f" ({self.stack_runtime} on PATH does not run: {self.stack_interpreter_problem})"
+        return line + f" (no {self.stack_runtime} on PATH)"
+
+
+@functools.cache
+def handler_python(python: str = sys.executable, stack_runtime: str = specs.RUNTIME) -> HandlerPython:
+    """Detect the Python the handlers run on, and whether the stack's runtime's interpreter is on PATH and runs."""
+    version = subprocess.run([python, "-I", "-c", "import platform; print(platform.python_version())"],
+                             capture_output=True, text=True, timeout=30).stdout.strip() or "unknown"
+    found, problem = shutil.which(stack_runtime), None
+    if found:
+        try:
+            probe = subprocess.run([found, "-I", "-c", "import sys; print(sys.executable)"], capture_output=True,
+                                   text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            probe, problem = None, str(exc)
+        if probe is not None and probe.returncode == 0:
+            found = probe.stdout.strip() or found
+        else:
+            problem = problem or ((probe.stderr or probe.stdout).strip().splitlines() or ["exit status"])[0]
+            found = None
+    return HandlerPython(python, version, stack_runtime, found, problem)
 
 
 def runtime_command(python: str) -> list[str]:
