@@ -1,8 +1,11 @@
-"""The sandbox's runtime answers as AWS's own runtime client does, handler for handler.
+"""The sandbox answers as AWS's own runtime client does, handler for handler.
 
-The expected payloads, error types and log events come from ``awslambdaric`` (pinned in the dev
-extras), driven directly through a minimal Runtime API (``runtime_api.py``), never from the sandbox's
-own output. Each case runs cold in both, with the same environment variables, event and code.
+The expected payloads, error types and log events come from ``awslambdaric`` (pinned), driven
+directly through a minimal Runtime API inside the test (``runtime_api.py``), never from the
+sandbox's own output. The sandbox runs awslambdaric too, against its own Runtime API: what this
+checks is everything around the client (the sandbox's Runtime API and headers, INIT and exit
+handling, the log streams from stdout and the telemetry descriptor, the payload as returned).
+Each case runs cold in both, with the same environment variables, event and code.
 """
 from __future__ import annotations
 

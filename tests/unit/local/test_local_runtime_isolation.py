@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,9 @@ def regular_install(tmp_path) -> Path:
     site_packages = next(venv.glob("lib/python*/site-packages"))
     shutil.copytree(Path(workbook.__file__).parent, site_packages / "workbook",
                     ignore=shutil.ignore_patterns("__pycache__"))
+    # The runtime client and its dependencies from this venv: a path line adds the folder without running
+    # its .pth files (the editable install's among them).
+    (site_packages / "dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
     # A module beside the runtime named like a standard one, as the sandbox's own types.py once was:
     # isolation must keep it from shadowing the standard library all the same.
     (site_packages / "workbook" / "local" / "sandbox" / "types.py").write_text("raise ImportError('shadowed')\n")
