@@ -59,12 +59,16 @@ class _Handler(BaseHTTPRequestHandler):
         api = self.server.api
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         path = self.path
-        if path == f"{PREFIX}/init/error":
+        parts = path[len(PREFIX) + 1:].split("/") if path.startswith(PREFIX + "/") else []
+        if parts == ["init", "error"]:
             kind = "init_error"
-        elif path.startswith(f"{PREFIX}/invocation/") and path.endswith("/response"):
-            kind = "response"
-        elif path.startswith(f"{PREFIX}/invocation/") and path.endswith("/error"):
-            kind = "error"
+        elif len(parts) == 3 and parts[0] == "invocation" and parts[2] in ("response", "error"):
+            kind = parts[2]
+            if not api.answer(parts[1]):
+                # Not the invocation in progress (a stale or second answer): refused, as Lambda's API does.
+                self._reply(400, b'{"errorMessage":"Invalid request ID","errorType":"InvalidRequestID"}',
+                            {"Content-Type": "application/json"})
+                return
         else:
             self._reply(404)
             return
@@ -87,6 +91,8 @@ class RuntimeApi:
         self._invocations: queue.Queue = queue.Queue()
         self.posted: queue.Queue[Posted] = queue.Queue()
         self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._current: str | None = None      # the request id delivered and not yet answered
         self.wake_fd, self._wake_write = os.pipe()
         os.set_blocking(self.wake_fd, False)
         self._server = _Server(("127.0.0.1", 0), _Handler)
@@ -103,6 +109,14 @@ class RuntimeApi:
             except OSError:
                 return
             self._server.process_request(connection, address)   # a thread per connection
+
+    def answer(self, request_id: str) -> bool:
+        """Whether ``request_id`` is the invocation in progress; it is answered from then on."""
+        with self._lock:
+            if request_id != self._current:
+                return False
+            self._current = None
+            return True
 
     def post(self, posted: Posted) -> None:
         self.posted.put(posted)
@@ -129,6 +143,8 @@ class RuntimeApi:
             headers["Lambda-Runtime-Client-Context"] = json.dumps(client_context)
         if identity is not None:
             headers["Lambda-Runtime-Cognito-Identity"] = json.dumps(identity)
+        with self._lock:
+            self._current = request_id
         self._invocations.put((json.dumps(event).encode(), headers))
 
     def take(self) -> Posted | None:
