@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 KERNEL := $(VENV)/share/jupyter/kernels/python3/kernel.json
 ENV    ?= local
 
-.PHONY: run test test-fast lint notebooks bootstrap clean lab
+.PHONY: run test test-fast lint notebooks bootstrap clean lab lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,16 @@ lab: bootstrap
 # Re-pair each notebook with its jupytext source (notebooks/NN-name.py is the one to edit).
 notebooks: bootstrap
 	$(BIN)/jupytext --sync notebooks/[0-9][0-9]-*.py
+
+# The layer's lock: handlers/requirements.txt resolved with uv for Lambda's platform (CPython 3.12,
+# manylinux, binary wheels only), every pin with its hashes. Both architectures must resolve alike.
+LOCK_ARGS = handlers/requirements.txt --generate-hashes --python-version 3.12 --only-binary :all: \
+	--custom-compile-command "make lock" --quiet
+lock: bootstrap
+	$(BIN)/uv pip compile $(LOCK_ARGS) --python-platform x86_64-manylinux_2_17 -o handlers/requirements.lock
+	$(BIN)/uv pip compile $(LOCK_ARGS) --python-platform aarch64-manylinux_2_17 -o $(VENV)/requirements-arm64.lock
+	@cmp -s handlers/requirements.lock $(VENV)/requirements-arm64.lock || \
+		{ echo "make lock: arm64 resolves differently from x86_64 (diff handlers/requirements.lock $(VENV)/requirements-arm64.lock)"; exit 1; }
 
 clean:
 	rm -rf $(VENV) outputs/*/

@@ -6,13 +6,12 @@ records the same archive layout without third-party dependencies.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import pulumi
 
 from infra import packaging
+from infra.project import project_dir
 
-HANDLERS_DIR = Path(__file__).resolve().parent.parent / "handlers"
+HANDLERS_DIR = project_dir() / "handlers"
 
 # Set by the offline plan (Pulumi mocks): describe archives, do not build them.
 OFFLINE = False

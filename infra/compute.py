@@ -69,7 +69,7 @@ def build(settings: Settings) -> dict[str, pulumi.Output[Any]]:
             layer_name=settings.name(f"common-{arch}"),
             description="Shared handler code (common/) and third-party dependencies",
             code=artifacts.layer_code(arch),
-            compatible_runtimes=["python3.12"],
+            compatible_runtimes=[specs.RUNTIME],
             compatible_architectures=[arch],
         )
         for arch in architectures

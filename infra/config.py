@@ -16,10 +16,25 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from infra import specs
+from infra import project, specs
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-PARAMS_DIR = Path(os.environ.get("WORKBOOK_PARAMS_DIR", REPO_ROOT / "params"))
+# REPO_ROOT (the project folder) and PARAMS_DIR are read on use, not at import: ``workbook --help``
+# works anywhere, and a missing project folder is a clear error where one is needed.
+
+
+def __getattr__(name: str) -> Path:
+    if name == "REPO_ROOT":
+        return project.project_dir()
+    if name == "PARAMS_DIR":
+        return default_params_dir()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def default_params_dir() -> Path:
+    """``$WORKBOOK_PARAMS_DIR``, or the project folder's ``params/``."""
+    override = os.environ.get("WORKBOOK_PARAMS_DIR")
+    return Path(override) if override else project.project_dir() / "params"
+
 ENVIRONMENTS = ("local", "dev", "staging", "prod")
 
 
@@ -461,7 +476,7 @@ class Settings:
 # Loading.
 # ---------------------------------------------------------------------------------------------
 def params_path(env: str, params_dir: Path | None = None) -> Path:
-    return (params_dir or PARAMS_DIR) / f"{env}.yaml"
+    return (params_dir or default_params_dir()) / f"{env}.yaml"
 
 
 def load(env: str, params_dir: Path | None = None) -> Settings:
@@ -583,7 +598,7 @@ def _model_of(annotation: Any) -> Any:
 
 def _rel(path: Path) -> str:
     try:
-        return str(path.resolve().relative_to(REPO_ROOT))
+        return str(path.resolve().relative_to(project.project_dir()))
     except ValueError:
         return str(path)
 

@@ -1,10 +1,13 @@
 """Deployment packages of the handlers: one small zip per function, one layer zip per architecture.
 
 * A function's zip holds only its module, ``<module>.py`` at the root (``handlers/<module>.py``).
-* The layer zip holds ``python/common`` (the shared layer) and the third-party dependencies of
-  ``handlers/requirements.txt``, installed by pip for Lambda's platform (manylinux2014, CPython
-  3.12, binary wheels only) and the function's architecture. boto3, botocore and s3transfer are
-  left out: the Lambda Python runtime provides them, and botocore alone would triple the layer.
+* The layer zip holds ``python/common`` (the shared layer) and the third-party dependencies
+  pinned in ``handlers/requirements.lock`` (``make lock``: ``handlers/requirements.txt`` resolved by
+  uv for CPython 3.12 on manylinux, every pin with its hashes), installed by pip with
+  ``--require-hashes --no-deps`` for Lambda's platform (binary wheels only) and the function's
+  architecture: the layer built on deploy day holds exactly the pinned files. boto3, botocore and
+  s3transfer are left out: the Lambda Python runtime provides them, and botocore alone would triple
+  the layer.
 
 Archives are reproducible (sorted entries, fixed timestamps and modes) and cached under ``build/``
 by a hash of everything that goes into them, so an unchanged tree never rebuilds and the
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,12 +26,16 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra import specs
+from packaging.requirements import Requirement
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from infra import specs
+from infra.project import project_dir
+
+REPO_ROOT = project_dir()
 HANDLERS_DIR = REPO_ROOT / "handlers"
 COMMON_DIR = HANDLERS_DIR / "common"
 REQUIREMENTS = HANDLERS_DIR / "requirements.txt"
+LOCK = HANDLERS_DIR / "requirements.lock"
 BUILD_DIR = REPO_ROOT / "build"
 
 #: The Lambda runtime the layer is built for (pip's --python-version).
@@ -85,7 +93,8 @@ def function_hash(key: str) -> str:
 def layer_hash(arch: str) -> str:
     """Content hash of the layer archive for ``arch``: common/ files, requirements, platform."""
     _check_arch(arch)
-    parts = [_FORMAT_VERSION.encode(), arch.encode(), LAMBDA_PYTHON_VERSION.encode(), REQUIREMENTS.read_bytes()]
+    parts = [_FORMAT_VERSION.encode(), arch.encode(), LAMBDA_PYTHON_VERSION.encode(), REQUIREMENTS.read_bytes(),
+             LOCK.read_bytes() if LOCK.is_file() else b""]
     for path in _source_files(COMMON_DIR):
         parts += [str(path.relative_to(COMMON_DIR)).encode(), path.read_bytes()]
     return _digest(*parts)
@@ -126,9 +135,45 @@ def function_archive_path(key: str) -> Path:
     return target
 
 
+def locked_pins(lock: Path | None = None) -> dict[str, str]:
+    """``{normalized name: version}`` of the lock's pins."""
+    lock = lock or LOCK
+    pins = {}
+    for line in lock.read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([^\s;\\]+)", line)
+        if match:
+            pins[_normalized(match.group(1))] = match.group(3)
+    return pins
+
+
+def check_lock(requirements: Path | None = None, lock: Path | None = None) -> None:
+    """Fail when the lock is missing, or does not satisfy ``handlers/requirements.txt`` (edited since ``make lock``)."""
+    requirements, lock = requirements or REQUIREMENTS, lock or LOCK
+    where = lock.relative_to(REPO_ROOT) if lock.is_relative_to(REPO_ROOT) else lock
+    if not lock.is_file():
+        raise PackagingError(f"{where}: missing; run `make lock` to pin handlers/requirements.txt with hashes")
+    pins = locked_pins(lock)
+    for line in requirements.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        requirement = Requirement(line)
+        pinned = pins.get(_normalized(requirement.name))
+        if pinned is None or (requirement.specifier and not requirement.specifier.contains(pinned, prereleases=True)):
+            found = f"pins {requirement.name}=={pinned}" if pinned else f"does not pin {requirement.name}"
+            raise PackagingError(f"{where} {found}, but {requirements.name} asks for {line}; "
+                                 "run `make lock` to pin it again")
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def _pip_install(target_dir: Path, arch: str) -> None:
+    check_lock()
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-               "--target", str(target_dir), "-r", str(REQUIREMENTS), "--platform", PLATFORMS[arch],
+               "--target", str(target_dir), "-r", str(LOCK), "--require-hashes", "--no-deps",
+               "--platform", PLATFORMS[arch],
                "--only-binary=:all:", "--python-version", LAMBDA_PYTHON_VERSION, "--implementation", "cp"]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=900)
@@ -136,7 +181,7 @@ def _pip_install(target_dir: Path, arch: str) -> None:
         raise PackagingError("pip install for the layer took longer than 15 minutes; check the package index") from None
     if result.returncode != 0:
         tail = "\n".join(result.stderr.strip().splitlines()[-5:])
-        raise PackagingError(f"pip could not install handlers/requirements.txt for {PLATFORMS[arch]} "
+        raise PackagingError(f"pip could not install handlers/requirements.lock for {PLATFORMS[arch]} "
                              f"(needs the package index, binary wheels only):\n{tail}")
 
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+#: The Lambda runtime of every function and of the layer (what the local sandbox imitates too).
+RUNTIME = "python3.12"
+
 
 class Trigger(str, Enum):
     """How a function is invoked; decides its event source wiring and its IAM."""

@@ -34,6 +34,7 @@ GROUPED_MODULES = (
     "tests/integration/local/test_local_postgres_auth.py",
     "tests/integration/local/test_local_stack.py",
     "tests/integration/local/test_pipeline.py",
+    "tests/integration/local/test_regular_install.py",
     "tests/integration/workbook/test_tuning_on_local.py",
     "tests/notebooks/test_notebooks.py",
 )

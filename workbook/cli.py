@@ -25,6 +25,7 @@ from typing import Any
 
 from infra import config, specs
 from infra.config import ParamsError
+from infra.project import ProjectNotFoundError
 from workbook.errors import BadInput, ExitCode, WorkbookError
 
 Command = Callable[[argparse.Namespace], int]
@@ -548,7 +549,7 @@ def _call(args: argparse.Namespace) -> int:
     try:
         with _notes_as_lines():
             return int(args.func(args) or 0)
-    except ParamsError as exc:
+    except (ParamsError, ProjectNotFoundError) as exc:
         return _fail(exc, ExitCode.BAD_INPUT)
     except WorkbookError as exc:
         return _fail(exc, exc.exit_code)

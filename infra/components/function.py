@@ -8,10 +8,11 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from infra import specs
 from infra.components import iam
 from infra.config import FunctionSettings, Settings
 
-RUNTIME = "python3.12"
+RUNTIME = specs.RUNTIME
 LIVE_ALIAS = "live"
 
 

@@ -1,6 +1,7 @@
 """workbook.packaging: function zips with only their module, a layer zip cached by content hash."""
 from __future__ import annotations
 
+import re
 import zipfile
 from pathlib import Path
 
@@ -72,3 +73,39 @@ def test_a_rebuild_drops_the_stale_archive(packaging, monkeypatch):
     monkeypatch.setattr(packaging, "function_hash", lambda key: "0123456789abcdef")
     second = packaging.function_archive_path("auth-handler")
     assert second != first and second.is_file() and not first.exists()
+
+
+# -- the layer's lock ------------------------------------------------------------------------------
+def test_the_lock_pins_every_requirement_with_hashes(packaging):
+    # GIVEN handlers/requirements.lock as `make lock` wrote it
+    packaging.check_lock()    # every requirement pinned, inside its range
+    # THEN every pin carries at least one sha256 hash (pip's --require-hashes refuses anything less)
+    blocks = re.split(r"\n(?=[A-Za-z0-9])", packaging.LOCK.read_text().split("\n", 2)[-1].strip())
+    pins = [block for block in blocks if "==" in block.splitlines()[0]]
+    assert len(pins) == len(packaging.locked_pins()) > 0
+    for block in pins:
+        assert re.search(r"--hash=sha256:[0-9a-f]{64}", block), block.splitlines()[0]
+
+
+@pytest.mark.parametrize(("requirement", "message"), [
+    ("Pillow>=99", r"pins Pillow==[\d.]+, but requirements.txt asks for Pillow>=99; run `make lock`"),
+    ("tomlkit>=0.12", r"does not pin tomlkit, but requirements.txt asks for tomlkit>=0.12; run `make lock`"),
+])
+def test_a_requirement_edited_since_the_lock_fails_the_build(packaging, tmp_path, requirement, message):
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(packaging.REQUIREMENTS.read_text() + f"{requirement}  # added after `make lock`\n")
+    with pytest.raises(packaging.PackagingError, match=message):
+        packaging.check_lock(requirements)
+
+
+def test_a_missing_lock_says_how_to_make_it(packaging, tmp_path):
+    with pytest.raises(packaging.PackagingError, match=r"missing; run `make lock`"):
+        packaging.check_lock(lock=tmp_path / "requirements.lock")
+
+
+def test_the_lock_is_part_of_the_layers_hash(packaging, tmp_path, monkeypatch):
+    before = packaging.layer_hash("x86_64")
+    lock = tmp_path / "requirements.lock"
+    lock.write_text(packaging.LOCK.read_text().replace("pg8000==", "pg8000===", 1))
+    monkeypatch.setattr(packaging, "LOCK", lock)
+    assert packaging.layer_hash("x86_64") != before

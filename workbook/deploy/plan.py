@@ -29,6 +29,7 @@ from pulumi.runtime.sync_await import _sync_await
 from infra import artifacts, compute, config, foundation
 from infra.config import Settings
 from infra.mocks import PlanMocks
+from infra.project import project_dir
 from workbook.errors import WorkbookError
 
 # Pulumi's runtime settings are process-global: one program (a plan, or an Automation API run) at a time.
@@ -100,7 +101,7 @@ def offline_plan(env: str, settings: Settings | None = None) -> Plan:
 # any one plans afresh. WORKBOOK_CACHE_DIR (default: $XDG_CACHE_HOME or ~/.cache, then
 # lambda-workbook/) holds them; files are the user's own (0600), written whole or not at all.
 CACHE_ENV = "WORKBOOK_CACHE_DIR"
-_PROJECT = Path(__file__).resolve().parents[2]
+_PROJECT = project_dir()
 _SOURCES = ("infra/**/*.py", "infra/**/*.yaml", "handlers/**/*.py", "handlers/requirements*.txt", "workbook/deploy/plan.py")
 
 

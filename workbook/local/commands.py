@@ -20,6 +20,7 @@ from infra import config, specs
 from workbook.local import manager, traffic
 from workbook.local.client import invoke_remote, resolve_function, topology
 from workbook.local.errors import AlreadyRunningError, InvocationError, LocalInputError
+from workbook.local.sandbox import handler_python
 from workbook.local.sandbox.formats import Status, status_fields
 
 
@@ -55,6 +56,7 @@ def _print_endpoints(recorded: dict) -> None:
         print(f"  {name:<18} {url}")
     print(f"  cpu limit          {recorded.get('cpu_limit')}")
     print(f"  memory limit       {recorded.get('memory_limit')}")
+    print(f"  handlers on        {handler_python().describe()}")
     print("use it from Python with: import workbook.local; workbook.local.activate()")
     print(f"or from a shell with:    export AWS_ENDPOINT_URL={recorded['endpoint_url']}")
 
@@ -85,6 +87,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"cpu limit:     {report['cpu_limit']}"
           + ("  (CFS quota per environment)" if "cfs" in report["cpu_limit"] else "  (no writable cpu cgroup)"))
     print(f"memory limit:  {report['memory_limit']}")
+    print(f"handlers on:   {report['handler_python']['summary']}")
     print(f"state file:    {report['state_file']}")
     if report["health"] == "stopped":
         return 3

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from workbook import aws
-from workbook.local import http, sources
+from workbook.local import endpoints, sources
 from workbook.local.sandbox import FunctionConfig, LogFormat, PlatformSettings, Sandbox, Telemetry, detect
 
 
@@ -78,22 +78,22 @@ class Engine:
         self.schedules = sources.ScheduleClock(topology.get("rules", []), self.async_invoker, aws.client,
                                                self.stop_event, clock_factor, platform.region)
         self.workers.append(self.schedules)
-        self.webhook = http.WebhookSink()
+        self.webhook = endpoints.WebhookSink()
         listeners = inherited_listeners()
 
         def serve(app: Any, name: str) -> Any:
-            return http.serve(app, ports[name], listener=listeners.get(name))
+            return endpoints.serve(app, ports[name], listener=listeners.get(name))
 
         self.servers = [
-            serve(http.Control(self.sandbox, self.status, self.async_invoker.submit, self.shutdown, self.webhook,
+            serve(endpoints.Control(self.sandbox, self.status, self.async_invoker.submit, self.shutdown, self.webhook,
                                token=control_token), "control"),
-            serve(http.SecretsExtension(aws.client, self.sandbox.session_token_valid), "extension"),
+            serve(endpoints.SecretsExtension(aws.client, self.sandbox.session_token_valid), "extension"),
             serve(self.webhook, "webhook"),
         ]
         if topology.get("http_api"):
-            self.servers.append(serve(http.HttpApi(self.sandbox, topology["http_api"], ports["api"]), "api"))
+            self.servers.append(serve(endpoints.HttpApi(self.sandbox, topology["http_api"], ports["api"]), "api"))
         for url in topology.get("function_urls", [])[:1]:
-            self.servers.append(serve(http.FunctionUrl(self.sandbox, url, ports["function_url"]), "function_url"))
+            self.servers.append(serve(endpoints.FunctionUrl(self.sandbox, url, ports["function_url"]), "function_url"))
         self.started = time.time()
 
     def start(self) -> None:

@@ -34,6 +34,7 @@ interrupt through.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -46,17 +47,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra import config
+from infra import config, project
 from workbook import aws
 from workbook.deploy.plan import offline_plan
 from workbook.local import processes, saved, services
 from workbook.local import state as state_file
+from workbook.local.endpoints import TOKEN_PREFIX
 from workbook.local.engine import CONTROL_TOKEN_ENV, LISTENERS_ENV
 from workbook.local.errors import AlreadyRunningError, NotRunningError, ServiceStartError
-from workbook.local.http import TOKEN_PREFIX
 from workbook.local.processes import Identity, Liveness
 from workbook.local.provision import HANDLERS_DIR, provision
-from workbook.local.sandbox import detect
+from workbook.local.sandbox import detect, handler_python
 
 ENGINE_PORTS = ("control", "api", "function_url", "extension", "webhook")
 SERVICES = ("moto", "postgres", "engine")
@@ -433,7 +434,8 @@ def _start_engine(recorded: dict, folder: Path, listeners: dict, say) -> None:
     since = log_path.stat().st_size if log_path.exists() else 0
     try:
         engine = services.launch(command, log_path, _recorder(recorded, "engine"),
-                                 env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+                                 env={**os.environ, **project.child_environment(),
+                                      "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
                                       LISTENERS_ENV: json.dumps(handed),
                                       CONTROL_TOKEN_ENV: recorded["engine"]["control_token"]},
                                  pass_fds=tuple(handed.values()))
@@ -546,7 +548,8 @@ def status() -> dict[str, Any]:
     """What is running, where, whether each recorded process is alive, and how CPU and memory are enforced."""
     recorded = state_file.read()
     cpu_mode, memory_mode = detect()
-    base = {"state_file": str(state_file.state_path()), "cpu_limit": cpu_mode.value, "memory_limit": memory_mode.value}
+    base = {"state_file": str(state_file.state_path()), "cpu_limit": cpu_mode.value, "memory_limit": memory_mode.value,
+            "handler_python": dataclasses.asdict(handler_python()) | {"summary": handler_python().describe()}}
     if not recorded:
         return {"running": False, "health": "stopped", **base}
     running = _running(recorded)

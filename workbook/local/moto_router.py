@@ -10,8 +10,8 @@ every other request reaches moto unchanged. The Step Functions executor then run
 handlers in the sandbox, with their REPORT lines, metrics and throttles.
 
 It runs as a script with moto's interpreter (``python -P moto_router.py --owner=... --state-dir=DIR
--- -H HOST -p PORT``; ``-P`` keeps this folder, whose ``http.py`` would shadow the stdlib's, off
-``sys.path``): it imports nothing from ``workbook``, so moto's start costs no more than before.
+-- -H HOST -p PORT``; ``-P`` keeps this folder off ``sys.path``, and no module beside it is named
+like a standard one): it imports nothing from ``workbook``, so moto's start costs no more than before.
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ FORWARDED_HEADERS = ("Content-Type", "X-Amz-Invocation-Type", "X-Amz-Log-Type", 
 INVOKE_TIMEOUT_S = 960
 
 
-#: The engine's control API wants its per-start token in this header (workbook.local.http.TOKEN_HEADER).
+#: The engine's control API wants its per-start token in this header (workbook.local.endpoints.TOKEN_HEADER).
 TOKEN_HEADER = "X-Lwb-Control-Token"
 
 

@@ -14,7 +14,6 @@ import hashlib
 import json
 import secrets
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -22,10 +21,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from infra import environment as contract
 from infra import specs
 from infra.config import Settings
+from infra.project import project_dir
 from workbook.local import stepfunctions
 from workbook.local.errors import ProvisioningError
 
-HANDLERS_DIR = Path(__file__).resolve().parents[2] / "handlers"
+HANDLERS_DIR = project_dir() / "handlers"
 ACCOUNT_ID = "123456789012"
 
 T_QUEUE = "aws:sqs/queue:Queue"

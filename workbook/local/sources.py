@@ -27,7 +27,7 @@ from croniter import croniter
 
 from workbook.local import stepfunctions
 from workbook.local.sandbox import Sandbox
-from workbook.local.sandbox.types import InvocationOutcome
+from workbook.local.sandbox.models import InvocationOutcome
 
 _log = logging.getLogger(__name__)
 SQS_NAMESPACE = "AWS/SQS"

@@ -1,6 +1,6 @@
 """The state file of the one local environment: its ports, process ids and data folder.
 
-It lives at ``.state/local/state.json`` in the repository, or under ``$WORKBOOK_STATE_DIR``.
+It lives at ``.state/local/state.json`` in the project folder, or under ``$WORKBOOK_STATE_DIR``.
 Notebooks and the CLI find a running environment through it.
 """
 from __future__ import annotations
@@ -11,13 +11,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from infra.project import project_dir
 
 
 def state_dir() -> Path:
     """Where the local environment keeps its state and data (``$WORKBOOK_STATE_DIR`` wins)."""
     override = os.environ.get("WORKBOOK_STATE_DIR")
-    return Path(override) if override else REPO_ROOT / ".state" / "local"
+    return Path(override) if override else project_dir() / ".state" / "local"
 
 
 def state_path() -> Path:

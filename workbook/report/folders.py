@@ -20,7 +20,7 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
-from infra import config
+from infra import project
 from workbook.report.errors import OutputsError
 
 OUTPUTS_ENV = "WORKBOOK_OUTPUTS_DIR"
@@ -34,12 +34,8 @@ MIN_FREE_BYTES = 10 * MB
 
 
 def project_folder(start: Path | None = None) -> Path:
-    """The nearest folder holding ``params/``, from ``start`` (the working directory) up."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "params").is_dir():
-            return folder
-    return config.PARAMS_DIR.resolve().parent
+    """The project folder (``infra.project``), from ``start`` (the working directory) up."""
+    return project.project_dir(start)
 
 
 def outputs_root(outputs_dir: Path | None = None) -> Path:

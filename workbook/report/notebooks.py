@@ -18,7 +18,7 @@ import papermill as pm
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import DeadKernelError
 
-from infra import config, specs
+from infra import config, project, specs
 from workbook.errors import BadInput
 from workbook.report import record
 from workbook.report.progress import LOG_ENV as PROGRESS_LOG_ENV
@@ -118,7 +118,7 @@ def kernel_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     """What a run's kernels get on top of the run's own environment."""
     path = os.pathsep.join(p for p in (PACKAGE_ROOT, os.environ.get("PYTHONPATH", "")) if p)
     return {"MPLBACKEND": "module://matplotlib_inline.backend_inline",   # charts as image/png outputs
-            "PYTHONPATH": path, **(extra or {})}
+            "PYTHONPATH": path, **project.child_environment(), **(extra or {})}
 
 
 def _kernel_manager(log_path: Path, environment: dict[str, str]) -> type:

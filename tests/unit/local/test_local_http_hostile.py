@@ -15,7 +15,7 @@ import boto3
 import botocore.exceptions
 import pytest
 
-from workbook.local import http
+from workbook.local import endpoints
 from workbook.local.sandbox import UnknownFunctionError
 
 # Generous: a bound on how long the test waits for an answer that must come, never a figure asserted.
@@ -42,8 +42,8 @@ def status_of(answer: bytes) -> int:
 @pytest.fixture
 def sink():
     """The webhook sink (any endpoint shares the body handling) with a short read timeout."""
-    app = http.WebhookSink()
-    server = http.serve(app, 0, read_timeout_s=0.5)
+    app = endpoints.WebhookSink()
+    server = endpoints.serve(app, 0, read_timeout_s=0.5)
     yield app, server.server_address[1]
     server.shutdown()
     server.server_close()
@@ -87,7 +87,7 @@ def test_a_client_that_never_finishes_its_headers_is_dropped(sink):
 
 def test_a_body_of_exactly_six_megabytes_is_accepted(sink):
     app, port = sink
-    body = b"x" * http.MAX_BODY_BYTES
+    body = b"x" * endpoints.MAX_BODY_BYTES
     answer = raw_exchange(port, b"POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
                           + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
     assert status_of(answer) == 200 and len(app.deliveries) == 1
@@ -98,7 +98,7 @@ def test_an_endpoint_failure_answers_500_without_the_exceptions_text():
         def handle(self, request: Any) -> None:
             raise ValueError("invalid literal for int() with base 10: 'secret-detail'")
 
-    server = http.serve(Broken(), 0, read_timeout_s=0.5)
+    server = endpoints.serve(Broken(), 0, read_timeout_s=0.5)
     try:
         answer = raw_exchange(server.server_address[1], b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
     finally:
@@ -121,9 +121,9 @@ class _NoFunctions:
 def control():
     token = secrets.token_urlsafe(32)
     stopped: list[bool] = []
-    app = http.Control(_NoFunctions(), lambda: {"uptime_s": 1.0}, lambda *_: "id", lambda: stopped.append(True),
+    app = endpoints.Control(_NoFunctions(), lambda: {"uptime_s": 1.0}, lambda *_: "id", lambda: stopped.append(True),
                        token=token)
-    server = http.serve(app, 0, read_timeout_s=2.0)
+    server = endpoints.serve(app, 0, read_timeout_s=2.0)
     yield server.server_address[1], token, stopped
     server.shutdown()
     server.server_close()
@@ -142,8 +142,8 @@ def test_the_control_api_refuses_a_request_without_the_token(control, method, pa
     host = f"127.0.0.1:{port}"
     # GIVEN what a web page could send (a simple form POST, no custom header), or a guessed token
     for attempt in (_request(method, path, host, {"Content-Type": "text/plain"}, b'{"x": 1}'),
-                    _request(method, path, host, {http.TOKEN_HEADER: "guess" * 8}),
-                    _request(method, f"{http.TOKEN_PREFIX}{'guess' * 8}{path}", host)):
+                    _request(method, path, host, {endpoints.TOKEN_HEADER: "guess" * 8}),
+                    _request(method, f"{endpoints.TOKEN_PREFIX}{'guess' * 8}{path}", host)):
         answer = raw_exchange(port, attempt)
         # THEN it is refused, and nothing stops
         assert status_of(answer) == 403 and b"control token" in answer
@@ -153,18 +153,18 @@ def test_the_control_api_refuses_a_request_without_the_token(control, method, pa
 def test_the_control_api_refuses_a_foreign_host_even_with_the_token(control):
     port, token, _ = control
     # GIVEN DNS rebinding: a page's name now resolves to 127.0.0.1, so the browser sends its own Host
-    answer = raw_exchange(port, _request("GET", "/status", f"attacker.example:{port}", {http.TOKEN_HEADER: token}))
+    answer = raw_exchange(port, _request("GET", "/status", f"attacker.example:{port}", {endpoints.TOKEN_HEADER: token}))
     assert status_of(answer) == 403 and b"Host must be" in answer
-    answer = raw_exchange(port, _request("GET", "/status", f"127.0.0.1:{port + 1}", {http.TOKEN_HEADER: token}))
+    answer = raw_exchange(port, _request("GET", "/status", f"127.0.0.1:{port + 1}", {endpoints.TOKEN_HEADER: token}))
     assert status_of(answer) == 403
 
 
 def test_the_control_api_answers_with_the_token_in_a_header_or_the_path(control):
     port, token, stopped = control
     for host in (f"127.0.0.1:{port}", f"localhost:{port}"):
-        answer = raw_exchange(port, _request("GET", "/status", host, {http.TOKEN_HEADER: token}))
+        answer = raw_exchange(port, _request("GET", "/status", host, {endpoints.TOKEN_HEADER: token}))
         assert status_of(answer) == 200 and json.loads(answer.split(b"\r\n\r\n", 1)[1]) == {"uptime_s": 1.0}
-    answer = raw_exchange(port, _request("POST", f"{http.TOKEN_PREFIX}{token}/shutdown", f"127.0.0.1:{port}"))
+    answer = raw_exchange(port, _request("POST", f"{endpoints.TOKEN_PREFIX}{token}/shutdown", f"127.0.0.1:{port}"))
     assert status_of(answer) == 202
 
 
@@ -174,7 +174,7 @@ def test_boto3_reaches_the_invoke_api_through_the_tokened_endpoint_url(control, 
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     # GIVEN boto3 with the endpoint the workbook exports as AWS_ENDPOINT_URL_LAMBDA (token as a path prefix)
     client = boto3.client("lambda", region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{port}"
-                          f"{http.TOKEN_PREFIX}{token}")
+                          f"{endpoints.TOKEN_PREFIX}{token}")
     # WHEN it invokes (with and without a payload: botocore frames both with Content-Length)
     for payload in ({"Payload": b'{"a": 1}'}, {}):
         with pytest.raises(client.exceptions.ResourceNotFoundException):
@@ -188,4 +188,4 @@ def test_boto3_reaches_the_invoke_api_through_the_tokened_endpoint_url(control, 
 
 def test_the_control_token_must_be_long():
     with pytest.raises(ValueError, match="at least 16"):
-        http.Control(_NoFunctions(), dict, lambda *_: "", lambda: None, token="short")
+        endpoints.Control(_NoFunctions(), dict, lambda *_: "", lambda: None, token="short")

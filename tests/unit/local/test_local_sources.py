@@ -7,8 +7,8 @@ from datetime import UTC
 import pytest
 
 from workbook.local import commands as cli
-from workbook.local import http, sources, traffic
-from workbook.local.sandbox.types import InvocationOutcome
+from workbook.local import endpoints, sources, traffic
+from workbook.local.sandbox.models import InvocationOutcome
 
 BATCH = [{"MessageId": "m1"}, {"MessageId": "m2"}, {"MessageId": "m3"}]
 
@@ -43,14 +43,14 @@ def test_s3_keys_keep_their_slashes():
 
 
 def test_routes_and_cors():
-    method, pattern = http._route_pattern("ANY /items/{id}")
+    method, pattern = endpoints._route_pattern("ANY /items/{id}")
     assert method == "ANY" and pattern.match("/items/42").groupdict() == {"id": "42"}
     assert not pattern.match("/items/42/x")
-    assert http._route_pattern("$default") is None
+    assert endpoints._route_pattern("$default") is None
     cors = {"allowOrigins": ["https://a.example"], "allowMethods": ["GET"], "allowHeaders": ["authorization"],
             "maxAge": 300}
-    assert http.cors_headers(cors, "https://evil.example", preflight=True) == {}
-    preflight = http.cors_headers(cors, "https://a.example", preflight=True)
+    assert endpoints.cors_headers(cors, "https://evil.example", preflight=True) == {}
+    preflight = endpoints.cors_headers(cors, "https://a.example", preflight=True)
     assert preflight["Access-Control-Allow-Origin"] == "https://a.example"
     assert preflight["Access-Control-Max-Age"] == "300"
 

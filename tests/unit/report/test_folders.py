@@ -34,6 +34,7 @@ def finished(base: Path, day: int, status: str = "ok", uid: int | None = None) -
 def test_outputs_go_to_the_project_folder_holding_params(tmp_path, monkeypatch):
     # GIVEN a project folder with params/, and a shell in a folder below it
     (tmp_path / "params").mkdir()
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "lambda-workbook"\n')
     (tmp_path / "notebooks" / "drafts").mkdir(parents=True)
     monkeypatch.chdir(tmp_path / "notebooks" / "drafts")
     # THEN outputs go to the project's outputs/, and WORKBOOK_OUTPUTS_DIR or an argument win

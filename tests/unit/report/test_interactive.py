@@ -24,7 +24,7 @@ def params_dir(tmp_path, monkeypatch):
     """A copy of params/ that ``config`` reads and the patch writes (as WORKBOOK_PARAMS_DIR does)."""
     folder = tmp_path / "params"
     shutil.copytree(config.REPO_ROOT / "params", folder)
-    monkeypatch.setattr(config, "PARAMS_DIR", folder)
+    monkeypatch.setenv("WORKBOOK_PARAMS_DIR", str(folder))
     return folder
 
 

@@ -17,6 +17,7 @@ from croniter import croniter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from infra import config
 from workbook import cli
 from workbook.errors import BadInput
 from workbook.report import schedule
@@ -130,6 +131,7 @@ def test_the_job_keeps_every_workbook_variable_the_user_set(monkeypatch, tmp_pat
     # GIVEN the user's own folders, one relative, one with a % (special in crontab lines and unit files)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "my params").mkdir()
+    shutil.copy(config.params_path("dev"), tmp_path / "my params" / "dev.yaml")
     monkeypatch.setenv("WORKBOOK_PARAMS_DIR", "my params")
     monkeypatch.setenv("WORKBOOK_OUTPUTS_DIR", str(tmp_path / "out"))
     monkeypatch.setenv("WORKBOOK_STATE_DIR", str(tmp_path / "state 100%"))
@@ -147,6 +149,8 @@ def test_the_job_keeps_every_workbook_variable_the_user_set(monkeypatch, tmp_pat
 @pytest.mark.skipif(shutil.which("sh") is None, reason="no POSIX shell to run the crontab command")
 def test_the_crontab_command_sets_the_variables_it_names(monkeypatch, tmp_path):
     # WHEN the crontab line's command (its % unescaped, as cron does) runs, with `env` in place of the workbook
+    (tmp_path / "p 1").mkdir()
+    shutil.copy(config.params_path("dev"), tmp_path / "p 1" / "dev.yaml")
     monkeypatch.setenv("WORKBOOK_PARAMS_DIR", str(tmp_path / "p 1"))
     line = schedule.schedule_lines("dev", "0 6 * * *", repo=tmp_path)["crontab"]
     command = line.split(" ", 5)[5].rsplit("  #", 1)[0].replace("\\%", "%")

@@ -225,7 +225,7 @@ def test_a_recommend_below_the_threshold_becomes_insufficient_data(settings):
 def test_recommendations_become_one_patch_of_recommend_rows_only(settings, tmp_path, monkeypatch):
     for env in config.ENVIRONMENTS:
         shutil.copy(config.PARAMS_DIR / f"{env}.yaml", tmp_path / f"{env}.yaml")
-    monkeypatch.setattr(config, "PARAMS_DIR", tmp_path)
+    monkeypatch.setenv("WORKBOOK_PARAMS_DIR", str(tmp_path))
     dev = config.load("dev")
     data = pd.concat([reports("data-processor", 200, 90_000, 1024, 1500), reports("scheduler", 5, 10, 512, 50)])
     recs = recommend.recommend(dev, data, ["data-processor", "scheduler"])

@@ -423,7 +423,7 @@ def test_tune_command_with_a_fake_invoker_shows_a_diff_and_applies_only_on_reque
     from infra import config
     from workbook.tuning import invokers
 
-    monkeypatch.setattr(config, "PARAMS_DIR", params_dir)
+    monkeypatch.setenv("WORKBOOK_PARAMS_DIR", str(params_dir))
     # GIVEN a function with 300 ms of I/O wait: 128 MB is clearly cheaper than dev's 512 MB
     fake = FakeInvoker(noise=2, seed=4, wait_ms=300)
     monkeypatch.setattr(invokers, "make_invoker", lambda settings, key: fake)
@@ -468,10 +468,9 @@ def test_tune_command_makes_the_invoker_before_the_payloads(monkeypatch, params_
 
 
 def test_tune_command_keeps_the_memory_when_sizes_cost_the_same(monkeypatch, params_dir, capsys):
-    from infra import config
     from workbook.tuning import invokers
 
-    monkeypatch.setattr(config, "PARAMS_DIR", params_dir)
+    monkeypatch.setenv("WORKBOOK_PARAMS_DIR", str(params_dir))
     # GIVEN pure CPU work: Lambda's pricing makes 128 MB and 512 MB cost the same within a few ms
     monkeypatch.setattr(invokers, "make_invoker", lambda settings, key: FakeInvoker(noise=3, seed=5))
     from workbook import cli

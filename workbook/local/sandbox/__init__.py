@@ -1,13 +1,14 @@
 """A Lambda-faithful sandbox: fresh interpreters per execution environment, under Lambda's limits."""
 from workbook.local.sandbox.base import Sandbox, UnknownFunctionError
-from workbook.local.sandbox.environment import ExecutionEnvironment, PlatformSettings
+from workbook.local.sandbox.environment import ExecutionEnvironment, HandlerPython, PlatformSettings, handler_python
 from workbook.local.sandbox.formats import LogFormat, Report, Status
 from workbook.local.sandbox.limits import CpuMode, MemoryMode, detect, vcpus_for
+from workbook.local.sandbox.models import FunctionConfig, InvocationOutcome, InvocationType
 from workbook.local.sandbox.telemetry import Telemetry
-from workbook.local.sandbox.types import FunctionConfig, InvocationOutcome, InvocationType
 
 __all__ = [
-    "CpuMode", "ExecutionEnvironment", "FunctionConfig", "InvocationOutcome", "InvocationType", "LogFormat",
+    "CpuMode", "ExecutionEnvironment", "FunctionConfig", "HandlerPython", "InvocationOutcome", "InvocationType",
+    "LogFormat", "handler_python",
     "MemoryMode", "PlatformSettings", "Report", "Sandbox", "Status", "Telemetry", "UnknownFunctionError",
     "detect", "vcpus_for",
 ]

@@ -11,8 +11,8 @@ from workbook.local.errors import LocalInputError
 from workbook.local.sandbox import formats
 from workbook.local.sandbox.environment import ExecutionEnvironment, Phase, PlatformSettings
 from workbook.local.sandbox.formats import Report, Status
+from workbook.local.sandbox.models import FunctionConfig, InvocationOutcome
 from workbook.local.sandbox.telemetry import Telemetry
-from workbook.local.sandbox.types import FunctionConfig, InvocationOutcome
 
 LAMBDA_NAMESPACE = "AWS/Lambda"
 # Lambda's default account concurrency is 1,000; two cores run out of CPU long before.
@@ -155,7 +155,7 @@ class Sandbox:
                 trace_id: str | None = None) -> InvocationOutcome:
         log_format = config.log_format
         status, error_type, function_error = Status.SUCCESS, None, None
-        payload = (phase.payload or "null").encode()
+        payload = phase.payload if isinstance(phase.payload, bytes) else (phase.payload or "null").encode()
         if init:
             # An INIT failure fails the invocation; the environment is discarded.
             error_type = {"timeout": "Runtime.InitTimeout", "oom": "Runtime.OutOfMemory"}.get(

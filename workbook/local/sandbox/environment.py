@@ -1,9 +1,11 @@
 """One execution environment: a fresh interpreter running the runtime loop, under its limits."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,12 +15,71 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from infra import specs
 from workbook.local.sandbox import formats
 from workbook.local.sandbox.limits import EnvironmentLimits, MemoryMode
-from workbook.local.sandbox.types import FunctionConfig
+from workbook.local.sandbox.models import FunctionConfig
+from workbook.local.sandbox.runtime_api import Posted, RuntimeApi
 
 RUNTIME_SCRIPT = str(Path(__file__).with_name("runtime.py"))
-DONE_MARK = b"\x1eLWB-DONE"
+
+
+@dataclass(frozen=True)
+class HandlerPython:
+    """Which Python runs the handlers locally, against the stack's Lambda runtime (never said silently)."""
+
+    executable: str
+    version: str                    # e.g. "3.11.7"
+    stack_runtime: str              # e.g. "python3.12"
+    stack_interpreter: str | None   # that runtime's interpreter on PATH, when it runs
+    stack_interpreter_problem: str | None = None   # why a python3.X on PATH does not run
+
+    @property
+    def matches(self) -> bool:
+        return self.stack_runtime == "python" + ".".join(self.version.split(".")[:2])
+
+    def describe(self) -> str:
+        """One line for ``workbook local status`` and the start's output."""
+        line = f"Python {self.version} ({self.executable})"
+        if self.matches:
+            return line + f", the stack's runtime ({self.stack_runtime})"
+        line += f"; the stack's runtime is {self.stack_runtime}"
+        if self.stack_interpreter:
+            return line + (f" ({self.stack_interpreter} is on PATH, not used: the handlers' dependencies are "
+                           f"installed for this Python)")
+        if self.stack_interpreter_problem:
+            return line + f" ({self.stack_runtime} on PATH does not run: {self.stack_interpreter_problem})"
+        return line + f" (no {self.stack_runtime} on PATH)"
+
+
+@functools.cache
+def handler_python(python: str = sys.executable, stack_runtime: str = specs.RUNTIME) -> HandlerPython:
+    """Detect the Python the handlers run on, and whether the stack's runtime's interpreter is on PATH and runs."""
+    version = subprocess.run([python, "-I", "-c", "import platform; print(platform.python_version())"],
+                             capture_output=True, text=True, timeout=30).stdout.strip() or "unknown"
+    found, problem = shutil.which(stack_runtime), None
+    if found:
+        try:
+            probe = subprocess.run([found, "-I", "-c", "import sys; print(sys.executable)"], capture_output=True,
+                                   text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            probe, problem = None, str(exc)
+        if probe is not None and probe.returncode == 0:
+            found = probe.stdout.strip() or found
+        else:
+            problem = problem or ((probe.stderr or probe.stdout).strip().splitlines() or ["exit status"])[0]
+            found = None
+    return HandlerPython(python, version, stack_runtime, found, problem)
+
+
+def runtime_command(python: str) -> list[str]:
+    """How an environment starts its runtime: isolated (``-I``), so neither the script's folder nor
+    ``PYTHON*`` variables nor the user's site-packages come onto the handler's path; unbuffered, so a
+    handler's output is in its invocation's logs."""
+    return [python, "-I", "-u", RUNTIME_SCRIPT]
+
+
+_FRAME_HEADER_BYTES = 16   # telemetry log frames: type (4), length (4), timestamp in microseconds (8)
 # On-demand INIT is limited to 10 s on Lambda; the invocation's own timeout applies after that.
 INIT_LIMIT_S = 10.0
 
@@ -33,6 +94,7 @@ class PlatformSettings:
     owner: str = "sandbox"          # put on every runtime's command line, so a stop can find strays
     access_key_id: str = "testing"
     secret_access_key: str = "testing"
+    python: str = sys.executable    # the interpreter that runs the handlers
 
 
 @dataclass
@@ -42,7 +104,7 @@ class Phase:
     kind: str                       # ok | error | timeout | oom | exit
     duration_ms: float
     logs: list[tuple[int, str]] = field(default_factory=list)   # (epoch ms, message)
-    payload: str | None = None
+    payload: str | bytes | None = None    # JSON text, or the bytes a handler returned as they are
     error: dict | None = None
     max_memory_used_mb: int = 0
 
@@ -61,8 +123,10 @@ class ExecutionEnvironment:
         self.process: subprocess.Popen | None = None
         self.last_used = time.monotonic()
         self.invocations = 0
-        self._control_in = self._control_out = self._output = -1
+        self.api: RuntimeApi | None = None
+        self._output = self._telemetry = -1
         self._out_buffer = b""
+        self._frames_buffer = b""
         self._peak_memory_mb = 0
         self.frozen = False
 
@@ -77,7 +141,7 @@ class ExecutionEnvironment:
             "LAMBDA_TASK_ROOT": config.code_paths[0] if config.code_paths else "",
             "LAMBDA_RUNTIME_DIR": str(Path(RUNTIME_SCRIPT).parent),
             "_HANDLER": config.handler,
-            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{specs.RUNTIME}",
             "AWS_REGION": platform.region,
             "AWS_DEFAULT_REGION": platform.region,
             "AWS_LAMBDA_FUNCTION_NAME": config.function_name,
@@ -93,8 +157,8 @@ class ExecutionEnvironment:
         }
         if config.log_format is formats.LogFormat.JSON:
             variables["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
-            if config.application_log_level:
-                variables["AWS_LAMBDA_LOG_LEVEL"] = config.application_log_level
+            # Lambda sets the application log level of the JSON format (INFO unless configured).
+            variables["AWS_LAMBDA_LOG_LEVEL"] = config.application_log_level or "INFO"
         if platform.endpoint_url:
             variables["AWS_ENDPOINT_URL"] = platform.endpoint_url
         variables.update({name: str(value) for name, value in config.environment.items()})
@@ -104,30 +168,30 @@ class ExecutionEnvironment:
         return variables
 
     def init(self) -> Phase:
-        """Start the interpreter and import the handler: the INIT phase, timed."""
-        control_in_r, control_in_w = os.pipe()
-        control_out_r, control_out_w = os.pipe()
+        """Start the runtime client and let it import the handler: the INIT phase, timed until it asks for work."""
         output_r, output_w = os.pipe()
+        telemetry_r, telemetry_w = os.pipe()
+        self.api = RuntimeApi()
         started = time.perf_counter()
         logs = [(_now_ms(), formats.init_start(self.config.log_format, self.config.function_name))]
+        variables = {**self.environment_variables(), "AWS_LAMBDA_RUNTIME_API": self.api.address,
+                     "_LAMBDA_TELEMETRY_LOG_FD": str(telemetry_w)}
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-u", RUNTIME_SCRIPT, str(control_in_r), str(control_out_w),
-                 str(self.limits.rlimit_as_bytes), os.pathsep.join(self.config.code_paths),
-                 f"--owner={self.platform.owner}"],
-                pass_fds=(control_in_r, control_out_w), stdin=subprocess.DEVNULL, stdout=output_w,
-                stderr=output_w, env=self.environment_variables(),
+                [*runtime_command(self.platform.python), str(self.limits.rlimit_as_bytes),
+                 os.pathsep.join(self.config.code_paths), self.config.handler, f"--owner={self.platform.owner}"],
+                pass_fds=(telemetry_w,), stdin=subprocess.DEVNULL, stdout=output_w, stderr=output_w, env=variables,
                 cwd=self.config.code_paths[0] if self.config.code_paths else None, start_new_session=True,
             )
         finally:
-            for fd in (control_in_r, control_out_w, output_w):
+            for fd in (output_w, telemetry_w):
                 os.close(fd)
-        self._control_in, self._control_out, self._output = control_in_w, control_out_r, output_r
+        self._output, self._telemetry = output_r, telemetry_r
         try:
             self.limits.attach(self.process.pid)
         except OSError:
             pass  # the process died already; the exchange below reports it
-        phase = self._exchange(time.monotonic() + max(INIT_LIMIT_S, self.config.timeout_s), started)
+        phase = self._exchange(time.monotonic() + max(INIT_LIMIT_S, self.config.timeout_s), started, init=True)
         phase.logs[:0] = logs
         if phase.kind == "ok":
             self.limits.throttle()
@@ -136,22 +200,18 @@ class ExecutionEnvironment:
 
     def invoke(self, request_id: str, event, trace_id: str, client_context=None, identity=None) -> Phase:
         """Run one invocation; the environment is dead afterwards unless the phase is ``ok`` or ``error``."""
-        assert self.process is not None
+        assert self.process is not None and self.api is not None
         timeout_s = self.config.timeout_s
         deadline_epoch_ms = int(time.time() * 1000 + timeout_s * 1000)
-        request = {"request_id": request_id, "event": event, "deadline_ms": deadline_epoch_ms,
-                   "function_arn": self.config.function_arn, "trace_id": trace_id,
-                   "client_context": client_context, "identity": identity}
-        line = json.dumps(request, separators=(",", ":")).encode() + b"\n"
         self.invocations += 1
         self.limits.begin_invocation()
         started = time.perf_counter()
         try:
-            _write_all(self._control_in, line)
+            self.api.deliver(request_id, event, deadline_epoch_ms, self.config.function_arn, trace_id,
+                             client_context, identity)
             phase = self._exchange(time.monotonic() + timeout_s, started)
         except (OSError, ValueError):
-            # The runtime died (a broken pipe), or the sandbox is closing and killed it under us
-            # (its descriptors are closed: EBADF, or -1 given to select).
+            # The sandbox is closing and killed the environment under us (its descriptors are closed).
             phase = self._died(started, [])
         finally:
             self.limits.end_invocation()
@@ -188,13 +248,15 @@ class ExecutionEnvironment:
                 process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
-        for fd in (self._control_in, self._control_out, self._output):
+        for fd in (self._output, self._telemetry):
             if fd >= 0:
                 try:
                     os.close(fd)
                 except OSError:
                     pass
-        self._control_in = self._control_out = self._output = -1
+        self._output = self._telemetry = -1
+        if self.api is not None:
+            self.api.close()
         self.limits.release()
 
     def _measured_peak_mb(self) -> int:
@@ -207,79 +269,113 @@ class ExecutionEnvironment:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    # -- the exchange over the pipes -----------------------------------------------------------
-    def _exchange(self, deadline: float, started: float) -> Phase:
-        """Read the function's output and the runtime's reply until both are complete."""
+    # -- the exchange with the runtime client --------------------------------------------------------
+    def _exchange(self, deadline: float, started: float, init: bool = False) -> Phase:
+        """Read the function's output until the runtime asks for work (INIT) or posts its answer."""
+        assert self.api is not None
         logs: list[tuple[int, str]] = []
-        reply: dict | None = None
-        control_buffer = b""
-        done = False
-        watched = [self._control_out, self._output]
-        while reply is None or not done:
+        watched = [self._output, self._telemetry, self.api.wake_fd]
+        while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 duration_ms = (time.perf_counter() - started) * 1000
-                # The killed run's own peak, read before the kill: the last reply predates it.
+                # The killed run's own peak, read before the kill.
                 self._peak_memory_mb = max(self._peak_memory_mb, self._measured_peak_mb())
                 self.kill()
                 self._drain(logs)
                 return Phase("timeout", duration_ms, logs, max_memory_used_mb=self._peak_memory_mb)
             readable, _, _ = select.select(watched, [], [], remaining)
-            if self._output in readable:
-                chunk = os.read(self._output, 1 << 16)
-                if not chunk:
-                    watched.remove(self._output)
-                    done = True
-                else:
-                    done = self._split_output(chunk, logs) or done
-            if self._control_out in readable:
-                chunk = os.read(self._control_out, 1 << 16)
-                if not chunk:
-                    return self._died(started, logs)
-                control_buffer += chunk
-                if b"\n" in control_buffer:
-                    reply = json.loads(control_buffer.split(b"\n", 1)[0])
-                    watched = [fd for fd in watched if fd != self._control_out]
+            self._read_output(readable, logs, watched)
+            while (posted := self.api.take()) is not None:
+                if posted.kind == "next" and not init:
+                    continue    # the runtime's wait for the next invocation, before this one's answer
+                return self._answered(posted, started, logs)
+            if self._output not in watched and self._telemetry not in watched:
+                return self._died(started, logs)   # both streams closed: the runtime exited
+
+    def _answered(self, posted: Posted, started: float, logs: list[tuple[int, str]]) -> Phase:
         duration_ms = (time.perf_counter() - started) * 1000
-        self._peak_memory_mb = max(self._peak_memory_mb, int(reply.get("maxrss_kb", 0)) // 1024)
-        phase = Phase("ok" if reply.get("ok") else "error", duration_ms, logs,
-                      payload=reply.get("payload"), error=reply.get("error"),
-                      max_memory_used_mb=self._peak_memory_mb)
-        if reply.get("memory_error"):
+        # What the function wrote before it posted is in the pipes already: read it all.
+        self._drain(logs)
+        # The runtime's own peak (VmHWM); children a handler started are counted on a timeout only.
+        peak_kb = _peak_rss_kb(self.process.pid) if self.process is not None else 0
+        self._peak_memory_mb = max(self._peak_memory_mb, peak_kb // 1024)
+        if posted.kind == "next":
+            return Phase("ok", duration_ms, logs, max_memory_used_mb=self._peak_memory_mb)
+        if posted.kind == "response":
+            content_type = (posted.headers or {}).get("content-type", "application/json")
+            payload = posted.body.decode() if content_type == "application/json" else posted.body
+            return Phase("ok", duration_ms, logs, payload=payload, max_memory_used_mb=self._peak_memory_mb)
+        error = json.loads(posted.body or b"{}")
+        if posted.kind == "init_error":
+            error_type = (posted.headers or {}).get("lambda-runtime-function-error-type")
+            error["errorType"] = error_type or error.get("errorType", "Runtime.Unknown")
+            self.kill()
+            return Phase("error", duration_ms, logs, error=error, max_memory_used_mb=self._peak_memory_mb)
+        if error.get("errorType") == "MemoryError" and self.limits.memory_mode is not MemoryMode.CGROUP:
             # RLIMIT_AS fallback: malloc failed where Lambda's cgroup would have killed the process.
             self.kill()
-            phase.kind = "oom"
-        elif reply.get("exit") or (reply.get("t") == "init" and not reply.get("ok")):
-            self.kill()
-        return phase
+            return Phase("oom", duration_ms, logs, error=error, max_memory_used_mb=self.config.memory_mb)
+        return Phase("error", duration_ms, logs, error=error, max_memory_used_mb=self._peak_memory_mb)
 
-    def _split_output(self, chunk: bytes, logs: list[tuple[int, str]]) -> bool:
-        """Add complete lines to ``logs``; True when the end-of-invocation mark went by."""
+    def _read_output(self, readable: list[int], logs: list[tuple[int, str]], watched: list[int]) -> None:
+        if self._telemetry in readable:
+            chunk = os.read(self._telemetry, 1 << 16)
+            if chunk:
+                self._frames_buffer += chunk
+                self._split_frames(logs)
+            else:
+                watched.remove(self._telemetry)
+        if self._output in readable:
+            chunk = os.read(self._output, 1 << 16)
+            if chunk:
+                self._split_output(chunk, logs)
+            else:
+                watched.remove(self._output)
+
+    def _split_frames(self, logs: list[tuple[int, str]]) -> None:
+        """Complete telemetry frames (one log record each: awslambdaric's records and errors) into ``logs``."""
+        buffer = self._frames_buffer
+        while len(buffer) >= _FRAME_HEADER_BYTES:
+            length = int.from_bytes(buffer[4:8], "big")
+            if len(buffer) < _FRAME_HEADER_BYTES + length:
+                break
+            stamp_ms = int.from_bytes(buffer[8:16], "big") // 1000
+            message = buffer[_FRAME_HEADER_BYTES:_FRAME_HEADER_BYTES + length].decode("utf-8", "replace")
+            buffer = buffer[_FRAME_HEADER_BYTES + length:]
+            message = message.replace("\r", "\n").rstrip("\n")
+            if message:
+                logs.append((stamp_ms, message))
+        self._frames_buffer = buffer
+
+    def _split_output(self, chunk: bytes, logs: list[tuple[int, str]]) -> None:
+        """Complete lines of stdout and stderr into ``logs`` (each line one event, as on Lambda)."""
         self._out_buffer += chunk
         *lines, self._out_buffer = self._out_buffer.split(b"\n")
         stamp = _now_ms()
-        done = False
         for raw in lines:
-            if raw.endswith(DONE_MARK):
-                done = True
-                raw = raw[: -len(DONE_MARK)]
-                if not raw:
-                    continue
-            logs.append((stamp, raw.decode("utf-8", "replace").replace("\r", "\n")))
-        return done
+            if raw:
+                logs.append((stamp, raw.decode("utf-8", "replace").replace("\r", "\n")))
 
     def _drain(self, logs: list[tuple[int, str]]) -> None:
-        """Keep what the process wrote before it ended."""
-        if self._output < 0:
-            return
-        try:
-            while select.select([self._output], [], [], 0)[0]:
-                chunk = os.read(self._output, 1 << 16)
-                if not chunk:
-                    break
-                self._split_output(chunk + b"\n" if not chunk.endswith(b"\n") else chunk, logs)
-        except OSError:
-            pass
+        """Keep what the process wrote so far."""
+        for fd in (self._telemetry, self._output):
+            if fd < 0:
+                continue
+            try:
+                while select.select([fd], [], [], 0)[0]:
+                    chunk = os.read(fd, 1 << 16)
+                    if not chunk:
+                        break
+                    if fd == self._telemetry:
+                        self._frames_buffer += chunk
+                        self._split_frames(logs)
+                    else:
+                        self._split_output(chunk, logs)
+            except OSError:
+                pass
+        if self._out_buffer and (self.process is None or self.process.poll() is not None):
+            self._split_output(b"\n", logs)   # the last line of an ended process, without its newline
 
     def _died(self, started: float, logs: list[tuple[int, str]]) -> Phase:
         duration_ms = (time.perf_counter() - started) * 1000
@@ -329,13 +425,6 @@ def _peak_rss_kb(pid: int) -> int:
 
 
 _SIGNAL_WORDS = {9: "killed", 15: "terminated", 11: "segmentation fault", 6: "aborted", 7: "bus error"}
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
 
 
 def _now_ms() -> int:
