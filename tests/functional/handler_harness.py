@@ -58,8 +58,18 @@ class _Discard(io.TextIOBase):
 
 
 def _quiet(module: Any) -> None:
-    """Send the handler's JSON logs nowhere: thousands of examples would fill the capture."""
-    module.logger.registered_handler.setStream(_Discard())
+    """Send the handler's JSON logs nowhere: thousands of examples would fill the capture.
+
+    The stream is replaced without ``setStream``, which flushes the old one first: the module is
+    imported once per worker, so its handler may still hold the capture of an earlier test, closed
+    by now ("ValueError: I/O operation on closed file", seen when a worker ran the tests in another order).
+    """
+    handler = module.logger.registered_handler
+    handler.acquire()
+    try:
+        handler.stream = _Discard()
+    finally:
+        handler.release()
 
 
 def _errors() -> Any:
