@@ -10,7 +10,7 @@ from handler_harness import _quiet
 
 def test_quiet_replaces_a_stream_that_an_earlier_capture_closed():
     # GIVEN a handler module imported during an earlier test, its log handler still on that test's capture
-    closed = io.StringIO()
+    closed = io.TextIOWrapper(io.BytesIO())   # as pytest's capture: its flush raises once closed
     closed.close()
     handler = logging.StreamHandler(closed)
     module = types.SimpleNamespace(logger=types.SimpleNamespace(registered_handler=handler))
