@@ -72,8 +72,11 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._reply(404)
             return
-        self._reply(202, b'{"status":"OK"}', {"Content-Type": "application/json"})
+        # Kept before the runtime hears back: it may exit right after its 202 (an INIT error, then
+        # sys.exit), and the environment, seeing its pipes close, must find the post already there
+        # (replying first made a malformed handler name a Runtime.ExitError on a busy machine).
         api.post(Posted(kind, body, {name.lower(): value for name, value in self.headers.items()}))
+        self._reply(202, b'{"status":"OK"}', {"Content-Type": "application/json"})
 
 
 class _Server(ThreadingHTTPServer):
