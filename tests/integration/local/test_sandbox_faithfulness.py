@@ -50,7 +50,7 @@ def _measure_share(sandbox: Sandbox, memory: int, wall_s: float = 1.2) -> _Share
                   after.throttled_periods - before.throttled_periods)
 
 
-def _share_problems(sandbox: Sandbox, memory: int, wall_s: float = 1.2) -> list[str]:
+def _share_problems(sandbox: Sandbox, memory: int, wall_s: float = 1.2, measured: _Share | None = None) -> list[str]:
     """What is wrong with the CPU share of a warm CPU-bound invocation at ``memory`` MB, measured by the kernel.
 
     - achieved share must not exceed Lambda's share: a quota that is too generous fails here.
@@ -58,7 +58,7 @@ def _share_problems(sandbox: Sandbox, memory: int, wall_s: float = 1.2) -> list[
     Waiting for a busy CPU is in neither term of the enforced share, so load cannot fail it.
     """
     share = specs.vcpus_for(memory)
-    measured = _measure_share(sandbox, memory, wall_s)
+    measured = measured or _measure_share(sandbox, memory, wall_s)
     problems = []
     if abs(measured.quota_vcpus / share - 1) > 0.02:
         problems.append(f"{memory} MB: quota {measured.quota_vcpus:.3f} vCPU, Lambda gives {share:.3f}")
@@ -104,7 +104,12 @@ def test_the_share_check_fails_when_the_quota_is_wrong(sandbox, monkeypatch):
     monkeypatch.setattr(limits, "vcpus_for", lambda memory: 2 * specs.vcpus_for(memory))
     assert any("more than Lambda's" in p for p in _share_problems(sandbox, 256))
     monkeypatch.setattr(limits, "vcpus_for", lambda memory: 0.5 * specs.vcpus_for(memory))
-    assert any("less than Lambda's" in p for p in _share_problems(sandbox, 512))
+    tight = _measure_share(sandbox, 512)
+    if tight.achieved < 0.8 * 0.5 * specs.vcpus_for(512):
+        # Other work kept the loop from using even the halved quota, so the kernel never had to
+        # throttle it: a quota that is too tight cannot show now (seen once with four workers busy).
+        pytest.skip(f"the machine starved the loop below the halved quota (used {tight.achieved:.3f} vCPU)")
+    assert any("less than Lambda's" in p for p in _share_problems(sandbox, 512, measured=tight)), tight
 
 
 @pytest.mark.skipif(not CFS, reason="needs a writable cgroup v1 cpu controller (root); the fallback is tested below")
