@@ -33,8 +33,12 @@ from workbook.telemetry import load_reports
 pytestmark = pytest.mark.timeout(420)
 
 THROTTLED = "lwb-local-l01-throttled-file-processor"
-# Overhead a retry adds beyond its sleep: the failed invoke's round trip and moto's bookkeeping.
-OVERHEAD_S = 0.75
+# The retry policy under test: IntervalSeconds 1, BackoffRate 3, MaxAttempts 3, MaxDelaySeconds 2. Its waits
+# are 1, 2 and 2 s; without the cap they would be 1, 3 and 9, without the backoff 1, 1 and 1. Every bound
+# below sits halfway between the right wait and the nearest wrong one (no guess at the machine's overhead).
+POLICY = dict(interval_s=1, backoff_rate=3.0, max_attempts=3, max_delay_s=2)
+WAITS = (1.0, 2.0, 2.0)
+NEAREST_WRONG = (3.0, 3.0, 9.0)   # a backoff at the first retry; no cap at the second and third
 
 
 def _plan_with_a_throttled_step(settings) -> dict:
@@ -223,19 +227,21 @@ def _start(machine: str) -> str:
 
 def test_retries_without_jitter_wait_the_interval_times_the_backoff_capped_by_max_delay(stack_env):
     _, settings = stack_env
-    # GIVEN IntervalSeconds 1, BackoffRate 2, MaxAttempts 3, MaxDelaySeconds 3, no jitter, on a throttled step
-    retry = RetryParams(interval_s=1, backoff_rate=2.0, max_attempts=3, max_delay_s=3, jitter="NONE")
+    # GIVEN IntervalSeconds 1, BackoffRate 3, MaxAttempts 3, MaxDelaySeconds 2, no jitter, on a throttled step
+    retry = RetryParams(**POLICY, jitter="NONE")
     # WHEN an execution runs
     arn = _start(_throttled_machine(settings, retry))
     described = _wait(arn)
     events = _history(arn)
-    # THEN 1 + 3 attempts failed with Lambda.TooManyRequestsException, waiting 1, 2 and 3 (not 4) seconds
+    # THEN 1 + 3 attempts failed with Lambda.TooManyRequestsException ...
     failures = [e["taskFailedEventDetails"]["error"] for e in events if e["type"] == "TaskFailed"]
     assert failures == ["Lambda.TooManyRequestsException"] * 4
+    # ... waiting at least 1, 2 and 2 s (the backoff applied: no jitter draws lower), and each closer to
+    # its own wait than to an uncapped one (3 and 9 s) or a backoff at the first retry (3 s)
     gaps = _retry_gaps_s(events)
     assert len(gaps) == 3
-    for gap, expected in zip(gaps, (1.0, 2.0, 3.0), strict=True):
-        assert expected <= gap <= expected + OVERHEAD_S, (gaps, expected)
+    for gap, wait, wrong in zip(gaps, WAITS, NEAREST_WRONG, strict=True):
+        assert wait <= gap < (wait + wrong) / 2, (gaps, WAITS)
     # AND the Catch ended it with the throttle as its error, after the failure notification
     assert described["status"] == "FAILED" and described["error"] == "Lambda.TooManyRequestsException"
 
@@ -243,7 +249,7 @@ def test_retries_without_jitter_wait_the_interval_times_the_backoff_capped_by_ma
 def test_full_jitter_draws_each_wait_between_zero_and_the_capped_backoff(stack_env):
     _, settings = stack_env
     # GIVEN the same policy with JitterStrategy FULL
-    retry = RetryParams(interval_s=1, backoff_rate=2.0, max_attempts=3, max_delay_s=3, jitter="FULL")
+    retry = RetryParams(**POLICY, jitter="FULL")
     machine = _throttled_machine(settings, retry)
     # WHEN five executions run at once
     arns = [_start(machine) for _ in range(5)]
@@ -251,15 +257,15 @@ def test_full_jitter_draws_each_wait_between_zero_and_the_capped_backoff(stack_e
     for arn in arns:
         assert _wait(arn)["status"] == "FAILED"
         gaps.append(_retry_gaps_s(_history(arn)))
-    # THEN every wait lies within [0, min(1 x 2^(n-1), 3)] (plus the invoke's own overhead) ...
-    bounds = (1.0, 2.0, 3.0)
+    # THEN every wait lies within [0, the capped backoff]: closer to it than to the uncapped one (jitter
+    # drawn over 3 and 9 s would pass the halfway mark with probability 1/6 and 7/18 a draw) ...
     for execution_gaps in gaps:
         assert len(execution_gaps) == 3
-        for gap, bound in zip(execution_gaps, bounds, strict=True):
-            assert 0.0 <= gap <= bound + OVERHEAD_S, (execution_gaps, bound)
+        for gap, wait, wrong in zip(execution_gaps, WAITS, NEAREST_WRONG, strict=True):
+            assert 0.0 <= gap < (wait + wrong) / 2, (execution_gaps, WAITS)
     # ... and the waits are drawn, not fixed: with uniform draws, 15 waits all in the top fifth of
     # their range would happen with probability 0.2^15 (3e-11)
-    assert any(gap < 0.8 * bound for execution_gaps in gaps for gap, bound in zip(execution_gaps, bounds, strict=True))
+    assert any(gap < 0.8 * wait for execution_gaps in gaps for gap, wait in zip(execution_gaps, WAITS, strict=True))
 
 
 def test_an_execution_past_its_time_budget_is_timed_out(stack_env):
