@@ -91,16 +91,29 @@ def test_sigkill_of_the_run_is_finished_by_its_watchdog(box):
 
 def test_a_second_run_at_the_same_time_is_refused_and_the_first_is_unharmed(box):
     # GIVEN run A starting its environment
-    second: dict[str, subprocess.CompletedProcess] = {}
+    second: dict[str, object] = {}
 
-    def start_second(line: str) -> None:
-        if "local environment: starting" in line and not second:
+    def run_second() -> None:
+        try:
             second["b"] = subprocess.run([sys.executable, "-m", "workbook.cli", *SHORT], env=box.environ(),
                                          cwd=box.root, capture_output=True, text=True, timeout=300)
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below, with A's output
+            second["error"] = repr(exc)
+
+    # B runs in a thread of its own: run in the reader's callback, it held up the reading of A's progress,
+    # and the reader's bounded join could return before B had answered (a KeyError under load, once).
+    b_thread = threading.Thread(target=run_second, daemon=True)
+
+    def start_second(line: str) -> None:
+        if "local environment: starting" in line and not b_thread.is_alive() and not second:
+            b_thread.start()
 
     # WHEN run B starts meanwhile
     first = _run(box, None, SHORT, on_line=start_second)
+    if b_thread.ident is not None:   # started: B has its own 300 s timeout
+        b_thread.join()
     # THEN B fails at once with one line naming A, creates nothing; A ends well and moves latest
+    assert "b" in second, (second, first.returncode, first.stderr[-3000:])
     b = second["b"]
     assert b.returncode == 1 and b.stdout == "" and "Traceback" not in b.stderr
     assert "another `workbook run` is using the local environment (pid" in b.stderr
