@@ -63,3 +63,20 @@ def stop_local(folders: LabFolders) -> subprocess.CompletedProcess:
 def start_local(folders: LabFolders) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "workbook.cli", "local", "start"], env=folders.env, cwd=folders.root,
                           capture_output=True, text=True, timeout=600)
+
+
+def narrow_the_tuning(path: Path) -> None:
+    """Edit the parameters cell of 05-tuning as a user would before Run All: two sizes, four invocations each.
+
+    The JupyterLab test is about the interactive session (progress, controls, projection, Apply), and
+    Run All about cells queued behind a busy kernel: neither depends on the sweep's size. The default
+    sweep (every function, every size, the file processor's worst-case probes) runs whole through
+    Papermill in tests/notebooks/test_notebooks.py.
+    """
+    book = nbformat.read(path, as_version=4)
+    cell = next(c for c in book.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", []))
+    edited = cell.source.replace("power_values = None", "power_values = [1024, 1769]", 1) \
+                        .replace("num_invocations = None", "num_invocations = 4", 1)
+    assert edited.count("[1024, 1769]") == 1 and edited.count("num_invocations = 4") == 1, cell.source
+    cell.source = edited
+    nbformat.write(book, path)

@@ -20,7 +20,6 @@ import sys
 import time
 import urllib.request
 
-import nbformat
 import psutil
 import pytest
 import yaml
@@ -29,7 +28,7 @@ from playwright.sync_api import sync_playwright
 
 from infra import config
 from tests.notebooks.browser import FLAGS, chromium
-from tests.notebooks.lab import REPO, make_folders, start_local, stop_local
+from tests.notebooks.lab import REPO, make_folders, narrow_the_tuning, start_local, stop_local
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -42,22 +41,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def narrow_the_tuning(path) -> None:
-    """Edit the parameters cell as a user would before Run All: two sizes, four invocations each.
-
-    This test is about the interactive session (progress, controls, projection, Apply); the default
-    sweep's cells run whole under Run All in tests/integration/workbook/test_run_all_queued.py and
-    through Papermill in tests/notebooks/test_notebooks.py.
-    """
-    book = nbformat.read(path, as_version=4)
-    cell = next(c for c in book.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", []))
-    edited = cell.source.replace("power_values = None", "power_values = [1024, 1769]", 1) \
-                        .replace("num_invocations = None", "num_invocations = 4", 1)
-    assert edited.count("[1024, 1769]") == 1 and edited.count("num_invocations = 4") == 1, cell.source
-    cell.source = edited
-    nbformat.write(book, path)
 
 
 @pytest.fixture

@@ -5,7 +5,9 @@ Run All does. The oracle is the real ipykernel, driven through ``jupyter_client`
 every cell must answer ``ok``, in order.
 
 Cold: no local environment runs when each notebook starts, so its session cell starts one (which
-plans the stack) while every later cell waits in the queue; every cell of every notebook is sent.
+plans the stack) while every later cell waits in the queue; every cell of every notebook is sent,
+with 05-tuning's parameters narrowed as a user may (two sizes, four invocations: the queue does not
+depend on the sweep's size; the default sweep runs whole through Papermill in tests/notebooks).
 Warm: one is running, and what differs from cold is only the session cell's path (it joins the
 running environment instead of starting one). The cells after it run the same code against the
 same environment either way, so warm sends each notebook's cells up to and including its session
@@ -18,7 +20,7 @@ import json
 import pytest
 from jupyter_client.manager import start_new_kernel
 
-from tests.notebooks.lab import NOTEBOOKS, code_cells, make_folders, start_local, stop_local
+from tests.notebooks.lab import NOTEBOOKS, code_cells, make_folders, narrow_the_tuning, start_local, stop_local
 
 pytestmark = pytest.mark.timeout(2400)
 
@@ -64,6 +66,7 @@ def _engine_pid(folders) -> int:
 def test_every_cell_of_every_notebook_answers_ok_when_queued(phase, tmp_path):
     # GIVEN a Lab-like session with its own params, state and outputs folders; warm: a local environment runs
     folders = make_folders(tmp_path)
+    narrow_the_tuning(folders.notebooks / "05-tuning.ipynb")
     try:
         if phase == "warm":
             started = start_local(folders)
