@@ -31,7 +31,8 @@ from workbook.telemetry.insights import InsightsQuery, InsightsStats, run_querie
 from workbook.telemetry.logs import TRAFFIC_VERSIONS, log_group_name
 from workbook.telemetry.timestamps import epoch_ms as _epoch_ms
 
-__all__ = ["Aggregates", "GROUP_COLUMNS", "VALUE_COLUMNS", "load_aggregates", "merge_percentiles", "rows_to_frame"]
+__all__ = ["Aggregates", "GROUP_COLUMNS", "VALUE_COLUMNS", "count_longer", "load_aggregates", "merge_percentiles",
+           "rows_to_frame"]
 
 GROUP_COLUMNS = ("function", "version", "memory_size_mb")
 #: Insights' field -> the frame's column (units in the names).
@@ -342,3 +343,30 @@ def _union(parts: list[_TopPart]) -> pd.DataFrame:
 
 def window_hours(agg: Aggregates) -> float:
     return max((agg.end - agg.start).total_seconds() / 3600.0, 1 / 60)
+
+
+def count_longer(asks: Mapping[str, Sequence[float]], start: Any, end: Any, *, client: Any = None,
+                 region: str | None = None, live_versions: Mapping[str, Sequence[str]] | None = None,
+                 log_formats: Sequence[iq.LogFormat | str] = (iq.LogFormat.JSON, iq.LogFormat.TEXT),
+                 stats: InsightsStats | None = None, **run_options: Any) -> dict[str, dict[float, int]]:
+    """How many of each function's traffic invocations (any status) ran longer than each threshold, in [start, end].
+
+    ``asks``: function (full name) -> thresholds in ms. One ``longer_query`` per function, threshold and log
+    format, on the function's own log group; versions outside the traffic (power tuning's) are left out.
+    """
+    start_ms, end_ms = _epoch_ms(start), _epoch_ms(end)
+    out: dict[str, dict[float, int]] = {name: {float(t): 0 for t in thresholds} for name, thresholds in asks.items()}
+    if end_ms < start_ms or not asks:
+        return out
+    client = client or aws.client("logs", region)
+    traffic = order_stats.traffic_of(live_versions, TRAFFIC_VERSIONS)
+    wanted = [(name, float(t), iq.LogFormat(fmt)) for name, thresholds in asks.items()
+              for t in sorted(set(map(float, thresholds))) for fmt in log_formats]
+    queries = [InsightsQuery((log_group_name(name),), start_ms // 1000, -(-end_ms // 1000), iq.longer_query(fmt, t),
+                             f"longer {name} {t:g} {fmt.value}") for name, t, fmt in wanted]
+    results = run_queries(client, queries, stats=stats if stats is not None else InsightsStats(), **run_options)
+    for (name, threshold, _), rows in zip(wanted, results, strict=True):
+        versions = traffic(name)
+        out[name][threshold] += sum(int(float(r.get("longer", 0) or 0)) for r in rows
+                                    if r.get("version") is None or str(r.get("version")) in versions)
+    return out

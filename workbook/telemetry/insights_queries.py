@@ -39,6 +39,7 @@ __all__ = [
     "pct_field",
     "bucket_query",
     "histogram_query",
+    "longer_query",
     "stats_query",
     "top_durations_query",
 ]
@@ -213,6 +214,19 @@ def bucket_query(log_format: LogFormat | str, low_ms: float, high_ms: float, lim
         f"| fields {f.duration} as duration_ms, version\n"
         "| sort duration_ms desc\n"
         f"| limit {int(limit)}"
+    )
+
+
+def longer_query(log_format: LogFormat | str, threshold_ms: float) -> str:
+    """Invocations (any status) that ran longer than ``threshold_ms``, counted per version (the backtest's cut).
+
+    Result fields: ``version``, ``longer``.
+    """
+    f = _FORMATS[LogFormat(log_format)]
+    return (
+        f"filter {f.report} and {f.duration} > {float(threshold_ms)!r}\n"
+        f"| {_VERSION_PARSE}\n"
+        "| stats count(*) as longer by version"
     )
 
 

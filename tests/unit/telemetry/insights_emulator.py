@@ -3,9 +3,10 @@ here with pandas/numpy (an oracle independent of workbook.telemetry's parsing an
 
 It answers ``start_query`` / ``get_query_results`` in the documented shapes (``{"queryId"}``;
 ``{"status", "results": [[{"field", "value"}]], "statistics"}``), values as strings, as Insights
-gives them. It recognises the three queries of ``workbook.telemetry.insights_queries`` by their
+gives them. It recognises the queries of ``workbook.telemetry.insights_queries`` by their
 text: the log format by its filter, binned or not by ``bin(5m)``, the top durations by
-``sort duration_ms desc | limit k``. Percentiles are numpy's linear ones (the raw route's pandas
+``sort duration_ms desc | limit k``, the histogram by ``as bucket``, the count of longer invocations
+by ``duration > ms``. Percentiles are numpy's linear ones (the raw route's pandas
 quantile); the bin's value is written as Insights writes it (``2025-11-01 10:05:00.000``).
 """
 from __future__ import annotations
@@ -67,6 +68,11 @@ class InsightsFromInvocations:
             rows = rows[rows["duration_ms"] >= float(low.group(1))]
         if high:
             rows = rows[rows["duration_ms"] < float(high.group(1))]
+        above = re.search(r" > ([0-9.e+-]+)\n", query)
+        if above:                                     # the backtest's cut: any status, longer than the timeout
+            longer = rows[rows["duration_ms"] > float(above.group(1))].groupby("version").size()
+            return [[{"field": "version", "value": v}, {"field": "longer", "value": str(n)}]
+                    for v, n in longer.items()]
         width = re.search(r"floor\(\S+ / ([0-9.e+-]+)\) as bucket", query)
         if width:                                     # the histogram of successful durations
             ok = rows[rows["status"] == "ok"]

@@ -257,3 +257,80 @@ def test_past_the_row_limit_the_rules_ranks_are_counted_not_fetched(routes, monk
         assert (mine.timeout_s, mine.status, mine.reason, mine.bound) == (
             theirs.timeout_s, theirs.status, theirs.reason, theirs.bound), function
     assert stats.rows < len(routes["invocations"]) / 2
+
+
+# -- the backtest, the projections and the recommendations, keyed as the notebooks key them --------------------
+
+KEYS = {"api": "api-processor", "files": "file-processor", "sched": "scheduler"}
+
+
+@pytest.fixture(scope="module")
+def keyed(routes):
+    """Both routes with function keys (the settings' timeouts and floors apply), as ``load_window`` gives them."""
+    from workbook.report.window import InsightsReader
+
+    raw = routes["raw"].assign(function=routes["raw"]["function"].map(KEYS).astype("string"))
+    double = InsightsFromInvocations(routes["invocations"])
+    reader = InsightsReader(dict(KEYS), None, double, {}, dict(sleep=lambda s: None, concurrency=1))
+    return dict(raw=raw, agg=reader.aggregates(routes["start"], routes["end"]), reader=reader, double=double,
+                settings=config.load("dev"), hours=(routes["end"] - routes["start"]).total_seconds() / 3600)
+
+
+@pytest.mark.parametrize("split", [0.5, 0.8])
+def test_the_backtest_matches_at_the_same_split(keyed, split):
+    """GIVEN the aggregate route's backtest (split on a 5-minute bin boundary, the halves read from Insights),
+    THEN the raw route split at the same times gives the same rows exactly, and each split is within half a
+    bin's invocations of the raw route's own split (``int(n * split)`` rows)."""
+    from workbook.tuning.backtest import timeout_backtest
+
+    keys = list(KEYS.values())
+    mine = timeout_backtest(keyed["settings"], keyed["agg"], keys, split, reader=keyed["reader"])
+    split_at = {k: pd.Timestamp(v) for k, v in mine.attrs["split_at"].items()}
+    theirs = timeout_backtest(keyed["settings"], keyed["raw"], keys, split, split_at=split_at)
+    pd.testing.assert_frame_equal(mine, theirs, check_dtype=False)
+    assert (mine["second_window_samples"] > 0).all()
+    if split == 0.8:     # api's first part holds enough successes for the bound; the bound alone cuts timeouts
+        api = mine.set_index("function").loc["api-processor"]
+        assert api["bound_only_s"] and api["bound_only_cut"] > 0
+    raw = keyed["raw"]
+    for key, at in split_at.items():
+        times = raw.loc[raw["function"] == key, "timestamp"]
+        per_bin = times.dt.floor("5min").value_counts()
+        assert abs(int((times < at).sum()) - int(len(times) * split)) <= per_bin.max() / 2 + 1, key
+
+
+def test_the_backtest_on_the_aggregate_route_needs_its_reader(keyed):
+    from workbook.tuning.analysis import TuningInputError
+    from workbook.tuning.backtest import timeout_backtest
+
+    with pytest.raises(TuningInputError, match="reader="):
+        timeout_backtest(keyed["settings"], keyed["agg"], ["api-processor"])
+
+
+@pytest.mark.parametrize("memory_mb", [128, 512, 3008])
+def test_the_projections_match(keyed, memory_mb):
+    """Exact: each function ran one traffic version, so its p99.9 is Insights' own (the mean, the count, the peak
+    are sums and maxima). Both at the analysed window's length, as the notebook passes it."""
+    from workbook.report.interactive import project
+
+    for key in KEYS.values():
+        theirs = project(keyed["settings"], key, memory_mb, 30, "x86_64", keyed["raw"], window_hours=keyed["hours"])
+        mine = project(keyed["settings"], key, memory_mb, 30, "x86_64", keyed["agg"], window_hours=keyed["hours"])
+        assert mine.keys() == theirs.keys()
+        for name, value in theirs.items():
+            if isinstance(value, float):
+                assert mine[name] == pytest.approx(value, rel=1e-9, nan_ok=True), (key, name)
+            else:
+                assert mine[name] == value, (key, name)
+
+
+def test_the_recommendations_match(keyed):
+    """The memory rows (the floor from the peak and the out-of-memory sizes) and the timeout rows (the bound from
+    the top durations, the floor's p99, the timed-out count) are the raw route's, row for row."""
+    from workbook.tuning.recommend import recommend
+
+    keys = list(KEYS.values())
+    theirs = recommend(keyed["settings"], keyed["raw"], keys, window_hours=keyed["hours"]).table
+    mine = recommend(keyed["settings"], keyed["agg"], keys, window_hours=keyed["hours"]).table
+    pd.testing.assert_frame_equal(mine, theirs)
+    assert set(theirs["kind"]) == {"memory", "timeout", "architecture"} and len(theirs) == 9
