@@ -2,7 +2,8 @@
 
 Each function here answers as its raw-route twin does on the same invocations:
 
-* ``coldstart_summary``  as ``workbook.analysis.coldstart.summary`` (by function, memory size or hour);
+* ``coldstart_summary``  as ``workbook.analysis.coldstart.summary`` (by any of function, memory size, architecture,
+  hour); ``coldstart_timeline`` as ``coldstart.timeline`` at 5 minutes;
 * ``cost_from_aggregates`` as ``workbook.analysis.cost.cost_from_reports`` (through the same ``function_charges``);
 * ``duration_percentiles`` the Duration p50/p90/p99 rows ``workbook.analysis.health.per_function`` reads;
 * ``memory_floor_inputs``  the peak, count and out-of-memory sizes ``workbook.tuning.floors.memory_floor`` takes.
@@ -26,7 +27,8 @@ from workbook.analysis.cost import COST_COLUMNS, FREE_EPHEMERAL_MB, function_cha
 from workbook.telemetry import insights_queries as iq
 from workbook.telemetry.aggregate import Aggregates, merge_percentiles, window_hours
 
-__all__ = ["coldstart_summary", "cost_from_aggregates", "duration_percentiles", "memory_floor_inputs"]
+__all__ = ["coldstart_summary", "coldstart_timeline", "cost_from_aggregates", "duration_percentiles",
+           "memory_floor_inputs"]
 
 _INIT = {p / 100.0: iq.pct_field("init", p) + "_ms" for p in iq.INIT_PERCENTILES}
 _DURATION = {p / 100.0: iq.pct_field("duration", p) + "_ms" for p in iq.DURATION_PERCENTILES}
@@ -59,33 +61,47 @@ def _last_day(agg: Aggregates) -> date | None:
     return agg.end.date() if pd.notna(agg.end) else None
 
 
-def coldstart_summary(agg: Aggregates, by: str = "function", *, package_type: str = "Zip",
+def coldstart_summary(agg: Aggregates, by: str | Sequence[str] = "function", *,
+                      architecture: str | Mapping[str, str] | None = None, package_type: str = "Zip",
                       on: date | None = None) -> pd.DataFrame:
-    """``coldstart.summary``'s frame (by one of function, memory_size_mb, hour) from aggregates."""
-    if by not in GROUPINGS or by == "architecture":
-        raise ValueError(f"cannot group aggregates' cold starts by {by!r}; use function, memory_size_mb or hour")
-    columns = [by, "invocations", "cold_starts", "cold_start_rate", "init_p50_ms", "init_p95_ms", "init_p99_ms",
-               "init_latency_share", "init_cost_share", "init_billed", "restores", "restore_p50_ms",
-               "restore_p95_ms", "restore_p99_ms", "restore_latency_share"]
-    source = agg.window if by == "function" else agg.bins
+    """``coldstart.summary``'s frame from aggregates, by any of function, memory_size_mb, architecture, hour.
+
+    By function alone the rows are the window's (its INIT percentiles Insights' own where one version ran);
+    otherwise the 5-minute bins' (a bin lies in one hour, at one memory size, of one function, so the counts
+    and shares are exact; the INIT percentiles merged across bins where a group holds several).
+    ``architecture``: one for all, or function -> architecture, as ``coldstart.summary`` takes it.
+    """
+    keys = [by] if isinstance(by, str) else list(by)
+    unknown = set(keys) - set(GROUPINGS)
+    if unknown or not keys:
+        raise ValueError(f"cannot group cold starts by {sorted(unknown) or keys}; use any of {', '.join(GROUPINGS)}")
+    columns = keys + ["invocations", "cold_starts", "cold_start_rate", "init_p50_ms", "init_p95_ms", "init_p99_ms",
+                      "init_latency_share", "init_cost_share", "init_billed", "restores", "restore_p50_ms",
+                      "restore_p95_ms", "restore_p99_ms", "restore_latency_share"]
+    whole = keys == ["function"]
+    source = agg.window if whole else agg.bins
     if not len(source):
         return pd.DataFrame(columns=columns)
     frame = source.copy()
-    if by == "hour":
+    if "hour" in keys:
         frame["hour"] = pd.to_datetime(frame["bin_start"], utc=True).dt.hour
+    if "architecture" in keys:
+        frame["architecture"] = (frame["function"].map(lambda f: architecture.get(str(f), "unknown"))
+                                 if isinstance(architecture, Mapping) else (architecture or "unknown"))
     billed_init = init_is_billed(package_type, on or _last_day(agg))
     rows, how = [], {}
-    for key, group in frame.groupby(by, sort=True, observed=True):
+    for key, group in frame.groupby(keys, sort=True, observed=True):
+        key = key if isinstance(key, tuple) else (key,)
         invocations = float(group["invocations"].sum())
         cold = float(group["cold_starts"].sum())
         latency = float(group["duration_sum_ms"].sum() + group["init_sum_ms"].sum())
-        billed = agg.bins[agg.bins["function"] == key] if by == "function" else group   # GB-s need the memory size
+        billed = agg.bins[agg.bins["function"] == key[0]] if whole else group   # GB-s need the memory size
         gb_s = _gb_s(billed, "billed_duration_sum_ms")
         init_gb_s = _gb_s(billed, "init_unbilled_ms") if billed_init else 0.0
         with_cold = group[group["cold_starts"] > 0]
-        how[key] = _how(with_cold)
+        how[key[0] if len(keys) == 1 else key] = _how(with_cold)
         rows.append({
-            by: key, "invocations": int(invocations), "cold_starts": int(cold),
+            **dict(zip(keys, key, strict=True)), "invocations": int(invocations), "cold_starts": int(cold),
             "cold_start_rate": cold / invocations if invocations else float("nan"),
             **{f"init_p{int(q * 100)}_ms": _merged(with_cold, _INIT, "cold_starts", q, "init_min_ms") for q in _INIT},
             "init_latency_share": float(group["init_sum_ms"].sum()) / latency if latency else 0.0,
@@ -96,6 +112,21 @@ def coldstart_summary(agg: Aggregates, by: str = "function", *, package_type: st
     out = pd.DataFrame(rows, columns=columns)
     out.attrs.update(route="aggregate", percentiles=how)
     return out
+
+
+def coldstart_timeline(agg: Aggregates) -> pd.DataFrame:
+    """``coldstart.timeline``'s frame at the bins' 5 minutes: invocations and cold starts per function and bin
+    (exact), and the bin's INIT p95 (merged across its versions and memory sizes where it has several)."""
+    columns = ["function", "timestamp", "invocations", "cold_starts", "init_p95_ms"]
+    if not len(agg.bins):
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for (function, start), group in agg.bins.groupby(["function", "bin_start"], sort=True, observed=True):
+        with_cold = group[group["cold_starts"] > 0]
+        rows.append({"function": function, "timestamp": start, "invocations": int(group["invocations"].sum()),
+                     "cold_starts": int(group["cold_starts"].sum()),
+                     "init_p95_ms": _merged(with_cold, _INIT, "cold_starts", 0.95, "init_min_ms")})
+    return pd.DataFrame(rows, columns=columns)
 
 
 def cost_from_aggregates(agg: Aggregates, region: str = "us-east-1", architecture: str | Mapping[str, str] = "x86_64",

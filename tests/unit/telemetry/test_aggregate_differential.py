@@ -334,3 +334,38 @@ def test_the_recommendations_match(keyed):
     mine = recommend(keyed["settings"], keyed["agg"], keys, window_hours=keyed["hours"]).table
     pd.testing.assert_frame_equal(mine, theirs)
     assert set(theirs["kind"]) == {"memory", "timeout", "architecture"} and len(theirs) == 9
+
+
+@pytest.mark.parametrize("by", [["function", "memory_size_mb"], "architecture", ["architecture", "hour"]])
+def test_cold_start_summary_by_several_keys_and_by_architecture_matches(routes, by):
+    """Counts, rates and shares exact; INIT percentiles exact for one bin, else between the bins' own."""
+    architecture = {"api": "arm64", "files": "x86_64", "sched": "x86_64"}
+    keys = [by] if isinstance(by, str) else by
+    raw = routes["raw"].assign(memory_size_mb=routes["raw"]["memory_size_mb"].astype(float))
+    theirs = coldstart.summary(raw, by, architecture=architecture).set_index(keys)
+    mine = agg_analysis.coldstart_summary(routes["traffic"], by, architecture=architecture).set_index(keys)
+    assert list(mine.index) == list(theirs.index) and len(mine) >= 2
+    exact = ["invocations", "cold_starts", "cold_start_rate", "init_latency_share", "init_cost_share", "init_billed"]
+    pd.testing.assert_frame_equal(mine[exact], theirs[exact], check_dtype=False, check_index_type=False, rtol=1e-9)
+    cold = raw[raw["cold_start"].astype(bool)].assign(
+        architecture=lambda f: f["function"].map(architecture), hour=lambda f: f["timestamp"].dt.hour,
+        bin=lambda f: f["timestamp"].dt.floor("5min"))
+    for key, how in mine.attrs["percentiles"].items():
+        key = key if isinstance(key, tuple) else (key,)
+        part = cold[np.logical_and.reduce([cold[k] == v for k, v in zip(keys, key, strict=True)])]
+        for q, column in ((0.5, "init_p50_ms"), (0.95, "init_p95_ms"), (0.99, "init_p99_ms")):
+            value = mine.loc[key if len(keys) > 1 else key[0], column]
+            if how == agg_analysis.EXACT:
+                assert value == pytest.approx(part["init_duration_ms"].quantile(q), rel=1e-9), (key, column)
+            else:
+                own = part.groupby(["function", "version", "memory_size_mb", "bin"])["init_duration_ms"].quantile(q)
+                assert own.min() - 1e-9 <= value <= own.max() + 1e-9, (key, column)
+
+
+def test_cold_start_timeline_matches_at_five_minutes(routes):
+    theirs = coldstart.timeline(routes["raw"], freq="5min").set_index(["function", "timestamp"])
+    mine = agg_analysis.coldstart_timeline(routes["traffic"]).set_index(["function", "timestamp"])
+    pd.testing.assert_frame_equal(mine[["invocations", "cold_starts"]], theirs[["invocations", "cold_starts"]],
+                                  check_dtype=False, check_index_type=False)
+    # one group per bin here (one traffic version, one memory size): the bin's INIT p95 is its own
+    np.testing.assert_allclose(mine["init_p95_ms"].astype(float), theirs["init_p95_ms"].astype(float), rtol=1e-9)
