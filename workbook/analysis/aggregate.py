@@ -27,7 +27,7 @@ from workbook.analysis.cost import COST_COLUMNS, FREE_EPHEMERAL_MB, function_cha
 from workbook.telemetry import insights_queries as iq
 from workbook.telemetry.aggregate import Aggregates, merge_percentiles, window_hours
 
-__all__ = ["coldstart_summary", "coldstart_timeline", "cost_from_aggregates", "duration_percentiles",
+__all__ = ["coldstart_summary", "coldstart_timeline", "percentile_sentence", "cost_from_aggregates", "duration_percentiles",
            "memory_floor_inputs"]
 
 _INIT = {p / 100.0: iq.pct_field("init", p) + "_ms" for p in iq.INIT_PERCENTILES}
@@ -45,6 +45,20 @@ def _merged(rows: pd.DataFrame, columns: Mapping[float, str], count: str, q: flo
     knots = [{0.0: float(r[low])} | {level: float(r[c]) for level, c in columns.items()}
              | ({1.0: float(r[top])} if top else {}) for _, r in rows.iterrows()]
     return merge_percentiles(rows[count].astype(float).tolist(), knots, q)
+
+
+def percentile_sentence(frame: pd.DataFrame, what: str = "INIT percentiles") -> str:
+    """One sentence on which of an aggregate frame's percentiles are exact and which merged ('' on the raw route)."""
+    how = frame.attrs.get("percentiles")
+    if frame.attrs.get("route") != "aggregate" or how is None:
+        return ""
+    merged = [", ".join(map(str, k)) if isinstance(k, tuple) else str(k) for k, v in how.items() if v == MERGED]
+    if not merged:
+        return f"Aggregate route: counts, rates and shares are exact, and the {what} are Logs Insights' own."
+    shown = "; ".join(merged[:6]) + (f" and {len(merged) - 6} more" if len(merged) > 6 else "")
+    return (f"Aggregate route: counts, rates and shares are exact; the {what} of {shown} are merged across 5-minute "
+            "bins or versions, an estimate that lies between the groups' own percentiles (the others are Logs "
+            "Insights' own).")
 
 
 def _how(rows: pd.DataFrame) -> str:

@@ -16,15 +16,20 @@ import pandas as pd
 
 from infra import specs
 from infra.config import Settings
-from workbook.analysis.aggregate import cost_from_aggregates
+from workbook.analysis import coldstart
+from workbook.analysis.aggregate import coldstart_summary, coldstart_timeline, cost_from_aggregates
 from workbook.analysis.cost import cost_from_reports
 from workbook.telemetry import logs
-from workbook.telemetry.aggregate import Aggregates, count_longer, load_aggregates
+from workbook.telemetry.aggregate import BIN_S, Aggregates, count_longer, load_aggregates
 from workbook.telemetry.route import RAW_ROUTE_MAX_INVOCATIONS, Route, RouteChoice, choose_route
 from workbook.tuning.backtest import timeout_backtest
 from workbook.tuning.rules import ranks_for_timeout, top_for_timeout
 
-__all__ = ["InsightsReader", "Window", "load_window", "window_backtest", "window_cost"]
+__all__ = ["DRILLDOWN_MAX_INVOCATIONS", "InsightsReader", "Window", "drilldown_range", "load_window",
+           "window_backtest", "window_coldstart", "window_cost", "window_timeline"]
+
+#: REPORT lines a drill-down sample reads on the aggregate route, at most about (a few raw queries, a few MB).
+DRILLDOWN_MAX_INVOCATIONS = 20_000
 
 
 @dataclass
@@ -73,6 +78,69 @@ class Window:
     def sentence(self) -> str:
         return f"Route: **{self.choice.route.value}** ({self.choice.reason})."
 
+    def invocations(self) -> int:
+        """The traffic's invocations in the window (rows on the raw route, Insights' counts on the aggregate one)."""
+        if self.aggregates is not None:
+            return int(self.aggregates.bins["invocations"].sum()) if len(self.aggregates.bins) else 0
+        return len(self.reports) if self.reports is not None else 0
+
+    def describe(self) -> str:
+        """How much the window holds and where its figures were computed, in one sentence."""
+        if self.aggregates is not None:
+            agg = self.aggregates
+            return (f"{self.invocations():,} invocations of traffic in the window, counted and summarised by Logs "
+                    f"Insights ({len(agg.bins):,} rows of 5-minute aggregates; "
+                    f"{agg.attrs.get('insights', {}).get('start_query', 0):,} queries); no REPORT line was pulled.")
+        reports = self.reports if self.reports is not None else pd.DataFrame()
+        malformed = reports.attrs.get("malformed", 0)
+        tuning = reports.attrs.get("tuning_rows", 0)
+        return (f"{len(reports):,} REPORT lines of traffic in the window"
+                + (f"; {malformed} malformed line(s) skipped" if malformed else "")
+                + (f"; power tuning's {tuning:,} invocations (on its own versions) are left out" if tuning else "")
+                + ".")
+
+    def sample(self, settings: Settings, keys: Sequence[str] | None = None, *,
+               max_invocations: int = DRILLDOWN_MAX_INVOCATIONS, logs_client: Any = None,
+               **options: Any) -> pd.DataFrame:
+        """REPORT rows for the charts that need single invocations: the window's own on the raw route; on the
+        aggregate route a drill-down, the raw route over the window's last ``drilldown_range`` (about
+        ``max_invocations``), its range in ``attrs["sample_range"]``; ``options`` go to ``logs.load_for_env``."""
+        if self.aggregates is None:
+            return self.reports if self.reports is not None else pd.DataFrame()
+        start, end = drilldown_range(self.aggregates, max_invocations)
+        rows = logs.load_for_env(settings, start, end, keys, route=self.choice, client=logs_client, **options)
+        rows.attrs["sample_range"] = (start, end)
+        return rows
+
+    def sample_sentence(self, sample: pd.DataFrame) -> str:
+        """What a chart drawn from ``sample`` stands for."""
+        if self.aggregates is None:
+            return ""
+        start, end = sample.attrs.get("sample_range", (self.aggregates.end, self.aggregates.end))
+        minutes = (pd.Timestamp(end) - pd.Timestamp(start)).total_seconds() / 60
+        return (f"Charts of single invocations on the aggregate route draw from a drill-down sample: the window's "
+                f"last {minutes:,.1f} minutes ({len(sample):,} REPORT lines of {self.invocations():,}), read raw.")
+
+
+def drilldown_range(agg: Aggregates, max_invocations: int = 0) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The window's last stretch holding about ``max_invocations`` (the default ``DRILLDOWN_MAX_INVOCATIONS``):
+    whole 5-minute bins from the end while their sum fits, then the part of the next bin that fits at its rate."""
+    cap = max_invocations or DRILLDOWN_MAX_INVOCATIONS
+    end = agg.end
+    if not len(agg.bins):
+        return end, end
+    per_bin = agg.bins.groupby(pd.to_datetime(agg.bins["bin_start"], utc=True))["invocations"].sum().sort_index()
+    start, held = end, 0.0
+    for bin_start, count in reversed(list(per_bin.items())):
+        bin_end = min(bin_start + pd.Timedelta(seconds=BIN_S), end)
+        if held + count <= cap:
+            start, held = bin_start, held + count
+            continue
+        span_s = (bin_end - max(bin_start, agg.start)).total_seconds()
+        part_s = span_s * (cap - held) / count
+        return max(bin_end - pd.Timedelta(seconds=part_s), agg.start) if held == 0 else start, end
+    return max(start, agg.start), end
+
 
 def _keyed(agg: Aggregates, names: dict[str, str]) -> Aggregates:
     """The frames' full function names -> function keys."""
@@ -119,3 +187,19 @@ def window_backtest(window: Window, settings: Settings, keys: Sequence[str], spl
     """The timeout backtest on the window's route (``workbook.tuning.backtest``: on the aggregate route the halves
     meet on a 5-minute bin boundary, and Logs Insights reads them)."""
     return timeout_backtest(settings, window.data, keys, split, reader=window.reader)
+
+
+def window_coldstart(window: Window, by: str | Sequence[str] = "function", **options: Any) -> pd.DataFrame:
+    """``coldstart.summary`` on the window's route (``coldstart_summary`` from the aggregates: the same frame;
+    ``attrs["percentiles"]`` says where an INIT percentile is merged); ``options``: architecture, package_type, on."""
+    if window.aggregates is not None:
+        return coldstart_summary(window.aggregates, by, **options)
+    return coldstart.summary(window.reports, by, **options)
+
+
+def window_timeline(window: Window) -> tuple[pd.DataFrame, int]:
+    """``coldstart.timeline`` on the window's route and its period in seconds: 1 minute raw, the 5-minute bins
+    on the aggregate route."""
+    if window.aggregates is not None:
+        return coldstart_timeline(window.aggregates), BIN_S
+    return coldstart.timeline(window.reports, freq="1min"), 60
