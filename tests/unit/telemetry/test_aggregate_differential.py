@@ -369,3 +369,58 @@ def test_cold_start_timeline_matches_at_five_minutes(routes):
                                   check_dtype=False, check_index_type=False)
     # one group per bin here (one traffic version, one memory size): the bin's INIT p95 is its own
     np.testing.assert_allclose(mine["init_p95_ms"].astype(float), theirs["init_p95_ms"].astype(float), rtol=1e-9)
+
+
+# -- SnapStart restores: Restore Duration (text) and restoreDurationMs (JSON) on both routes ----------------------
+
+@pytest.fixture(scope="module")
+def snap():
+    from .insights_emulator import generate_snapstart
+
+    invocations, start, end = generate_snapstart()
+    raw = parse_reports(report_events(invocations))
+    agg = aggregate.load_aggregates(["snapt", "snapj"], start, end, client=InsightsFromInvocations(invocations),
+                                    top_k=top_for_timeout, sleep=lambda s: None, concurrency=1)
+    return dict(invocations=invocations, start=start, end=end, raw=raw, agg=agg)
+
+
+def test_the_raw_route_reads_the_restores_the_generator_wrote(snap):
+    raw, invocations = snap["raw"], snap["invocations"]
+    assert int(raw["restore_duration_ms"].notna().sum()) == int(invocations["restore_ms"].notna().sum()) > 100
+    assert (raw.loc[raw["restore_duration_ms"].notna(), "cold_start"]).all()
+
+
+@pytest.mark.parametrize("by", ["function", ["function", "memory_size_mb"], "hour"])
+def test_restores_are_counted_and_timed_on_the_aggregate_route(snap, by):
+    """Not 0: restores, their share of latency, and cold starts (INIT and restores) exact; restore percentiles
+    Insights' own per function, merged across bins (between the bins' own) otherwise."""
+    keys = [by] if isinstance(by, str) else by
+    raw = snap["raw"].assign(memory_size_mb=snap["raw"]["memory_size_mb"].astype(float))
+    theirs = coldstart.summary(raw, by).set_index(keys)
+    mine = agg_analysis.coldstart_summary(snap["agg"], by).set_index(keys)
+    exact = ["invocations", "cold_starts", "cold_start_rate", "restores", "restore_latency_share",
+             "init_latency_share", "init_cost_share"]
+    pd.testing.assert_frame_equal(mine[exact], theirs[exact], check_dtype=False, check_index_type=False, rtol=1e-9)
+    assert mine["restores"].sum() > 100 and (mine["restore_latency_share"] > 0).all()
+    restored = raw[raw["restore_duration_ms"].notna()].assign(hour=lambda f: f["timestamp"].dt.hour,
+                                                            bin=lambda f: f["timestamp"].dt.floor("5min"))
+    for key, how in mine.attrs["restore_percentiles"].items():
+        key = key if isinstance(key, tuple) else (key,)
+        part = restored[np.logical_and.reduce([restored[k] == v for k, v in zip(keys, key, strict=True)])]
+        for q, column in ((0.5, "restore_p50_ms"), (0.95, "restore_p95_ms"), (0.99, "restore_p99_ms")):
+            value = mine.loc[key if len(keys) > 1 else key[0], column]
+            if how == agg_analysis.EXACT:
+                assert value == pytest.approx(part["restore_duration_ms"].quantile(q), rel=1e-9), (key, column)
+            else:
+                own = part.groupby(["function", "memory_size_mb", "bin"])["restore_duration_ms"].quantile(q)
+                assert own.min() - 1e-9 <= value <= own.max() + 1e-9, (key, column)
+    if by == "function":
+        assert set(mine.attrs["restore_percentiles"].values()) == {agg_analysis.EXACT}
+
+
+def test_restores_are_priced_the_same_on_both_routes(snap):
+    period = (snap["start"], snap["end"])
+    theirs = cost_from_reports(snap["raw"], period=period).set_index("function")
+    mine = agg_analysis.cost_from_aggregates(snap["agg"], period=period).set_index("function")
+    pd.testing.assert_frame_equal(mine, theirs, check_dtype=False, rtol=1e-12)
+    assert (mine["snapstart_usd"] > 0).all() and (mine["restores"] > 100).all()
