@@ -11,8 +11,8 @@ Each function here answers as its raw-route twin does on the same invocations:
 Counts, sums, maxima and costs are exact. A percentile is exact where one group holds all the rows
 asked about (per function: one version in the window, whatever its memory changes); across groups
 (several traffic versions, a memory size's or an hour's 5-minute bins) it is ``merge_percentiles``'
-estimate, which lies between the groups' own percentiles; ``attrs["percentiles"]`` says which. SnapStart restores are not in the
-queries: restore columns are 0 and NaN.
+estimate, which lies between the groups' own percentiles; ``attrs["percentiles"]`` says which (and
+``attrs["restore_percentiles"]`` for SnapStart's Restore Duration, counted, timed and priced as on the raw route).
 """
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ __all__ = ["coldstart_summary", "coldstart_timeline", "percentile_sentence", "co
 
 _INIT = {p / 100.0: iq.pct_field("init", p) + "_ms" for p in iq.INIT_PERCENTILES}
 _DURATION = {p / 100.0: iq.pct_field("duration", p) + "_ms" for p in iq.DURATION_PERCENTILES}
+_RESTORE = {p / 100.0: iq.pct_field("restore", p) + "_ms" for p in iq.RESTORE_PERCENTILES}
 EXACT = "exact (one group: Logs Insights' own percentile)"
 MERGED = ("merged across groups: an estimate between the groups' own percentiles (in rank within half a point "
           "in the differential test)")
@@ -103,28 +104,31 @@ def coldstart_summary(agg: Aggregates, by: str | Sequence[str] = "function", *,
         frame["architecture"] = (frame["function"].map(lambda f: architecture.get(str(f), "unknown"))
                                  if isinstance(architecture, Mapping) else (architecture or "unknown"))
     billed_init = init_is_billed(package_type, on or _last_day(agg))
-    rows, how = [], {}
+    rows, how, restore_how = [], {}, {}
     for key, group in frame.groupby(keys, sort=True, observed=True):
         key = key if isinstance(key, tuple) else (key,)
         invocations = float(group["invocations"].sum())
         cold = float(group["cold_starts"].sum())
-        latency = float(group["duration_sum_ms"].sum() + group["init_sum_ms"].sum())
+        latency = float(group["duration_sum_ms"].sum() + group["init_sum_ms"].sum() + group["restore_sum_ms"].sum())
         billed = agg.bins[agg.bins["function"] == key[0]] if whole else group   # GB-s need the memory size
         gb_s = _gb_s(billed, "billed_duration_sum_ms")
         init_gb_s = _gb_s(billed, "init_unbilled_ms") if billed_init else 0.0
-        with_cold = group[group["cold_starts"] > 0]
-        how[key[0] if len(keys) == 1 else key] = _how(with_cold)
+        with_cold, with_restore = group[group["inits"] > 0], group[group["restores"] > 0]
+        label = key[0] if len(keys) == 1 else key
+        how[label], restore_how[label] = _how(with_cold), _how(with_restore)
         rows.append({
             **dict(zip(keys, key, strict=True)), "invocations": int(invocations), "cold_starts": int(cold),
             "cold_start_rate": cold / invocations if invocations else float("nan"),
-            **{f"init_p{int(q * 100)}_ms": _merged(with_cold, _INIT, "cold_starts", q, "init_min_ms") for q in _INIT},
+            **{f"init_p{int(q * 100)}_ms": _merged(with_cold, _INIT, "inits", q, "init_min_ms") for q in _INIT},
             "init_latency_share": float(group["init_sum_ms"].sum()) / latency if latency else 0.0,
             "init_cost_share": init_gb_s / (gb_s + init_gb_s) if gb_s + init_gb_s else 0.0,
-            "init_billed": bool(billed_init), "restores": 0, "restore_p50_ms": np.nan, "restore_p95_ms": np.nan,
-            "restore_p99_ms": np.nan, "restore_latency_share": 0.0,
+            "init_billed": bool(billed_init), "restores": int(group["restores"].sum()),
+            **{f"restore_p{int(q * 100)}_ms": _merged(with_restore, _RESTORE, "restores", q, "restore_min_ms")
+               for q in _RESTORE},
+            "restore_latency_share": float(group["restore_sum_ms"].sum()) / latency if latency else 0.0,
         })
     out = pd.DataFrame(rows, columns=columns)
-    out.attrs.update(route="aggregate", percentiles=how)
+    out.attrs.update(route="aggregate", percentiles=how, restore_percentiles=restore_how)
     return out
 
 
@@ -136,10 +140,10 @@ def coldstart_timeline(agg: Aggregates) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     rows = []
     for (function, start), group in agg.bins.groupby(["function", "bin_start"], sort=True, observed=True):
-        with_cold = group[group["cold_starts"] > 0]
+        with_cold = group[group["inits"] > 0]
         rows.append({"function": function, "timestamp": start, "invocations": int(group["invocations"].sum()),
                      "cold_starts": int(group["cold_starts"].sum()),
-                     "init_p95_ms": _merged(with_cold, _INIT, "cold_starts", 0.95, "init_min_ms")})
+                     "init_p95_ms": _merged(with_cold, _INIT, "inits", 0.95, "init_min_ms")})
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -163,11 +167,14 @@ def cost_from_aggregates(agg: Aggregates, region: str = "us-east-1", architectur
         name = str(function)
         arch = architecture.get(name, "x86_64") if isinstance(architecture, Mapping) else architecture
         invocations = float(group["invocations"].sum())
+        restores = int(group["restores"].sum())
         row = function_charges(
-            invocations=int(invocations), cold_starts=int(group["cold_starts"].sum()), restores=0,
+            invocations=int(invocations), cold_starts=int(group["cold_starts"].sum()), restores=restores,
             gb_s=_gb_s(group, "billed_duration_sum_ms"),
-            init_gb_s=_gb_s(group, "init_unbilled_ms") if init_billed else 0.0, restore_gb_s=0.0,
-            restore_mean_memory_mb=0.0, billed_s=float(group["billed_duration_sum_ms"].sum()) / 1000.0,
+            init_gb_s=_gb_s(group, "init_unbilled_ms") if init_billed else 0.0,
+            restore_gb_s=_gb_s(group, "restore_unbilled_ms"),
+            restore_mean_memory_mb=float((group["memory_size_mb"] * group["restores"]).sum()) / restores if restores else 0.0,
+            billed_s=float(group["billed_duration_sum_ms"].sum()) / 1000.0,
             mean_memory_mb=float((group["memory_size_mb"] * group["invocations"]).sum() / invocations),
             unpriced=0, region=region, arch=arch, runtime=runtime, free_tier=free_tier,
             ephemeral_mb=float((ephemeral_storage_mb or {}).get(name, FREE_EPHEMERAL_MB)),
@@ -175,7 +182,7 @@ def cost_from_aggregates(agg: Aggregates, region: str = "us-east-1", architectur
         row.pop("_unpriced")
         rows.append({"function": name, **row})
     out = pd.DataFrame(rows, columns=COST_COLUMNS)
-    out.attrs.update(route="aggregate", note="SnapStart restores are not counted on the aggregate route")
+    out.attrs.update(route="aggregate")
     return out
 
 

@@ -3,7 +3,8 @@
 ``load_aggregates`` runs ``workbook.telemetry.insights_queries``' queries through
 ``workbook.telemetry.insights.run_queries`` and returns an ``Aggregates``:
 
-* ``bins``: one row per function, version, memory size and 5-minute bin (counts, sums, percentiles, peaks);
+* ``bins``: one row per function, version, memory size and 5-minute bin (counts, sums, percentiles, peaks;
+  ``cold_starts`` counts INIT cold starts, ``inits``, and SnapStart restores, ``restores``);
 * ``window``: the same per function and version over the whole window (``memory_size_mb`` NaN): its
   percentiles are Insights' own over the window, not merged from bins;
 * ``top``: the longest successful durations of each function (the timeout bound's order statistics).
@@ -38,17 +39,23 @@ GROUP_COLUMNS = ("function", "version", "memory_size_mb")
 #: Insights' field -> the frame's column (units in the names).
 _RENAME = {
     "invocations": "invocations", "failed": "failed", "timeouts": "timeouts", "out_of_memory": "out_of_memory",
-    "cold_starts": "cold_starts",
+    "cold_starts": "inits",                      # Insights' count of Init Durations: cold starts without restores
     "duration_min": "duration_min_ms",
     **{iq.pct_field("duration", p): iq.pct_field("duration", p) + "_ms" for p in iq.DURATION_PERCENTILES},
     "duration_max": "duration_max_ms", "ok_duration_max": "ok_duration_max_ms", "duration_sum": "duration_sum_ms",
     "init_min": "init_min_ms", **{iq.pct_field("init", p): iq.pct_field("init", p) + "_ms" for p in iq.INIT_PERCENTILES},
-    "init_sum": "init_sum_ms", "init_unbilled_ms": "init_unbilled_ms", "billed_sum": "billed_duration_sum_ms",
+    "init_sum": "init_sum_ms", "init_unbilled_ms": "init_unbilled_ms",
+    "restores": "restores", "restore_min": "restore_min_ms",
+    **{iq.pct_field("restore", p): iq.pct_field("restore", p) + "_ms" for p in iq.RESTORE_PERCENTILES},
+    "restore_sum": "restore_sum_ms", "restore_unbilled_ms": "restore_unbilled_ms",
+    "billed_sum": "billed_duration_sum_ms",
     "used_max": "max_memory_used_peak_mb", "used_p99": "max_memory_used_p99_mb",
 }
-VALUE_COLUMNS = tuple(_RENAME.values())
-_COUNTS = ("invocations", "failed", "timeouts", "out_of_memory", "cold_starts")
-_SUMS = ("duration_sum_ms", "init_sum_ms", "init_unbilled_ms", "billed_duration_sum_ms")
+#: ``cold_starts`` is every cold start, as ``parse_reports``' ``cold_start``: INIT (``inits``) and SnapStart restores.
+VALUE_COLUMNS = (*_RENAME.values(), "cold_starts")
+_COUNTS = ("invocations", "failed", "timeouts", "out_of_memory", "inits", "restores")
+_SUMS = ("duration_sum_ms", "init_sum_ms", "init_unbilled_ms", "restore_sum_ms", "restore_unbilled_ms",
+         "billed_duration_sum_ms")
 BIN_S = 300
 #: Versions x memory sizes expected per function in one bin, to size a binned query's time range.
 _GROUPS_PER_FUNCTION = 4
@@ -73,6 +80,7 @@ def rows_to_frame(rows: Sequence[Mapping[str, Any]], functions: Mapping[str, str
         frame[column] = pd.to_numeric(frame[column], errors="coerce") if column in frame else np.nan
     for column in _COUNTS + _SUMS:
         frame[column] = frame[column].fillna(0.0)
+    frame["cold_starts"] = frame["inits"] + frame["restores"]
     frame["log_format"] = log_format
     return frame[columns]
 

@@ -423,4 +423,4 @@ def test_restores_are_priced_the_same_on_both_routes(snap):
     theirs = cost_from_reports(snap["raw"], period=period).set_index("function")
     mine = agg_analysis.cost_from_aggregates(snap["agg"], period=period).set_index("function")
     pd.testing.assert_frame_equal(mine, theirs, check_dtype=False, rtol=1e-12)
-    assert (mine["snapstart_usd"] > 0).all() and (mine["restores"] > 100).all()
+    assert (mine["snapstart_usd"] > 0).all() and (mine["restores"] > 50).all()

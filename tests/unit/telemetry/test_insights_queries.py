@@ -212,7 +212,8 @@ def test_the_text_stats_query_parses_restores_from_the_message():
     found = {}
     for pattern in parses:
         found |= {k: float(v) for k, v in _python_regex(pattern).search(SNAPSTART_REPORT).groupdict().items()}
-    assert found == {"restore_ms": 470.07, "billed_restore_ms": 133.0}
+    assert found == {"restore_text": 470.07, "billed_restore_text": 133.0}
+    assert "restore_text as restore_ms" in query and "billed_restore_text as billed_restore_ms" in query
     # a line without SnapStart matches neither (parse leaves the fields empty; the row stays)
     plain = SNAPSTART_REPORT.split("Restore Duration")[0]
     assert all(_python_regex(p).search(plain) is None for p in parses)
