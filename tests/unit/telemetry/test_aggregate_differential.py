@@ -424,3 +424,17 @@ def test_restores_are_priced_the_same_on_both_routes(snap):
     mine = agg_analysis.cost_from_aggregates(snap["agg"], period=period).set_index("function")
     pd.testing.assert_frame_equal(mine, theirs, check_dtype=False, rtol=1e-12)
     assert (mine["snapstart_usd"] > 0).all() and (mine["restores"] > 50).all()
+
+
+def test_health_reads_the_same_percentiles_from_either_route(keyed):
+    """Health's latency columns (p50, p90, p99 and the p99's share of the timeout) from Insights' percentiles equal
+    those from the REPORT lines; the source column says which route gave them."""
+    from workbook.analysis import health
+
+    keys = list(KEYS.values())
+    window_s = int(keyed["hours"] * 3600) * 2
+    theirs = health.per_function(percentiles_from_reports(keyed["raw"], window_s), keyed["settings"], keys)
+    mine = health.per_function(agg_analysis.duration_percentiles(keyed["agg"]), keyed["settings"], keys)
+    columns = ["function", "p50_ms", "p90_ms", "p99_ms", "timeout_s", "p99_pct_of_timeout"]
+    pd.testing.assert_frame_equal(mine[columns], theirs[columns], rtol=1e-9)
+    assert set(mine["percentile_source"]) == {"logs_insights"} and set(theirs["percentile_source"]) == {"logs"}
