@@ -159,3 +159,33 @@ def test_the_backtest_reads_its_halves_through_the_windows_reader(settings, both
     theirs = timeout_backtest(settings, raw.reports, keys, split_at=split_at)
     pd.testing.assert_frame_equal(mine, theirs, check_dtype=False)
     assert window_backtest(raw, settings, keys).equals(timeout_backtest(settings, raw.reports, keys))
+
+
+def test_the_notebooks_cells_run_on_the_aggregate_route(settings, both, data):
+    """03-cold-starts' and 05-tuning's calls, in order, on an aggregate window: every table has its rows, every
+    chart draws, and the sentences say what is merged and what the sample stands for."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from workbook.analysis.aggregate import percentile_sentence
+    from workbook.report import charts, interactive
+    from workbook.tuning import recommend
+
+    window, keys = both[0], list(KEYS.values())
+    architectures = {key: settings.function(key).architecture for key in keys}
+    per_function = window_coldstart(window, "function", architecture=architectures)
+    by_memory = window_coldstart(window, ["function", "memory_size_mb"], architecture=architectures)
+    assert len(per_function) == 3 and len(by_memory) == 4          # file-processor ran at two sizes
+    assert percentile_sentence(per_function).startswith("Aggregate route:")
+    assert "merged" in percentile_sentence(window_coldstart(window, "hour", architecture=architectures))
+    timeline, period_s = window_timeline(window)
+    charts.cold_start_timeline(timeline, window=(window.aggregates.start, window.aggregates.end), period_s=period_s)
+    sample = window.sample(settings, keys, logs_client=_FilterLogsInRange(data[0]), use_insights=False)
+    assert len(sample) == window.invocations()          # 20,000 hold the whole of this small window
+    charts.init_distribution(sample)
+    charts.memory_headroom(sample, configured={k: settings.function(k).memory_mb for k in keys})
+    recs = recommend.recommend(settings, window.data, keys, window_hours=2.0)
+    measured = recs.table[recs.table["kind"] != "architecture"]          # architecture needs both measured
+    assert len(recs.table) == 9 and measured["samples"].gt(0).all()
+    assert len(window_backtest(window, settings, keys)) == 3
+    interactive.static_view(settings, {}, window.data, recs, window_hours=2.0)
