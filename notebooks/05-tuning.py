@@ -49,8 +49,8 @@ from workbook.report.session import say, show
 session = open_session(env, since, functions, run_folder)
 say(session.describe())
 from workbook.report import charts, progress
-from workbook.telemetry import logs
-from workbook.tuning import backtest, compute_optimizer, recommend
+from workbook.report.window import load_window, window_backtest
+from workbook.tuning import compute_optimizer, recommend
 
 # %% [markdown]
 # ## Power tuning
@@ -88,19 +88,22 @@ show(worst_cases, 1)
 
 # %% [markdown]
 # ## Memory headroom
+#
+# The window's traffic is read on the route its Invocations metric calls for (said below). Power tuning's own invocations, on their own versions, are left out of everything below. The recommendations, the backtest and the projections take the window on either route: on the aggregate route the memory floor (peak and out-of-memory sizes), the counts and the timeout bound (the longest successful durations, fetched by rank) are exact; the chart of Max Memory Used needs single invocations and draws, there, from a drill-down sample of the window's last minutes.
 
 # %%
-reports = logs.load_for_env(session.settings, session.start, session.end, keys=session.functions)
-say(logs.route_sentence(reports))
-say(f"{len(reports):,} invocations of traffic in the window; power tuning's own "
-    f"{reports.attrs.get('tuning_rows', 0):,} (on its versions) are left out of everything below.")
-display(charts.memory_headroom(reports, configured={k: session.settings.function(k).memory_mb for k in session.functions}))
+window = load_window(session.settings, session.start, session.end, keys=session.functions)
+say(window.sentence())
+say(window.describe())
+sample = window.sample(session.settings, session.functions)
+say(window.sample_sentence(sample))
+display(charts.memory_headroom(sample, configured={k: session.settings.function(k).memory_mb for k in session.functions}))
 
 # %% [markdown]
 # ## Recommendations
 
 # %%
-recs = recommend.recommend(session.settings, reports, session.functions, tuned, window_hours=session.window_hours,
+recs = recommend.recommend(session.settings, window.data, session.functions, tuned, window_hours=session.window_hours,
                            min_confidence=min_confidence)
 for problem in recs.problems:
     say(f"**Parameter problem:** {problem}")
@@ -124,7 +127,11 @@ show(co_beside)
 # Each function's invocations in the window are split in two halves by time (at the moment half of them had happened). The timeout rule runs on the first half alone, and every invocation of the second half that ran longer than the timeout it gives is counted as cut. Where the first half is too thin for the rule, the timeout stays the current one. *Bound alone* and *Cut by the bound alone* test the bound alone, without the floors (which usually dominate here). The target is 0 cut.
 
 # %%
-timeouts = backtest.timeout_backtest(session.settings, reports, session.functions)
+timeouts = window_backtest(window, session.settings, session.functions)
+if timeouts.attrs.get("split_at"):
+    say("Aggregate route: each function's halves meet on the 5-minute bin boundary nearest its midpoint (within half "
+        "a bin's invocations of it); the first half's longest durations and the second half's count of invocations "
+        "above each timeout come from Logs Insights, exact for that split.")
 show(timeouts, 1)
 say(f"Cut in the second half: **{int(timeouts['cut'].sum()) if len(timeouts) else 0}** invocation(s).")
 
@@ -151,12 +158,12 @@ else:
 # %% [markdown]
 # ## Try other settings
 #
-# In JupyterLab, the controls below project duration, cost and risk from the measured model as you move them, at the traffic's invocation rate. A choice the params schema rejects (a timeout the queue's visibility timeout forbids, say) is flagged with the schema's message and *Apply* is disabled. *Apply* writes the patch to `params/<env>.yaml` (or `$WORKBOOK_PARAMS_DIR`) and shows what it would change, property by property: the offline plan of the patched params against the current plan, or the real preview where the Pulumi CLI is installed. The confirmation stays until the next *Apply*. Durations are measured on the function's current architecture; a projection on the other one says it assumes that speed. In a report the cell prints the static recommendation.
+# In JupyterLab, the controls below project duration, cost and risk from the measured model as you move them, at the traffic's invocation rate. A choice the params schema rejects (a timeout the queue's visibility timeout forbids, say) is flagged with the schema's message and *Apply* is disabled. *Apply* writes the patch to `params/<env>.yaml` (or `$WORKBOOK_PARAMS_DIR`) and shows what it would change, property by property: the offline plan of the patched params against the current plan, or the real preview where the Pulumi CLI is installed. The confirmation stays until the next *Apply*. Durations are measured on the function's current architecture; a projection on the other one says it assumes that speed. On the aggregate route the projected p99.9 is Logs Insights' own for a function that ran one traffic version in the window, else merged across its versions (an estimate between the versions' own); the rate, the mean duration and the peak are exact. In a report the cell prints the static recommendation.
 
 # %%
 from workbook.report import interactive as controls
 
-panel = controls.controls(session.settings, tuned, reports, recs, interactive=interactive,
+panel = controls.controls(session.settings, tuned, window.data, recs, interactive=interactive,
                           window_hours=session.window_hours)
 
 # %%
@@ -164,6 +171,7 @@ glue("recommendations", recs.table.to_dict(orient="records"))
 glue("compute_optimizer", {"note": co_advice.attrs.get("note", ""), "beside": co_beside.to_dict(orient="records")})
 glue("params_patch", patch.diff)
 glue("timeout_backtest", timeouts.to_dict(orient="records"))
+glue("route", window.route.value)
 glue("tuned", {k: {"memory_mb": t.memory_mb, "status": t.status, "invocations": t.invocations_used,
                    "confidence": t.confidence} for k, t in tuned.items()})
 glue("worst_case", {"floor_probes": recommend.floor_probes(tuned),

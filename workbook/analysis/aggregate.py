@@ -2,7 +2,8 @@
 
 Each function here answers as its raw-route twin does on the same invocations:
 
-* ``coldstart_summary``  as ``workbook.analysis.coldstart.summary`` (by function, memory size or hour);
+* ``coldstart_summary``  as ``workbook.analysis.coldstart.summary`` (by any of function, memory size, architecture,
+  hour); ``coldstart_timeline`` as ``coldstart.timeline`` at 5 minutes;
 * ``cost_from_aggregates`` as ``workbook.analysis.cost.cost_from_reports`` (through the same ``function_charges``);
 * ``duration_percentiles`` the Duration p50/p90/p99 rows ``workbook.analysis.health.per_function`` reads;
 * ``memory_floor_inputs``  the peak, count and out-of-memory sizes ``workbook.tuning.floors.memory_floor`` takes.
@@ -10,8 +11,8 @@ Each function here answers as its raw-route twin does on the same invocations:
 Counts, sums, maxima and costs are exact. A percentile is exact where one group holds all the rows
 asked about (per function: one version in the window, whatever its memory changes); across groups
 (several traffic versions, a memory size's or an hour's 5-minute bins) it is ``merge_percentiles``'
-estimate, which lies between the groups' own percentiles; ``attrs["percentiles"]`` says which. SnapStart restores are not in the
-queries: restore columns are 0 and NaN.
+estimate, which lies between the groups' own percentiles; ``attrs["percentiles"]`` says which (and
+``attrs["restore_percentiles"]`` for SnapStart's Restore Duration, counted, timed and priced as on the raw route).
 """
 from __future__ import annotations
 
@@ -26,10 +27,12 @@ from workbook.analysis.cost import COST_COLUMNS, FREE_EPHEMERAL_MB, function_cha
 from workbook.telemetry import insights_queries as iq
 from workbook.telemetry.aggregate import Aggregates, merge_percentiles, window_hours
 
-__all__ = ["coldstart_summary", "cost_from_aggregates", "duration_percentiles", "memory_floor_inputs"]
+__all__ = ["coldstart_summary", "coldstart_timeline", "percentile_sentence", "cost_from_aggregates", "duration_percentiles",
+           "memory_floor_inputs"]
 
 _INIT = {p / 100.0: iq.pct_field("init", p) + "_ms" for p in iq.INIT_PERCENTILES}
 _DURATION = {p / 100.0: iq.pct_field("duration", p) + "_ms" for p in iq.DURATION_PERCENTILES}
+_RESTORE = {p / 100.0: iq.pct_field("restore", p) + "_ms" for p in iq.RESTORE_PERCENTILES}
 EXACT = "exact (one group: Logs Insights' own percentile)"
 MERGED = ("merged across groups: an estimate between the groups' own percentiles (in rank within half a point "
           "in the differential test)")
@@ -43,6 +46,20 @@ def _merged(rows: pd.DataFrame, columns: Mapping[float, str], count: str, q: flo
     knots = [{0.0: float(r[low])} | {level: float(r[c]) for level, c in columns.items()}
              | ({1.0: float(r[top])} if top else {}) for _, r in rows.iterrows()]
     return merge_percentiles(rows[count].astype(float).tolist(), knots, q)
+
+
+def percentile_sentence(frame: pd.DataFrame, what: str = "INIT percentiles") -> str:
+    """One sentence on which of an aggregate frame's percentiles are exact and which merged ('' on the raw route)."""
+    how = frame.attrs.get("percentiles")
+    if frame.attrs.get("route") != "aggregate" or how is None:
+        return ""
+    merged = [", ".join(map(str, k)) if isinstance(k, tuple) else str(k) for k, v in how.items() if v == MERGED]
+    if not merged:
+        return f"Aggregate route: counts, rates and shares are exact, and the {what} are Logs Insights' own."
+    shown = "; ".join(merged[:6]) + (f" and {len(merged) - 6} more" if len(merged) > 6 else "")
+    return (f"Aggregate route: counts, rates and shares are exact; the {what} of {shown} are merged across 5-minute "
+            "bins or versions, an estimate that lies between the groups' own percentiles (the others are Logs "
+            "Insights' own).")
 
 
 def _how(rows: pd.DataFrame) -> str:
@@ -59,43 +76,75 @@ def _last_day(agg: Aggregates) -> date | None:
     return agg.end.date() if pd.notna(agg.end) else None
 
 
-def coldstart_summary(agg: Aggregates, by: str = "function", *, package_type: str = "Zip",
+def coldstart_summary(agg: Aggregates, by: str | Sequence[str] = "function", *,
+                      architecture: str | Mapping[str, str] | None = None, package_type: str = "Zip",
                       on: date | None = None) -> pd.DataFrame:
-    """``coldstart.summary``'s frame (by one of function, memory_size_mb, hour) from aggregates."""
-    if by not in GROUPINGS or by == "architecture":
-        raise ValueError(f"cannot group aggregates' cold starts by {by!r}; use function, memory_size_mb or hour")
-    columns = [by, "invocations", "cold_starts", "cold_start_rate", "init_p50_ms", "init_p95_ms", "init_p99_ms",
-               "init_latency_share", "init_cost_share", "init_billed", "restores", "restore_p50_ms",
-               "restore_p95_ms", "restore_p99_ms", "restore_latency_share"]
-    source = agg.window if by == "function" else agg.bins
+    """``coldstart.summary``'s frame from aggregates, by any of function, memory_size_mb, architecture, hour.
+
+    By function alone the rows are the window's (its INIT percentiles Insights' own where one version ran);
+    otherwise the 5-minute bins' (a bin lies in one hour, at one memory size, of one function, so the counts
+    and shares are exact; the INIT percentiles merged across bins where a group holds several).
+    ``architecture``: one for all, or function -> architecture, as ``coldstart.summary`` takes it.
+    """
+    keys = [by] if isinstance(by, str) else list(by)
+    unknown = set(keys) - set(GROUPINGS)
+    if unknown or not keys:
+        raise ValueError(f"cannot group cold starts by {sorted(unknown) or keys}; use any of {', '.join(GROUPINGS)}")
+    columns = keys + ["invocations", "cold_starts", "cold_start_rate", "init_p50_ms", "init_p95_ms", "init_p99_ms",
+                      "init_latency_share", "init_cost_share", "init_billed", "restores", "restore_p50_ms",
+                      "restore_p95_ms", "restore_p99_ms", "restore_latency_share"]
+    whole = keys == ["function"]
+    source = agg.window if whole else agg.bins
     if not len(source):
         return pd.DataFrame(columns=columns)
     frame = source.copy()
-    if by == "hour":
+    if "hour" in keys:
         frame["hour"] = pd.to_datetime(frame["bin_start"], utc=True).dt.hour
+    if "architecture" in keys:
+        frame["architecture"] = (frame["function"].map(lambda f: architecture.get(str(f), "unknown"))
+                                 if isinstance(architecture, Mapping) else (architecture or "unknown"))
     billed_init = init_is_billed(package_type, on or _last_day(agg))
-    rows, how = [], {}
-    for key, group in frame.groupby(by, sort=True, observed=True):
+    rows, how, restore_how = [], {}, {}
+    for key, group in frame.groupby(keys, sort=True, observed=True):
+        key = key if isinstance(key, tuple) else (key,)
         invocations = float(group["invocations"].sum())
         cold = float(group["cold_starts"].sum())
-        latency = float(group["duration_sum_ms"].sum() + group["init_sum_ms"].sum())
-        billed = agg.bins[agg.bins["function"] == key] if by == "function" else group   # GB-s need the memory size
+        latency = float(group["duration_sum_ms"].sum() + group["init_sum_ms"].sum() + group["restore_sum_ms"].sum())
+        billed = agg.bins[agg.bins["function"] == key[0]] if whole else group   # GB-s need the memory size
         gb_s = _gb_s(billed, "billed_duration_sum_ms")
         init_gb_s = _gb_s(billed, "init_unbilled_ms") if billed_init else 0.0
-        with_cold = group[group["cold_starts"] > 0]
-        how[key] = _how(with_cold)
+        with_cold, with_restore = group[group["inits"] > 0], group[group["restores"] > 0]
+        label = key[0] if len(keys) == 1 else key
+        how[label], restore_how[label] = _how(with_cold), _how(with_restore)
         rows.append({
-            by: key, "invocations": int(invocations), "cold_starts": int(cold),
+            **dict(zip(keys, key, strict=True)), "invocations": int(invocations), "cold_starts": int(cold),
             "cold_start_rate": cold / invocations if invocations else float("nan"),
-            **{f"init_p{int(q * 100)}_ms": _merged(with_cold, _INIT, "cold_starts", q, "init_min_ms") for q in _INIT},
+            **{f"init_p{int(q * 100)}_ms": _merged(with_cold, _INIT, "inits", q, "init_min_ms") for q in _INIT},
             "init_latency_share": float(group["init_sum_ms"].sum()) / latency if latency else 0.0,
             "init_cost_share": init_gb_s / (gb_s + init_gb_s) if gb_s + init_gb_s else 0.0,
-            "init_billed": bool(billed_init), "restores": 0, "restore_p50_ms": np.nan, "restore_p95_ms": np.nan,
-            "restore_p99_ms": np.nan, "restore_latency_share": 0.0,
+            "init_billed": bool(billed_init), "restores": int(group["restores"].sum()),
+            **{f"restore_p{int(q * 100)}_ms": _merged(with_restore, _RESTORE, "restores", q, "restore_min_ms")
+               for q in _RESTORE},
+            "restore_latency_share": float(group["restore_sum_ms"].sum()) / latency if latency else 0.0,
         })
     out = pd.DataFrame(rows, columns=columns)
-    out.attrs.update(route="aggregate", percentiles=how)
+    out.attrs.update(route="aggregate", percentiles=how, restore_percentiles=restore_how)
     return out
+
+
+def coldstart_timeline(agg: Aggregates) -> pd.DataFrame:
+    """``coldstart.timeline``'s frame at the bins' 5 minutes: invocations and cold starts per function and bin
+    (exact), and the bin's INIT p95 (merged across its versions and memory sizes where it has several)."""
+    columns = ["function", "timestamp", "invocations", "cold_starts", "init_p95_ms"]
+    if not len(agg.bins):
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for (function, start), group in agg.bins.groupby(["function", "bin_start"], sort=True, observed=True):
+        with_cold = group[group["inits"] > 0]
+        rows.append({"function": function, "timestamp": start, "invocations": int(group["invocations"].sum()),
+                     "cold_starts": int(group["cold_starts"].sum()),
+                     "init_p95_ms": _merged(with_cold, _INIT, "inits", 0.95, "init_min_ms")})
+    return pd.DataFrame(rows, columns=columns)
 
 
 def cost_from_aggregates(agg: Aggregates, region: str = "us-east-1", architecture: str | Mapping[str, str] = "x86_64",
@@ -118,11 +167,14 @@ def cost_from_aggregates(agg: Aggregates, region: str = "us-east-1", architectur
         name = str(function)
         arch = architecture.get(name, "x86_64") if isinstance(architecture, Mapping) else architecture
         invocations = float(group["invocations"].sum())
+        restores = int(group["restores"].sum())
         row = function_charges(
-            invocations=int(invocations), cold_starts=int(group["cold_starts"].sum()), restores=0,
+            invocations=int(invocations), cold_starts=int(group["cold_starts"].sum()), restores=restores,
             gb_s=_gb_s(group, "billed_duration_sum_ms"),
-            init_gb_s=_gb_s(group, "init_unbilled_ms") if init_billed else 0.0, restore_gb_s=0.0,
-            restore_mean_memory_mb=0.0, billed_s=float(group["billed_duration_sum_ms"].sum()) / 1000.0,
+            init_gb_s=_gb_s(group, "init_unbilled_ms") if init_billed else 0.0,
+            restore_gb_s=_gb_s(group, "restore_unbilled_ms"),
+            restore_mean_memory_mb=float((group["memory_size_mb"] * group["restores"]).sum()) / restores if restores else 0.0,
+            billed_s=float(group["billed_duration_sum_ms"].sum()) / 1000.0,
             mean_memory_mb=float((group["memory_size_mb"] * group["invocations"]).sum() / invocations),
             unpriced=0, region=region, arch=arch, runtime=runtime, free_tier=free_tier,
             ephemeral_mb=float((ephemeral_storage_mb or {}).get(name, FREE_EPHEMERAL_MB)),
@@ -130,7 +182,7 @@ def cost_from_aggregates(agg: Aggregates, region: str = "us-east-1", architectur
         row.pop("_unpriced")
         rows.append({"function": name, **row})
     out = pd.DataFrame(rows, columns=COST_COLUMNS)
-    out.attrs.update(route="aggregate", note="SnapStart restores are not counted on the aggregate route")
+    out.attrs.update(route="aggregate")
     return out
 
 

@@ -33,6 +33,8 @@ from workbook.deploy.result import deploy_or_plan
 from workbook.deploy.stacks import cli_available
 from workbook.errors import WorkbookError
 from workbook.report.session import say
+from workbook.telemetry.aggregate import Aggregates
+from workbook.tuning.observed import observe
 from workbook.tuning.patch import ParamsPatch, display_path, params_patch
 
 ARCHITECTURES = ("x86_64", "arm64")
@@ -40,16 +42,18 @@ CHANGE_COLUMNS = ["resource", "type", "property", "before", "after"]
 
 
 def project(settings: config.Settings, key: str, memory_mb: int, timeout_s: int, architecture: str,
-            reports: pd.DataFrame, tuned: Any = None, window_hours: float | None = None) -> dict[str, Any]:
+            reports: pd.DataFrame | Aggregates, tuned: Any = None, window_hours: float | None = None) -> dict[str, Any]:
     """Projected duration, monthly cost and risks for function ``key`` at the given settings.
 
-    The monthly cost is at the invocation rate over ``window_hours`` (the analysed window), else
-    over the span of the function's rows. ``speed`` says which architecture's speed the duration
-    rests on: measured on the current one; on the other, assumed equal and said so.
+    ``reports`` is the window on either route: REPORT rows or the aggregate route's ``Aggregates``
+    (``workbook.tuning.observed``: the same projection, its p99.9 merged where the function ran
+    several traffic versions). The monthly cost is at the invocation rate over ``window_hours`` (the
+    analysed window), else over the span of the function's rows. ``speed`` says which architecture's
+    speed the duration rests on: measured on the current one; on the other, assumed equal and said so.
     """
     current = settings.function(key)
-    subset = reports[reports["function"] == key] if len(reports) else reports
-    observed_ms = float(subset["duration_ms"].mean()) if len(subset) else float("nan")
+    seen = observe(reports, key)
+    observed_ms = seen.mean_duration_ms
     if tuned is not None and getattr(tuned, "model", None) is not None:
         duration_ms = float(max(tuned.model.model.predict(memory_mb), 1.0))
         basis = "fitted power-tuning model"
@@ -63,13 +67,12 @@ def project(settings: config.Settings, key: str, memory_mb: int, timeout_s: int,
                 "monthly_usd": float("nan"), "memory_risk": "unknown", "timeout_risk": "unknown"}
     speed = (f"measured on {current.architecture}" if architecture == current.architecture else
              f"assumes {current.architecture} speed: {architecture} not measured")
-    hours = window_hours or (max((subset["timestamp"].max() - subset["timestamp"].min()).total_seconds() / 3600,
-                                 1 / 60) if len(subset) > 1 else 0.0)
-    monthly_invocations = len(subset) / hours * 730 if hours else 0.0
+    hours = window_hours or seen.span_hours
+    monthly_invocations = seen.invocations / hours * 730 if hours else 0.0
     monthly = monthly_cost(monthly_invocations, duration_ms, memory_mb, architecture,
                            settings.params.aws_region, free_tier=False).total_usd
-    peak_mb = float(subset["max_memory_used_mb"].max()) if len(subset) else float("nan")
-    p999_ms = float(subset["duration_ms"].quantile(0.999)) * duration_ms / observed_ms if len(subset) else float("nan")
+    peak_mb = float("nan") if seen.peak_memory_mb is None else seen.peak_memory_mb
+    p999_ms = seen.p999_ms * duration_ms / observed_ms if not seen.empty else float("nan")
     memory_risk = ("unknown: no traffic in the window" if np.isnan(peak_mb) else
                    "out of memory likely" if peak_mb >= memory_mb else
                    "low headroom" if peak_mb > 0.8 * memory_mb else "ok")

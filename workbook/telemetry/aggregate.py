@@ -3,7 +3,8 @@
 ``load_aggregates`` runs ``workbook.telemetry.insights_queries``' queries through
 ``workbook.telemetry.insights.run_queries`` and returns an ``Aggregates``:
 
-* ``bins``: one row per function, version, memory size and 5-minute bin (counts, sums, percentiles, peaks);
+* ``bins``: one row per function, version, memory size and 5-minute bin (counts, sums, percentiles, peaks;
+  ``cold_starts`` counts INIT cold starts, ``inits``, and SnapStart restores, ``restores``);
 * ``window``: the same per function and version over the whole window (``memory_size_mb`` NaN): its
   percentiles are Insights' own over the window, not merged from bins;
 * ``top``: the longest successful durations of each function (the timeout bound's order statistics).
@@ -31,23 +32,30 @@ from workbook.telemetry.insights import InsightsQuery, InsightsStats, run_querie
 from workbook.telemetry.logs import TRAFFIC_VERSIONS, log_group_name
 from workbook.telemetry.timestamps import epoch_ms as _epoch_ms
 
-__all__ = ["Aggregates", "GROUP_COLUMNS", "VALUE_COLUMNS", "load_aggregates", "merge_percentiles", "rows_to_frame"]
+__all__ = ["Aggregates", "GROUP_COLUMNS", "VALUE_COLUMNS", "count_longer", "load_aggregates", "merge_percentiles",
+           "rows_to_frame"]
 
 GROUP_COLUMNS = ("function", "version", "memory_size_mb")
 #: Insights' field -> the frame's column (units in the names).
 _RENAME = {
     "invocations": "invocations", "failed": "failed", "timeouts": "timeouts", "out_of_memory": "out_of_memory",
-    "cold_starts": "cold_starts",
+    "cold_starts": "inits",                      # Insights' count of Init Durations: cold starts without restores
     "duration_min": "duration_min_ms",
     **{iq.pct_field("duration", p): iq.pct_field("duration", p) + "_ms" for p in iq.DURATION_PERCENTILES},
     "duration_max": "duration_max_ms", "ok_duration_max": "ok_duration_max_ms", "duration_sum": "duration_sum_ms",
     "init_min": "init_min_ms", **{iq.pct_field("init", p): iq.pct_field("init", p) + "_ms" for p in iq.INIT_PERCENTILES},
-    "init_sum": "init_sum_ms", "init_unbilled_ms": "init_unbilled_ms", "billed_sum": "billed_duration_sum_ms",
+    "init_sum": "init_sum_ms", "init_unbilled_ms": "init_unbilled_ms",
+    "restores": "restores", "restore_min": "restore_min_ms",
+    **{iq.pct_field("restore", p): iq.pct_field("restore", p) + "_ms" for p in iq.RESTORE_PERCENTILES},
+    "restore_sum": "restore_sum_ms", "restore_unbilled_ms": "restore_unbilled_ms",
+    "billed_sum": "billed_duration_sum_ms",
     "used_max": "max_memory_used_peak_mb", "used_p99": "max_memory_used_p99_mb",
 }
-VALUE_COLUMNS = tuple(_RENAME.values())
-_COUNTS = ("invocations", "failed", "timeouts", "out_of_memory", "cold_starts")
-_SUMS = ("duration_sum_ms", "init_sum_ms", "init_unbilled_ms", "billed_duration_sum_ms")
+#: ``cold_starts`` is every cold start, as ``parse_reports``' ``cold_start``: INIT (``inits``) and SnapStart restores.
+VALUE_COLUMNS = (*_RENAME.values(), "cold_starts")
+_COUNTS = ("invocations", "failed", "timeouts", "out_of_memory", "inits", "restores")
+_SUMS = ("duration_sum_ms", "init_sum_ms", "init_unbilled_ms", "restore_sum_ms", "restore_unbilled_ms",
+         "billed_duration_sum_ms")
 BIN_S = 300
 #: Versions x memory sizes expected per function in one bin, to size a binned query's time range.
 _GROUPS_PER_FUNCTION = 4
@@ -72,6 +80,7 @@ def rows_to_frame(rows: Sequence[Mapping[str, Any]], functions: Mapping[str, str
         frame[column] = pd.to_numeric(frame[column], errors="coerce") if column in frame else np.nan
     for column in _COUNTS + _SUMS:
         frame[column] = frame[column].fillna(0.0)
+    frame["cold_starts"] = frame["inits"] + frame["restores"]
     frame["log_format"] = log_format
     return frame[columns]
 
@@ -342,3 +351,30 @@ def _union(parts: list[_TopPart]) -> pd.DataFrame:
 
 def window_hours(agg: Aggregates) -> float:
     return max((agg.end - agg.start).total_seconds() / 3600.0, 1 / 60)
+
+
+def count_longer(asks: Mapping[str, Sequence[float]], start: Any, end: Any, *, client: Any = None,
+                 region: str | None = None, live_versions: Mapping[str, Sequence[str]] | None = None,
+                 log_formats: Sequence[iq.LogFormat | str] = (iq.LogFormat.JSON, iq.LogFormat.TEXT),
+                 stats: InsightsStats | None = None, **run_options: Any) -> dict[str, dict[float, int]]:
+    """How many of each function's traffic invocations (any status) ran longer than each threshold, in [start, end].
+
+    ``asks``: function (full name) -> thresholds in ms. One ``longer_query`` per function, threshold and log
+    format, on the function's own log group; versions outside the traffic (power tuning's) are left out.
+    """
+    start_ms, end_ms = _epoch_ms(start), _epoch_ms(end)
+    out: dict[str, dict[float, int]] = {name: {float(t): 0 for t in thresholds} for name, thresholds in asks.items()}
+    if end_ms < start_ms or not asks:
+        return out
+    client = client or aws.client("logs", region)
+    traffic = order_stats.traffic_of(live_versions, TRAFFIC_VERSIONS)
+    wanted = [(name, float(t), iq.LogFormat(fmt)) for name, thresholds in asks.items()
+              for t in sorted(set(map(float, thresholds))) for fmt in log_formats]
+    queries = [InsightsQuery((log_group_name(name),), start_ms // 1000, -(-end_ms // 1000), iq.longer_query(fmt, t),
+                             f"longer {name} {t:g} {fmt.value}") for name, t, fmt in wanted]
+    results = run_queries(client, queries, stats=stats if stats is not None else InsightsStats(), **run_options)
+    for (name, threshold, _), rows in zip(wanted, results, strict=True):
+        versions = traffic(name)
+        out[name][threshold] += sum(int(float(r.get("longer", 0) or 0)) for r in rows
+                                    if r.get("version") is None or str(r.get("version")) in versions)
+    return out

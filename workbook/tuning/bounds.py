@@ -168,6 +168,11 @@ class TopDurations:
                                    f"{self.top_ms.size:,} longest fetched: fetch top_needed(...) of them")
         return float(self.top_ms[from_top])
 
+    def scaled(self, factor: float) -> TopDurations:
+        """Every duration times ``factor`` (> 0: the order is kept), as the raw route scales its array."""
+        return TopDurations(self.top_ms * factor, self.size, {q: v * factor for q, v in self.known.items()},
+                            {r: v * factor for r, v in self.ranks.items()})
+
     def quantile(self, q: float) -> float:
         """numpy's default (linear) quantile of all ``size`` durations, from the top (else ``known[q]``)."""
         position = (self.size - 1) * q

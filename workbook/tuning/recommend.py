@@ -30,6 +30,7 @@ import pandas as pd
 from infra import config, specs
 from workbook.analysis.cost import monthly_cost
 from workbook.local import processes
+from workbook.telemetry.aggregate import Aggregates
 from workbook.tuning import defaults
 from workbook.tuning.adaptive import (
     PROBE_COLUMNS,
@@ -41,14 +42,15 @@ from workbook.tuning.adaptive import (
     split_probes,
 )
 from workbook.tuning.analysis import AnalysisResult, TuningError, base_cost_per_ms
-from workbook.tuning.bounds import min_samples
+from workbook.tuning.bounds import TopDurations, min_samples
 from workbook.tuning.decide import MemoryDecision, Status, decide_memory
-from workbook.tuning.floors import Floor, memory_floor, timeout_floor
+from workbook.tuning.floors import Floor, timeout_floor
 from workbook.tuning.invokers import make_invoker
 from workbook.tuning.model import ModelRecommendation, recommend_from_model
+from workbook.tuning.observed import Observed, observe, window_span_hours
 from workbook.tuning.patch import ParamsPatch, params_patch
 from workbook.tuning.payloads import tuning_payloads
-from workbook.tuning.rules import recommend_architecture, recommend_timeout
+from workbook.tuning.rules import durations_quantile, recommend_architecture, recommend_timeout
 from workbook.tuning.runner import Invoker, TuningRun, check_power_values, run_power_tuning
 
 RECOMMENDATION_COLUMNS = ["function", "kind", "current", "recommended", "status", "confidence", "samples", "floor",
@@ -240,11 +242,12 @@ def _durations_by_memory(invocations: pd.DataFrame) -> dict[int, list[float]]:
     return {int(m): list(group[column].astype(float)) for m, group in ok.groupby("memory_mb")}
 
 
-def recommend(settings: config.Settings, reports: pd.DataFrame, keys: Sequence[str],
+def recommend(settings: config.Settings, reports: pd.DataFrame | Aggregates, keys: Sequence[str],
               tuned: Mapping[str, Tuned] | None = None,
               measured_by_arch: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
               window_hours: float | None = None, min_confidence: float | None = None) -> Recommendations:
-    """Recommendations for ``keys`` from the window's REPORT rows and any power-tuning results.
+    """Recommendations for ``keys`` from the window (REPORT rows, or the aggregate route's ``Aggregates``: the
+    same rows either way, see ``workbook.tuning.observed``) and any power-tuning results.
 
     Savings are priced at the window's invocation rate; ``window_hours`` is the analysed window
     (as the cost notebook uses it), else the span of the rows. ``min_confidence`` (default
@@ -254,48 +257,45 @@ def recommend(settings: config.Settings, reports: pd.DataFrame, keys: Sequence[s
     threshold, problem = check_min_confidence(min_confidence)
     out = Recommendations(pd.DataFrame(columns=RECOMMENDATION_COLUMNS), problems=[problem] if problem else [])
     rows: list[dict[str, Any]] = []
-    hours = window_hours or _window_hours(reports)
+    hours = window_hours or window_span_hours(reports)
     for key in keys:
-        subset = reports[reports["function"] == key] if len(reports) else reports
-        rows.extend(_function_rows(settings, key, subset, tuned.get(key), (measured_by_arch or {}).get(key), hours))
+        seen = observe(reports, key)
+        rows.extend(_function_rows(settings, key, seen, tuned.get(key), (measured_by_arch or {}).get(key), hours))
     for row in rows:
         _promote(row, threshold, problem, out)
     out.table = pd.DataFrame(rows, columns=RECOMMENDATION_COLUMNS)
     return out
 
 
-def _function_rows(settings: config.Settings, key: str, subset: pd.DataFrame, tuned: Tuned | None,
+def _function_rows(settings: config.Settings, key: str, seen: Observed, tuned: Tuned | None,
                    arch: Mapping[str, Sequence[float]] | None, hours: float) -> list[dict[str, Any]]:
     """The memory, timeout and architecture rows of one function."""
     current = settings.function(key)
-    if len(subset) == 0 and tuned is None:
+    if seen.empty and tuned is None:
         why = "never invoked in the window: nothing to recommend from"
         need = "invocations in the window: run traffic, or widen the time range (since)"
         return [_row(key, kind, now, now, Status.INSUFFICIENT_DATA, None, 0, "-", why, need)
                 for kind, now in (("memory", current.memory_mb), ("timeout", f"{current.timeout_s} s"),
                                   ("architecture", current.architecture))]
-    monthly_invocations = len(subset) / hours * 730 if hours else 0.0
-    memory_row, decision = _memory_row(settings, key, subset, tuned, monthly_invocations)
+    monthly_invocations = seen.invocations / hours * 730 if hours else 0.0
+    memory_row, decision = _memory_row(settings, key, seen, tuned, monthly_invocations)
     rows = [memory_row]
-    rows.append(_timeout_row(settings, key, subset, tuned, decision, memory_row))
+    rows.append(_timeout_row(settings, key, seen, tuned, decision, memory_row))
     rows.append(_architecture_row(settings, key, arch, memory_row))
     return rows
 
 
 def _window_floor(subset: pd.DataFrame) -> Floor:
-    used = subset["max_memory_used_mb"].dropna().astype(float) if "max_memory_used_mb" in subset else pd.Series([], dtype=float)
-    oom = []
-    if "status" in subset and "memory_size_mb" in subset:
-        oom = [int(m) for m in subset.loc[subset["status"].astype(str) == "out_of_memory", "memory_size_mb"].dropna()]
-    return memory_floor(float(used.max()) if len(used) else None, invocations=len(used), oom_at_mb=oom)
+    """The memory floor from one function's REPORT rows (``Observed.floor``)."""
+    return observe(subset, str(subset["function"].iloc[0]) if len(subset) else "").floor()
 
 
-def _memory_row(settings: config.Settings, key: str, subset: pd.DataFrame, tuned: Tuned | None,
+def _memory_row(settings: config.Settings, key: str, seen: Observed, tuned: Tuned | None,
                 monthly_invocations: float) -> tuple[dict[str, Any], MemoryDecision | None]:
     current = settings.function(key)
-    window = _window_floor(subset)
+    window = seen.floor()
     if tuned is None:
-        samples = int(subset["max_memory_used_mb"].notna().sum()) if "max_memory_used_mb" in subset else 0
+        samples = seen.memory_samples
         if window.value > current.memory_mb:
             return _row(key, "memory", current.memory_mb, int(window.value), Status.RECOMMEND, 1.0, samples,
                         window.describe("MB"), f"raise to the floor: {window.reason} is above the current "
@@ -329,28 +329,26 @@ def _weights(run: Any) -> dict[int, float] | None:
     return getattr(run, "weights", None) or None
 
 
-def _timeout_row(settings: config.Settings, key: str, subset: pd.DataFrame, tuned: Tuned | None,
+def _timeout_row(settings: config.Settings, key: str, seen: Observed, tuned: Tuned | None,
                  decision: MemoryDecision | None, memory_row: dict[str, Any]) -> dict[str, Any]:
     current = settings.function(key)
-    status = subset["status"].astype(str) if "status" in subset else pd.Series(["ok"] * len(subset), index=subset.index)
-    ok = subset[status == "ok"] if len(subset) else subset
-    durations = ok["duration_ms"].dropna().astype(float).to_numpy() if len(ok) else np.asarray([], dtype=float)
+    durations = seen.successes
     scaled = ""
     if decision is not None and decision.changes and len(durations):
         table = decision.estimates.set_index("memory_mb")["mean_duration_ms"]
         if decision.current_mb in table.index and decision.recommended_mb in table.index:
             factor = float(table[decision.recommended_mb] / table[decision.current_mb])
             if factor > 1.0:
-                durations = durations * factor
+                durations = durations.scaled(factor) if isinstance(durations, TopDurations) else durations * factor
                 scaled = (f"; durations scaled by {factor:.2f}x for the recommended {decision.recommended_mb} MB "
                           "(power tuning's means)")
     memory = decision.recommended_mb if decision is not None else current.memory_mb
     worst_ms, worst = _worst_case_ms(tuned, memory)
-    floor = timeout_floor(settings, key, per_record_p99_ms=float(np.quantile(durations, 0.99)) if len(durations) else None,
+    floor = timeout_floor(settings, key, per_record_p99_ms=durations_quantile(durations, 0.99) if len(durations) else None,
                           worst_case_ms=worst_ms, worst_case_memory_mb=memory if worst_ms else None, worst_case=worst)
-    rec = recommend_timeout(durations, key, settings=settings, floor=floor, timed_out=int((status == "timeout").sum()))
-    if len(subset) and not len(durations) and rec.status is Status.INSUFFICIENT_DATA:
-        reason = (f"all {len(subset):,} invocations in the window failed ({', '.join(sorted(set(status)))}): "
+    rec = recommend_timeout(durations, key, settings=settings, floor=floor, timed_out=seen.timed_out)
+    if seen.invocations and not len(durations) and rec.status is Status.INSUFFICIENT_DATA:
+        reason = (f"all {seen.invocations:,} invocations in the window failed ({', '.join(seen.statuses)}): "
                   "their durations do not show how long the work takes")
     else:
         reason = rec.reason + scaled
@@ -531,13 +529,6 @@ def check_rows(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 def _leading_number(text: Any) -> float | None:
     match = re.match(r"\s*([0-9][0-9,]*(?:\.[0-9]+)?)", str(text or ""))
     return float(match.group(1).replace(",", "")) if match else None
-
-
-def _window_hours(reports: pd.DataFrame) -> float:
-    if reports is None or len(reports) < 2 or "timestamp" not in reports:
-        return 0.0
-    span = (reports["timestamp"].max() - reports["timestamp"].min()).total_seconds() / 3600
-    return max(span, 1 / 60)
 
 
 def _row(key: str, kind: str, current: Any, recommended: Any, status: Status, confidence: float | None, samples: int,

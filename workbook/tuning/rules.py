@@ -34,7 +34,8 @@ from workbook.tuning.defaults import (
 from workbook.tuning.floors import TimeoutFloor, queue_of, timeout_floor
 
 __all__ = ["ArchitectureRecommendation", "MemoryUsageRecommendation", "TimeoutRecommendation",
-           "recommend_architecture", "recommend_memory_from_usage", "ranks_for_timeout", "recommend_timeout", "timeout_durations",
+           "durations_quantile", "recommend_architecture", "recommend_memory_from_usage", "ranks_for_timeout",
+           "recommend_timeout", "timeout_durations",
            "top_for_timeout"]
 
 
@@ -172,7 +173,7 @@ def recommend_timeout(
     values = durations_ms if isinstance(durations_ms, TopDurations) else np.asarray([float(d) for d in durations_ms if d == d])
     bound = quantile_upper_bound(values, quantile, level)
     if floor is None:
-        p99 = _quantile(values, 0.99) if values.size else None
+        p99 = durations_quantile(values, 0.99) if values.size else None
         floor = timeout_floor(settings, function_key, per_record_p99_ms=p99)
     ceiling = floor.ceiling_s
     floor_s = min(floor.seconds, ceiling)
@@ -222,7 +223,8 @@ def recommend_timeout(
     return result(timeout, Status.RECOMMEND, level, why)
 
 
-def _quantile(values: np.ndarray | TopDurations, q: float) -> float:
+def durations_quantile(values: np.ndarray | TopDurations, q: float) -> float:
+    """numpy's linear ``q`` quantile of all the durations, or of all those a ``TopDurations`` stands for."""
     return values.quantile(q) if isinstance(values, TopDurations) else float(np.quantile(values, q))
 
 

@@ -3,9 +3,10 @@ here with pandas/numpy (an oracle independent of workbook.telemetry's parsing an
 
 It answers ``start_query`` / ``get_query_results`` in the documented shapes (``{"queryId"}``;
 ``{"status", "results": [[{"field", "value"}]], "statistics"}``), values as strings, as Insights
-gives them. It recognises the three queries of ``workbook.telemetry.insights_queries`` by their
+gives them. It recognises the queries of ``workbook.telemetry.insights_queries`` by their
 text: the log format by its filter, binned or not by ``bin(5m)``, the top durations by
-``sort duration_ms desc | limit k``. Percentiles are numpy's linear ones (the raw route's pandas
+``sort duration_ms desc | limit k``, the histogram by ``as bucket``, the count of longer invocations
+by ``duration > ms``. Percentiles are numpy's linear ones (the raw route's pandas
 quantile); the bin's value is written as Insights writes it (``2025-11-01 10:05:00.000``).
 """
 from __future__ import annotations
@@ -67,6 +68,11 @@ class InsightsFromInvocations:
             rows = rows[rows["duration_ms"] >= float(low.group(1))]
         if high:
             rows = rows[rows["duration_ms"] < float(high.group(1))]
+        above = re.search(r" > ([0-9.e+-]+)\n", query)
+        if above:                                     # the backtest's cut: any status, longer than the timeout
+            longer = rows[rows["duration_ms"] > float(above.group(1))].groupby("version").size()
+            return [[{"field": "version", "value": v}, {"field": "longer", "value": str(n)}]
+                    for v, n in longer.items()]
         width = re.search(r"floor\(\S+ / ([0-9.e+-]+)\) as bucket", query)
         if width:                                     # the histogram of successful durations
             ok = rows[rows["status"] == "ok"]
@@ -111,6 +117,15 @@ class InsightsFromInvocations:
                   "duration_sum": _num(duration.sum())}
         for p in (50, 95, 99):
             stats[f"init_p{p}"] = pct(cold, p)
+        restore = g["restore_ms"].to_numpy(float) if "restore_ms" in g else np.full(len(g), np.nan)
+        billed_restore = g["billed_restore_ms"].to_numpy(float) if "billed_restore_ms" in g else np.full(len(g), np.nan)
+        restored = restore[~np.isnan(restore)]
+        restore_unbilled = (~np.isnan(billed_restore)) & (g["billed_ms"].to_numpy(float)
+                                                          < np.ceil(duration + np.nan_to_num(billed_restore)))
+        stats |= {"restores": str(len(restored)), "restore_min": _num(restored.min()) if len(restored) else "",
+                  **{f"restore_p{p}": pct(restored, p) for p in (50, 95, 99)},
+                  "restore_sum": _num(restored.sum()) if len(restored) else "",
+                  "restore_unbilled_ms": _num(float(np.where(restore_unbilled, np.nan_to_num(billed_restore), 0).sum()))}
         stats |= {
             "init_sum": _num(cold.sum()) if len(cold) else "",
             "init_unbilled_ms": _num(float(np.where(~np.isnan(init) & unbilled, np.ceil(np.nan_to_num(init)), 0).sum())),
@@ -155,6 +170,35 @@ def generate(seed: int = 7) -> tuple[pd.DataFrame, pd.Timestamp, pd.Timestamp]:
     return frame, start, end
 
 
+def generate_snapstart(seed: int = 11) -> tuple[pd.DataFrame, pd.Timestamp, pd.Timestamp]:
+    """An hour of two SnapStart functions, ``snapt`` (text) and ``snapj`` (JSON): 400 invocations each, a fifth
+    of them restored from the snapshot (Restore Duration and Billed Restore Duration, no Init Duration), the
+    billed restore inside Billed Duration for half of them, and a memory change halfway for ``snapj``."""
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2025-11-02 08:00:00", tz="UTC")
+    parts = []
+    for function, fmt, memories in (("snapt", "Text", (1024, 1024)), ("snapj", "JSON", (512, 2048))):
+        n = 400
+        seconds = np.sort(rng.uniform(0, 3600, n))
+        duration = np.round(rng.lognormal(math.log(40.0), 0.4, n), 2)
+        status = rng.choice(["ok", "error"], n, p=[0.97, 0.03])
+        restored = rng.random(n) < 0.2
+        restore = np.where(restored, np.round(rng.uniform(100, 600, n), 2), np.nan)
+        billed_restore = np.where(restored, np.ceil(np.nan_to_num(restore) * rng.uniform(0.2, 0.6, n)), np.nan)
+        inside = rng.random(n) < 0.5
+        billed = np.ceil(duration + np.where(inside, np.nan_to_num(billed_restore), 0.0))
+        memory = np.where(seconds < 1800, memories[0], memories[1]).astype(float)
+        parts.append(pd.DataFrame({
+            "function": function, "log_format": fmt, "version": "$LATEST",
+            "time": start + pd.to_timedelta(np.round(seconds * 1000), unit="ms"),
+            "duration_ms": duration, "billed_ms": billed, "memory_mb": memory,
+            "used_mb": np.minimum(memory, rng.integers(60, 300, n)).astype(float), "init_ms": np.nan,
+            "restore_ms": restore, "billed_restore_ms": billed_restore, "status": status}))
+    frame = pd.concat(parts, ignore_index=True)
+    frame["request_id"] = [f"snap-{i:06d}" for i in range(len(frame))]
+    return frame, start, start + pd.Timedelta(hours=1)
+
+
 def report_events(invocations: pd.DataFrame) -> list[dict]:
     """The same invocations as FilterLogEvents events: REPORT lines in each function's log format."""
     events = []
@@ -167,6 +211,10 @@ def report_events(invocations: pd.DataFrame) -> list[dict]:
                     f"Max Memory Used: {int(row.used_mb)} MB\t")
             if row.init_ms == row.init_ms:
                 line += f"Init Duration: {row.init_ms:.2f} ms\t"
+            restore = getattr(row, "restore_ms", float("nan"))
+            if restore == restore:     # SnapStart: the order of AWS's documented REPORT line
+                line += (f"Restore Duration: {restore:.2f} ms\t"
+                         f"Billed Restore Duration: {int(row.billed_restore_ms)} ms\t")
             line += {"ok": "", "error": "Status: error\t", "timeout": "Status: timeout\t",
                      "out_of_memory": "Status: error\tError Type: Runtime.OutOfMemory\t"}[row.status]
         else:
@@ -175,6 +223,8 @@ def report_events(invocations: pd.DataFrame) -> list[dict]:
                        "memorySizeMB": int(row.memory_mb), "maxMemoryUsedMB": int(row.used_mb)}
             if row.init_ms == row.init_ms:
                 metrics["initDurationMs"] = row.init_ms
+            if getattr(row, "restore_ms", float("nan")) == getattr(row, "restore_ms", float("nan")):
+                metrics |= {"restoreDurationMs": row.restore_ms, "billedRestoreDurationMs": int(row.billed_restore_ms)}
             record = {"requestId": row.request_id, "metrics": metrics,
                       "status": {"ok": "success", "out_of_memory": "error"}.get(row.status, row.status)}
             if row.status == "out_of_memory":

@@ -257,3 +257,184 @@ def test_past_the_row_limit_the_rules_ranks_are_counted_not_fetched(routes, monk
         assert (mine.timeout_s, mine.status, mine.reason, mine.bound) == (
             theirs.timeout_s, theirs.status, theirs.reason, theirs.bound), function
     assert stats.rows < len(routes["invocations"]) / 2
+
+
+# -- the backtest, the projections and the recommendations, keyed as the notebooks key them --------------------
+
+KEYS = {"api": "api-processor", "files": "file-processor", "sched": "scheduler"}
+
+
+@pytest.fixture(scope="module")
+def keyed(routes):
+    """Both routes with function keys (the settings' timeouts and floors apply), as ``load_window`` gives them."""
+    from workbook.report.window import InsightsReader
+
+    raw = routes["raw"].assign(function=routes["raw"]["function"].map(KEYS).astype("string"))
+    double = InsightsFromInvocations(routes["invocations"])
+    reader = InsightsReader(dict(KEYS), None, double, {}, dict(sleep=lambda s: None, concurrency=1))
+    return dict(raw=raw, agg=reader.aggregates(routes["start"], routes["end"]), reader=reader, double=double,
+                settings=config.load("dev"), hours=(routes["end"] - routes["start"]).total_seconds() / 3600)
+
+
+@pytest.mark.parametrize("split", [0.5, 0.8])
+def test_the_backtest_matches_at_the_same_split(keyed, split):
+    """GIVEN the aggregate route's backtest (split on a 5-minute bin boundary, the halves read from Insights),
+    THEN the raw route split at the same times gives the same rows exactly, and each split is within half a
+    bin's invocations of the raw route's own split (``int(n * split)`` rows)."""
+    from workbook.tuning.backtest import timeout_backtest
+
+    keys = list(KEYS.values())
+    mine = timeout_backtest(keyed["settings"], keyed["agg"], keys, split, reader=keyed["reader"])
+    split_at = {k: pd.Timestamp(v) for k, v in mine.attrs["split_at"].items()}
+    theirs = timeout_backtest(keyed["settings"], keyed["raw"], keys, split, split_at=split_at)
+    pd.testing.assert_frame_equal(mine, theirs, check_dtype=False)
+    assert (mine["second_window_samples"] > 0).all()
+    if split == 0.8:     # api's first part holds enough successes for the bound; the bound alone cuts timeouts
+        api = mine.set_index("function").loc["api-processor"]
+        assert api["bound_only_s"] and api["bound_only_cut"] > 0
+    raw = keyed["raw"]
+    for key, at in split_at.items():
+        times = raw.loc[raw["function"] == key, "timestamp"]
+        per_bin = times.dt.floor("5min").value_counts()
+        assert abs(int((times < at).sum()) - int(len(times) * split)) <= per_bin.max() / 2 + 1, key
+
+
+def test_the_backtest_on_the_aggregate_route_needs_its_reader(keyed):
+    from workbook.tuning.analysis import TuningInputError
+    from workbook.tuning.backtest import timeout_backtest
+
+    with pytest.raises(TuningInputError, match="reader="):
+        timeout_backtest(keyed["settings"], keyed["agg"], ["api-processor"])
+
+
+@pytest.mark.parametrize("memory_mb", [128, 512, 3008])
+def test_the_projections_match(keyed, memory_mb):
+    """Exact: each function ran one traffic version, so its p99.9 is Insights' own (the mean, the count, the peak
+    are sums and maxima). Both at the analysed window's length, as the notebook passes it."""
+    from workbook.report.interactive import project
+
+    for key in KEYS.values():
+        theirs = project(keyed["settings"], key, memory_mb, 30, "x86_64", keyed["raw"], window_hours=keyed["hours"])
+        mine = project(keyed["settings"], key, memory_mb, 30, "x86_64", keyed["agg"], window_hours=keyed["hours"])
+        assert mine.keys() == theirs.keys()
+        for name, value in theirs.items():
+            if isinstance(value, float):
+                assert mine[name] == pytest.approx(value, rel=1e-9, nan_ok=True), (key, name)
+            else:
+                assert mine[name] == value, (key, name)
+
+
+def test_the_recommendations_match(keyed):
+    """The memory rows (the floor from the peak and the out-of-memory sizes) and the timeout rows (the bound from
+    the top durations, the floor's p99, the timed-out count) are the raw route's, row for row."""
+    from workbook.tuning.recommend import recommend
+
+    keys = list(KEYS.values())
+    theirs = recommend(keyed["settings"], keyed["raw"], keys, window_hours=keyed["hours"]).table
+    mine = recommend(keyed["settings"], keyed["agg"], keys, window_hours=keyed["hours"]).table
+    pd.testing.assert_frame_equal(mine, theirs)
+    assert set(theirs["kind"]) == {"memory", "timeout", "architecture"} and len(theirs) == 9
+
+
+@pytest.mark.parametrize("by", [["function", "memory_size_mb"], "architecture", ["architecture", "hour"]])
+def test_cold_start_summary_by_several_keys_and_by_architecture_matches(routes, by):
+    """Counts, rates and shares exact; INIT percentiles exact for one bin, else between the bins' own."""
+    architecture = {"api": "arm64", "files": "x86_64", "sched": "x86_64"}
+    keys = [by] if isinstance(by, str) else by
+    raw = routes["raw"].assign(memory_size_mb=routes["raw"]["memory_size_mb"].astype(float))
+    theirs = coldstart.summary(raw, by, architecture=architecture).set_index(keys)
+    mine = agg_analysis.coldstart_summary(routes["traffic"], by, architecture=architecture).set_index(keys)
+    assert list(mine.index) == list(theirs.index) and len(mine) >= 2
+    exact = ["invocations", "cold_starts", "cold_start_rate", "init_latency_share", "init_cost_share", "init_billed"]
+    pd.testing.assert_frame_equal(mine[exact], theirs[exact], check_dtype=False, check_index_type=False, rtol=1e-9)
+    cold = raw[raw["cold_start"].astype(bool)].assign(
+        architecture=lambda f: f["function"].map(architecture), hour=lambda f: f["timestamp"].dt.hour,
+        bin=lambda f: f["timestamp"].dt.floor("5min"))
+    for key, how in mine.attrs["percentiles"].items():
+        key = key if isinstance(key, tuple) else (key,)
+        part = cold[np.logical_and.reduce([cold[k] == v for k, v in zip(keys, key, strict=True)])]
+        for q, column in ((0.5, "init_p50_ms"), (0.95, "init_p95_ms"), (0.99, "init_p99_ms")):
+            value = mine.loc[key if len(keys) > 1 else key[0], column]
+            if how == agg_analysis.EXACT:
+                assert value == pytest.approx(part["init_duration_ms"].quantile(q), rel=1e-9), (key, column)
+            else:
+                own = part.groupby(["function", "version", "memory_size_mb", "bin"])["init_duration_ms"].quantile(q)
+                assert own.min() - 1e-9 <= value <= own.max() + 1e-9, (key, column)
+
+
+def test_cold_start_timeline_matches_at_five_minutes(routes):
+    theirs = coldstart.timeline(routes["raw"], freq="5min").set_index(["function", "timestamp"])
+    mine = agg_analysis.coldstart_timeline(routes["traffic"]).set_index(["function", "timestamp"])
+    pd.testing.assert_frame_equal(mine[["invocations", "cold_starts"]], theirs[["invocations", "cold_starts"]],
+                                  check_dtype=False, check_index_type=False)
+    # one group per bin here (one traffic version, one memory size): the bin's INIT p95 is its own
+    np.testing.assert_allclose(mine["init_p95_ms"].astype(float), theirs["init_p95_ms"].astype(float), rtol=1e-9)
+
+
+# -- SnapStart restores: Restore Duration (text) and restoreDurationMs (JSON) on both routes ----------------------
+
+@pytest.fixture(scope="module")
+def snap():
+    from .insights_emulator import generate_snapstart
+
+    invocations, start, end = generate_snapstart()
+    raw = parse_reports(report_events(invocations))
+    agg = aggregate.load_aggregates(["snapt", "snapj"], start, end, client=InsightsFromInvocations(invocations),
+                                    top_k=top_for_timeout, sleep=lambda s: None, concurrency=1)
+    return dict(invocations=invocations, start=start, end=end, raw=raw, agg=agg)
+
+
+def test_the_raw_route_reads_the_restores_the_generator_wrote(snap):
+    raw, invocations = snap["raw"], snap["invocations"]
+    assert int(raw["restore_duration_ms"].notna().sum()) == int(invocations["restore_ms"].notna().sum()) > 100
+    assert (raw.loc[raw["restore_duration_ms"].notna(), "cold_start"]).all()
+
+
+@pytest.mark.parametrize("by", ["function", ["function", "memory_size_mb"], "hour"])
+def test_restores_are_counted_and_timed_on_the_aggregate_route(snap, by):
+    """Not 0: restores, their share of latency, and cold starts (INIT and restores) exact; restore percentiles
+    Insights' own per function, merged across bins (between the bins' own) otherwise."""
+    keys = [by] if isinstance(by, str) else by
+    raw = snap["raw"].assign(memory_size_mb=snap["raw"]["memory_size_mb"].astype(float))
+    theirs = coldstart.summary(raw, by).set_index(keys)
+    mine = agg_analysis.coldstart_summary(snap["agg"], by).set_index(keys)
+    exact = ["invocations", "cold_starts", "cold_start_rate", "restores", "restore_latency_share",
+             "init_latency_share", "init_cost_share"]
+    pd.testing.assert_frame_equal(mine[exact], theirs[exact], check_dtype=False, check_index_type=False, rtol=1e-9)
+    assert mine["restores"].sum() > 100 and (mine["restore_latency_share"] > 0).all()
+    restored = raw[raw["restore_duration_ms"].notna()].assign(hour=lambda f: f["timestamp"].dt.hour,
+                                                            bin=lambda f: f["timestamp"].dt.floor("5min"))
+    for key, how in mine.attrs["restore_percentiles"].items():
+        key = key if isinstance(key, tuple) else (key,)
+        part = restored[np.logical_and.reduce([restored[k] == v for k, v in zip(keys, key, strict=True)])]
+        for q, column in ((0.5, "restore_p50_ms"), (0.95, "restore_p95_ms"), (0.99, "restore_p99_ms")):
+            value = mine.loc[key if len(keys) > 1 else key[0], column]
+            if how == agg_analysis.EXACT:
+                assert value == pytest.approx(part["restore_duration_ms"].quantile(q), rel=1e-9), (key, column)
+            else:
+                own = part.groupby(["function", "memory_size_mb", "bin"])["restore_duration_ms"].quantile(q)
+                assert own.min() - 1e-9 <= value <= own.max() + 1e-9, (key, column)
+    if by == "function":
+        assert set(mine.attrs["restore_percentiles"].values()) == {agg_analysis.EXACT}
+
+
+def test_restores_are_priced_the_same_on_both_routes(snap):
+    period = (snap["start"], snap["end"])
+    theirs = cost_from_reports(snap["raw"], period=period).set_index("function")
+    mine = agg_analysis.cost_from_aggregates(snap["agg"], period=period).set_index("function")
+    pd.testing.assert_frame_equal(mine, theirs, check_dtype=False, rtol=1e-12)
+    assert (mine["snapstart_usd"] > 0).all() and (mine["restores"] > 50).all()
+
+
+def test_health_reads_the_same_percentiles_from_either_route(keyed):
+    """Health's latency columns (p50, p90, p99 and the p99's share of the timeout) from Insights' percentiles equal
+    those from the REPORT lines; the source column says which route gave them."""
+    from workbook.analysis import health
+
+    keys = list(KEYS.values())
+    window_s = int(keyed["hours"] * 3600) * 2
+    theirs = health.per_function(percentiles_from_reports(keyed["raw"], window_s), keyed["settings"], keys)
+    mine = health.per_function(agg_analysis.duration_percentiles(keyed["agg"]), keyed["settings"], keys)
+    columns = ["function", "p50_ms", "p90_ms", "p99_ms", "timeout_s", "p99_pct_of_timeout"]
+    pd.testing.assert_frame_equal(mine[columns], theirs[columns], rtol=1e-9)
+    assert set(mine["percentile_source"]) == {"logs_insights"} and set(theirs["percentile_source"]) == {"logs"}
