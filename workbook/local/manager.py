@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra import config, project
+from infra import config, project, specs
 from workbook import aws
 from workbook.deploy.plan import offline_plan
 from workbook.local import processes, saved, services
@@ -401,6 +401,7 @@ def _provision(recorded: dict, folder: Path, settings, plan: dict, database, say
                          webhook_url=f"http://127.0.0.1:{recorded['engine']['ports']['webhook']}/webhook",
                          code_paths=recorded.get("code_paths"))
     recorded["handlers_on"] = topology["runtime"]["summary"]
+    recorded["handlers_on_stack_runtime"] = topology["runtime"]["python_version"] == specs.RUNTIME.removeprefix("python")
     say(f"handlers run on {recorded['handlers_on']}")
     (folder / "topology.json").write_text(json.dumps(topology, indent=2))
     (folder / "topology.json").chmod(0o600)
