@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra import packaging, specs
+from workbook.local.errors import ArtifactError
 
 #: The runtime's own packages (awslambdaric, boto3 and their dependencies), pinned with hashes: `make lock`.
 RUNTIME_LOCK = Path(__file__).with_name("runtime.lock")
@@ -43,10 +44,6 @@ CACHE_ENV = "WORKBOOK_SANDBOX_CACHE_DIR"
 LOCAL_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(
     host_platform.machine().lower(), "x86_64")
 _FORMAT_VERSION = "1"
-
-
-class ArtifactError(RuntimeError):
-    """An artifact the sandbox runs could not be built or unpacked; the message says what to do."""
 
 
 def cache_dir() -> Path:
