@@ -6,6 +6,7 @@ a machine; then cached under ``build/``).
 from __future__ import annotations
 
 import hashlib
+import sys
 import zipfile
 from pathlib import Path
 
@@ -86,3 +87,40 @@ def test_each_stack_handler_starts_from_its_package_and_layer(key, sandbox):
     assert outcome.error_type not in ("Runtime.ImportModuleError", "Runtime.ExitError", "Runtime.Unknown"), \
         outcome.payload
     assert not any("Unable to import module" in line for line in outcome.log_lines)
+
+
+@pytest.fixture
+def without_the_stacks_python(monkeypatch):
+    """The handlers' Python chosen as the workbook's own, as on a machine without python3.12."""
+    monkeypatch.setenv(artifacts.HANDLER_PYTHON_ENV, sys.executable)
+    artifacts.handler_python.cache_clear()
+    artifacts.local_runtime.cache_clear()
+    yield artifacts.handler_python()
+    monkeypatch.delenv(artifacts.HANDLER_PYTHON_ENV)
+    artifacts.handler_python.cache_clear()
+    artifacts.local_runtime.cache_clear()
+
+
+def test_on_another_python_the_layer_is_built_for_it_and_that_is_said(without_the_stacks_python):
+    found = without_the_stacks_python
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    if version == specs.RUNTIME.removeprefix("python"):
+        pytest.skip("the workbook's Python is the stack's runtime: there is no other Python to fall back to")
+    # GIVEN the handlers on the workbook's Python: the line says it is not the stack's runtime, and why
+    assert not found.matches and found.python_version == version
+    assert f"not the stack's runtime {specs.RUNTIME} ({artifacts.HANDLER_PYTHON_ENV} chooses it)" in found.describe()
+    # WHEN a stack function runs there
+    runtime = artifacts.local_runtime()
+    package, layer = artifacts.function_code_paths("file-processor", runtime.python_version)
+    config = FunctionConfig(key="file-processor", function_name="lwb-artifacts-fallback", memory_mb=512, timeout_s=30,
+                            handler="file_processor.handler", environment={}, code_paths=(package, layer))
+    with Sandbox(idle_expiry_s=60) as sandbox:
+        sandbox.register(config)
+        outcome = sandbox.invoke(config.function_name, {"probe": True})
+    # THEN its layer is another zip than deploy's, built for that Python (binary wheels of that ABI), and INIT works
+    assert Path(layer).parent.name != hashlib.sha256(_deployed(deploy_artifacts.layer_code("x86_64")).read_bytes()
+                                                     ).hexdigest()[:24]
+    abi = f"cpython-{sys.version_info[0]}{sys.version_info[1]}"
+    assert list(Path(layer).rglob(f"*.{abi}-x86_64-linux-gnu.so")) and not list(Path(layer).rglob("*.cpython-312-*.so"))
+    assert outcome.error_type not in ("Runtime.ImportModuleError", "Runtime.ExitError", "Runtime.Unknown"), \
+        outcome.payload

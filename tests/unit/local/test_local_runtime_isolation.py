@@ -45,8 +45,9 @@ def test_the_check_finds_a_module_named_like_a_standard_one(tmp_path):
 
 def test_the_runtime_starts_isolated_without_site():
     # -I: no script folder, no PYTHON* variables, no user site-packages; -S: not the interpreter's own
-    # site-packages either (the workbook's venv): a handler sees its package, its layer and the runtime's
-    assert environment.runtime_command("python")[1:3] == ["-I", "-S"]
+    # site-packages either (the workbook's venv): a handler sees its package, its layer and the runtime's;
+    # -B: no bytecode written into the unpacked artifacts, read-only on Lambda
+    assert environment.runtime_command("python")[1:4] == ["-I", "-S", "-B"]
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ CACHE_ENV = "WORKBOOK_SANDBOX_CACHE_DIR"
 #: Lambda's architecture for this machine's processor: binary wheels must load here.
 LOCAL_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(
     host_platform.machine().lower(), "x86_64")
-_FORMAT_VERSION = "1"
+_FORMAT_VERSION = "2"
 
 
 def cache_dir() -> Path:
@@ -194,8 +194,12 @@ def python_version_of(python: str) -> str:
 
 
 # -- the runtime's own packages ---------------------------------------------------------------------------
-def runtime_site(python_version: str) -> Path:
-    """``awslambdaric`` and boto3 (``runtime.lock``) installed for ``python_version`` on this machine's platform."""
+def runtime_site(python_version: str, python: str | None = None) -> Path:
+    """``awslambdaric`` and boto3 (``runtime.lock``) installed for ``python_version`` on this machine's platform.
+
+    ``python`` (of that version) compiles them to bytecode once, as Lambda's runtime ships them compiled; the
+    environments themselves write none (``-B``).
+    """
     lock = RUNTIME_LOCK.read_bytes()
     key = hashlib.sha256(b"\0".join([_FORMAT_VERSION.encode(), lock, python_version.encode(),
                                      packaging.PLATFORMS[LOCAL_ARCH].encode()])).hexdigest()[:24]
@@ -215,7 +219,11 @@ def runtime_site(python_version: str) -> Path:
             raise ArtifactError(f"pip could not install {RUNTIME_LOCK.name} (awslambdaric, boto3) for Python "
                                 f"{python_version} (needs the package index, binary wheels only):\n{tail}")
         shutil.rmtree(scratch / "bin", ignore_errors=True)
-    return materialize(cache_dir() / "runtime" / f"python{python_version}-{key}", build)
+        if python:
+            subprocess.run([python, "-I", "-S", "-m", "compileall", "-q", "-j", "0", "-s", str(scratch), "-p",
+                            str(target), str(scratch)], capture_output=True, timeout=900)
+    target = cache_dir() / "runtime" / f"python{python_version}-{key}"
+    return materialize(target, build)
 
 
 # -- a function's path ---------------------------------------------------------------------------------------
@@ -244,7 +252,7 @@ def local_runtime(python: str | None = None) -> LocalRuntime:
     """The handlers' interpreter (``python``, or ``handler_python()``) with its runtime packages installed."""
     executable = python or handler_python().executable
     version = python_version_of(executable)
-    return LocalRuntime(executable, (str(runtime_site(version)),), version)
+    return LocalRuntime(executable, (str(runtime_site(version, executable)),), version)
 
 
 __all__ = ["ArtifactError", "HandlerPython", "LocalRuntime", "cache_dir", "function_code_paths", "handler_python",

@@ -25,8 +25,10 @@ def runtime_command(python: str) -> list[str]:
     """How an environment starts its runtime: isolated (``-I``), so neither the script's folder nor
     ``PYTHON*`` variables nor the user's site-packages come onto the handler's path; without ``site``
     (``-S``), so the interpreter's own site-packages (the workbook's venv, or pyenv's) do not either;
+    writing no bytecode (``-B``): the unpacked package and layer stay the deployed bytes, and each cold
+    start compiles what it imports, as on Lambda, whose ``/var/task`` and ``/opt`` are read-only;
     unbuffered, so a handler's output is in its invocation's logs."""
-    return [python, "-I", "-S", "-u", RUNTIME_SCRIPT]
+    return [python, "-I", "-S", "-B", "-u", RUNTIME_SCRIPT]
 
 
 _FRAME_HEADER_BYTES = 16   # telemetry log frames: type (4), length (4), timestamp in microseconds (8)
