@@ -196,6 +196,29 @@ def main() -> int:
         rows.append((f"cold start, REPORT Init Duration (p50), {labels[name]}", f"{statistics.median(init):.1f} ms",
                      "", ""))
 
+    # 2b. INIT of a stack function (api-processor): its package and the layer as deployed, compiled at each cold
+    # start (nothing writes bytecode into them, as on Lambda), against the previous set-up: handlers/ and the
+    # venv's packages, both with the bytecode pip and earlier runs left.
+    stack_paths = {"runtime": artifacts.function_code_paths("api-processor", runtime.python_version),
+                   "previous": (str(packaging.HANDLERS_DIR),)}
+    stack_init: dict[str, list[float]] = {name: [] for name in setups}
+    boxes = {name: Sandbox(platform) for name, platform in setups.items()}
+    try:
+        for name, box in boxes.items():
+            box.register(FunctionConfig(key="api", function_name="bench-api", memory_mb=args.memory, timeout_s=30,
+                                        handler="api_processor.handler", environment={},
+                                        code_paths=tuple(stack_paths[name])))
+        for _ in range(max(args.cold // 2, 3)):
+            for name, box in boxes.items():
+                box.expire_idle()
+                stack_init[name].append(box.invoke("bench-api", {}).report.init_duration_ms)
+    finally:
+        for box in boxes.values():
+            box.close()
+    rows.append((f"api-processor INIT (p50), {labels['runtime']}, deployed zips", f"{statistics.median(stack_init['runtime']):.1f} ms",
+                 f"{labels['previous']}, handlers/ {statistics.median(stack_init['previous']):.1f} ms",
+                 f"{statistics.median(stack_init['runtime']) - statistics.median(stack_init['previous']):+.1f} ms"))
+
     # 3. Sustained throughput.
     for callers in (1, 2, 4, 8):
         with Sandbox() as sandbox:
