@@ -64,6 +64,9 @@ lock: bootstrap
 	$(BIN)/uv pip compile $(LOCK_ARGS) --python-platform aarch64-manylinux_2_17 -o $(VENV)/requirements-arm64.lock
 	@cmp -s handlers/requirements.lock $(VENV)/requirements-arm64.lock || \
 		{ echo "make lock: arm64 resolves differently from x86_64 (diff handlers/requirements.lock $(VENV)/requirements-arm64.lock)"; exit 1; }
+	$(BIN)/uv pip compile workbook/local/sandbox/runtime-requirements.txt --generate-hashes --python-version 3.12 \
+		--only-binary :all: --custom-compile-command "make lock" --quiet --python-platform x86_64-manylinux_2_17 \
+		-o workbook/local/sandbox/runtime.lock
 
 clean:
 	rm -rf $(VENV) outputs/*/

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pulumi
 
-from infra import packaging
+from infra import packaging, specs
 from infra.project import project_dir
 
 HANDLERS_DIR = project_dir() / "handlers"
@@ -18,8 +18,14 @@ OFFLINE = False
 
 
 def function_code(module: str) -> pulumi.Archive:
-    """The function's own package: just ``<module>.py`` at the root."""
-    return pulumi.AssetArchive({f"{module}.py": pulumi.FileAsset(str(HANDLERS_DIR / f"{module}.py"))})
+    """The function's own package: just ``<module>.py`` at the root.
+
+    A deploy uploads the zip ``infra.packaging`` builds, the one the local sandbox unpacks and runs.
+    """
+    if OFFLINE:
+        return pulumi.AssetArchive({f"{module}.py": pulumi.FileAsset(str(HANDLERS_DIR / f"{module}.py"))})
+    key = next(spec.key for spec in specs.FUNCTIONS if spec.module == module)
+    return pulumi.FileArchive(str(packaging.function_archive_path(key)))
 
 
 def layer_code(architecture: str) -> pulumi.Archive:

@@ -90,10 +90,10 @@ def function_hash(key: str) -> str:
     return _digest(_FORMAT_VERSION.encode(), path.name.encode(), path.read_bytes())
 
 
-def layer_hash(arch: str) -> str:
-    """Content hash of the layer archive for ``arch``: common/ files, requirements, platform."""
+def layer_hash(arch: str, python_version: str = LAMBDA_PYTHON_VERSION) -> str:
+    """Content hash of the layer archive for ``arch``: common/ files, requirements, platform, Python version."""
     _check_arch(arch)
-    parts = [_FORMAT_VERSION.encode(), arch.encode(), LAMBDA_PYTHON_VERSION.encode(), REQUIREMENTS.read_bytes(),
+    parts = [_FORMAT_VERSION.encode(), arch.encode(), python_version.encode(), REQUIREMENTS.read_bytes(),
              LOCK.read_bytes() if LOCK.is_file() else b""]
     for path in _source_files(COMMON_DIR):
         parts += [str(path.relative_to(COMMON_DIR)).encode(), path.read_bytes()]
@@ -106,16 +106,26 @@ def _check_arch(arch: str) -> None:
 
 
 def _write_zip(target: Path, files: list[tuple[str, Path]]) -> None:
-    """A reproducible zip of (archive name, source path) pairs, written atomically."""
+    """A reproducible zip of (archive name, source path) pairs, written atomically.
+
+    Each writer has a scratch file of its own, renamed over the target: builders running side by side
+    (two local environments, a deploy) never write into one file, and a reader sees a whole zip or none.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".zip.partial")
-    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        for name, source in sorted(files):
-            info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = (0o755 if os.access(source, os.X_OK) and source.suffix == ".so" else 0o644) << 16
-            archive.writestr(info, source.read_bytes())
-    partial.replace(target)
+    handle, scratch = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    partial = Path(scratch)
+    try:
+        with os.fdopen(handle, "wb") as raw, zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED,
+                                                             compresslevel=9) as archive:
+            for name, source in sorted(files):
+                info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = (0o755 if os.access(source, os.X_OK) and source.suffix == ".so" else 0o644) << 16
+                archive.writestr(info, source.read_bytes())
+        partial.chmod(0o644)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _drop_stale(target: Path, prefix: str) -> None:
@@ -169,19 +179,20 @@ def _normalized(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _pip_install(target_dir: Path, arch: str) -> None:
+def _pip_install(target_dir: Path, arch: str, python_version: str) -> None:
     check_lock()
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
                "--target", str(target_dir), "-r", str(LOCK), "--require-hashes", "--no-deps",
                "--platform", PLATFORMS[arch],
-               "--only-binary=:all:", "--python-version", LAMBDA_PYTHON_VERSION, "--implementation", "cp"]
+               "--only-binary=:all:", "--python-version", python_version, "--implementation", "cp"]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=900)
     except subprocess.TimeoutExpired:
         raise PackagingError("pip install for the layer took longer than 15 minutes; check the package index") from None
     if result.returncode != 0:
         tail = "\n".join(result.stderr.strip().splitlines()[-5:])
-        raise PackagingError(f"pip could not install handlers/requirements.lock for {PLATFORMS[arch]} "
+        raise PackagingError(f"pip could not install handlers/requirements.lock for {PLATFORMS[arch]}, "
+                             f"Python {python_version} "
                              f"(needs the package index, binary wheels only):\n{tail}")
 
 
@@ -196,20 +207,26 @@ def _prune(site_dir: Path) -> None:
         shutil.rmtree(cache, ignore_errors=True)
 
 
-def layer_archive_path(arch: str) -> Path:
-    """The layer zip for ``arch`` (``x86_64`` or ``arm64``), built when missing; cached by content hash."""
+def layer_archive_path(arch: str, python_version: str = LAMBDA_PYTHON_VERSION) -> Path:
+    """The layer zip for ``arch`` (``x86_64`` or ``arm64``), built when missing; cached by content hash.
+
+    Deploy builds it for the stack's runtime (``LAMBDA_PYTHON_VERSION``); the local sandbox asks for the
+    Python that runs its handlers, which is the same zip, byte for byte, where that Python is the runtime's.
+    """
     _check_arch(arch)
-    target = BUILD_DIR / "layers" / f"common-{arch}-{layer_hash(arch)}.zip"
+    suffix = "" if python_version == LAMBDA_PYTHON_VERSION else f"py{python_version}-"
+    prefix = f"common-{arch}-{suffix}"
+    target = BUILD_DIR / "layers" / f"{prefix}{layer_hash(arch, python_version)}.zip"
     if target.is_file():
         return target
     with tempfile.TemporaryDirectory(prefix="lwb-layer-") as scratch:
         site_dir = Path(scratch) / "python"
-        _pip_install(site_dir, arch)
+        _pip_install(site_dir, arch, python_version)
         _prune(site_dir)
         shutil.copytree(COMMON_DIR, site_dir / "common", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         files = [(str(path.relative_to(scratch)), path) for path in _source_files(Path(scratch))]
         _write_zip(target, files)
-    _drop_stale(target, f"common-{arch}-")
+    _drop_stale(target, prefix)
     return target
 
 

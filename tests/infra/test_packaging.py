@@ -37,8 +37,8 @@ def test_layer_zip_has_common_and_dependencies_without_runtime_provided_ones(pac
     # GIVEN pip stubbed to "install" two packages, one of which the runtime provides
     calls = []
 
-    def fake_pip(site_dir: Path, arch: str) -> None:
-        calls.append(arch)
+    def fake_pip(site_dir: Path, arch: str, python_version: str) -> None:
+        calls.append(arch if python_version == packaging.LAMBDA_PYTHON_VERSION else (arch, python_version))
         for name in ("pg8000/__init__.py", "pg8000-1.31.dist-info/METADATA", "botocore/__init__.py",
                      "botocore-1.35.dist-info/METADATA", "bin/normalizer"):
             (site_dir / name).parent.mkdir(parents=True, exist_ok=True)
@@ -52,6 +52,34 @@ def test_layer_zip_has_common_and_dependencies_without_runtime_provided_ones(pac
     assert "python/common/db.py" in names and "python/pg8000/__init__.py" in names
     assert not [n for n in names if n.startswith(("python/botocore", "python/bin"))]
     assert not [n for n in names if "__pycache__" in n]
+    # AND a layer for another Python (the local sandbox's, where python3.12 is missing) is another archive,
+    # installed for that version, beside the runtime's
+    other = packaging.layer_archive_path("arm64", "3.11")
+    assert other != path and path.is_file() and calls == ["arm64", ("arm64", "3.11")]
+    assert packaging.layer_archive_path("arm64") == path and len(calls) == 2
+
+
+def test_concurrent_zip_writers_leave_one_whole_zip(packaging, tmp_path):
+    # GIVEN eight writers of the same archive at once (two environments and a deploy building one layer)
+    import threading
+
+    source = tmp_path / "big.bin"
+    source.write_bytes(bytes(range(256)) * 4096)
+    target = tmp_path / "out" / "layer.zip"
+    barrier = threading.Barrier(8)
+
+    def write() -> None:
+        barrier.wait()
+        packaging._write_zip(target, [(f"python/f{index}.bin", source) for index in range(8)])
+    writers = [threading.Thread(target=write) for _ in range(8)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    # THEN the zip is whole and valid, and no writer's scratch file is left
+    with zipfile.ZipFile(target) as archive:
+        assert archive.testzip() is None and len(archive.namelist()) == 8
+    assert [path.name for path in target.parent.iterdir()] == ["layer.zip"]
 
 
 def test_unknown_architecture_is_refused(packaging):

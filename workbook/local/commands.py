@@ -56,7 +56,7 @@ def _print_endpoints(recorded: dict) -> None:
         print(f"  {name:<18} {url}")
     print(f"  cpu limit          {recorded.get('cpu_limit')}")
     print(f"  memory limit       {recorded.get('memory_limit')}")
-    print(f"  handlers on        {handler_python().describe()}")
+    print(f"  handlers on        {recorded.get('handlers_on') or handler_python().describe()}")
     print("use it from Python with: import workbook.local; workbook.local.activate()")
     print(f"or from a shell with:    export AWS_ENDPOINT_URL={recorded['endpoint_url']}")
 

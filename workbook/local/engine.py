@@ -54,8 +54,11 @@ class Engine:
         self.stop_event = threading.Event()
         ports = state["engine"]["ports"]
         self.telemetry = Telemetry(aws.client)
+        runtime = topology.get("runtime") or {}
         platform = PlatformSettings(endpoint_url=state["endpoint_url"], region=state.get("region", "us-east-1"),
-                                    extension_port=ports["extension"], owner=state["owner"])
+                                    extension_port=ports["extension"], owner=state["owner"],
+                                    python=runtime.get("python"),
+                                    runtime_paths=tuple(runtime["paths"]) if "paths" in runtime else None)
         self.sandbox = Sandbox(platform, self.telemetry, idle_expiry_s=float(topology.get("idle_expiry_s", 300)))
         for entry in topology["functions"]:
             self.sandbox.register(function_config(entry))

@@ -24,6 +24,10 @@ class ProvisioningError(LocalError):
     """The plan could not be turned into local resources."""
 
 
+class ArtifactError(LocalError):
+    """What an execution environment runs (a package, the layer, the runtime's packages) could not be prepared."""
+
+
 class InvocationError(LocalError):
     """An invocation could not be made (not a function error: those are results)."""
 

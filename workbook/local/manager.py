@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra import config, project
+from infra import config, project, specs
 from workbook import aws
 from workbook.deploy.plan import offline_plan
 from workbook.local import processes, saved, services
@@ -400,6 +400,9 @@ def _provision(recorded: dict, folder: Path, settings, plan: dict, database, say
     topology = provision(plan, settings, aws.client, database_secret=database.secret(),
                          webhook_url=f"http://127.0.0.1:{recorded['engine']['ports']['webhook']}/webhook",
                          code_paths=recorded.get("code_paths"))
+    recorded["handlers_on"] = topology["runtime"]["summary"]
+    recorded["handlers_on_stack_runtime"] = topology["runtime"]["python_version"] == specs.RUNTIME.removeprefix("python")
+    say(f"handlers run on {recorded['handlers_on']}")
     (folder / "topology.json").write_text(json.dumps(topology, indent=2))
     (folder / "topology.json").chmod(0o600)
     return listeners
@@ -549,7 +552,8 @@ def status() -> dict[str, Any]:
     recorded = state_file.read()
     cpu_mode, memory_mode = detect()
     base = {"state_file": str(state_file.state_path()), "cpu_limit": cpu_mode.value, "memory_limit": memory_mode.value,
-            "handler_python": dataclasses.asdict(handler_python()) | {"summary": handler_python().describe()}}
+            "handler_python": dataclasses.asdict(handler_python())
+            | {"summary": (recorded or {}).get("handlers_on") or handler_python().describe()}}
     if not recorded:
         return {"running": False, "health": "stopped", **base}
     running = _running(recorded)

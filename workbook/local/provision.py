@@ -24,8 +24,10 @@ from infra.config import Settings
 from infra.project import project_dir
 from workbook.local import stepfunctions
 from workbook.local.errors import ProvisioningError
+from workbook.local.sandbox import artifacts
 
 HANDLERS_DIR = project_dir() / "handlers"
+
 ACCOUNT_ID = "123456789012"
 
 T_QUEUE = "aws:sqs/queue:Queue"
@@ -84,7 +86,8 @@ class Provisioner:
         self.client = client
         self.database_secret = database_secret
         self.webhook_url = webhook_url
-        self.code_paths = tuple(code_paths or (str(HANDLERS_DIR),))
+        # None: each function runs its deployment package and the layer, as deploy builds them (artifacts.py).
+        self.code_paths = tuple(code_paths) if code_paths else None
         self.translate: dict[str, str] = {}       # plan identifier -> local identifier
         self.queue_urls: dict[str, str] = {}      # queue name -> local URL
         self.topology: dict[str, Any] = {}
@@ -95,6 +98,7 @@ class Provisioner:
             self._guarded(step)
         functions = self._guarded(self._functions)
         self.topology = {
+            "runtime": self._runtime_entry(),
             "functions": functions,
             "event_source_mappings": self._guarded(self._mappings),
             "async_configs": self._guarded(self._invoke_configs),
@@ -242,6 +246,30 @@ class Provisioner:
                 if value and _secret_name(value) in self.translate:
                     self.translate[value] = self.translate[_secret_name(value)]
 
+    def _runtime(self) -> artifacts.LocalRuntime:
+        try:
+            return artifacts.local_runtime()
+        except artifacts.ArtifactError as exc:
+            raise ProvisioningError(f"the handlers' runtime could not be prepared: {exc}") from exc
+
+    def _runtime_entry(self) -> dict[str, Any]:
+        """The interpreter and runtime packages every environment starts with, and the line that says which."""
+        runtime = self._runtime()
+        return {"python": runtime.python, "paths": list(runtime.paths), "python_version": runtime.python_version,
+                "summary": artifacts.handler_python().describe()}
+
+    def _code_paths(self, key: str) -> list[str]:
+        """Function ``key``'s path: the given folders, or its package and the layer, built as deploy builds them."""
+        if self.code_paths is not None:
+            return list(self.code_paths)
+        if key not in specs.BY_KEY:
+            raise ProvisioningError(f"function {key!r} of the plan is none of the stack's functions "
+                                    f"({', '.join(specs.FUNCTION_KEYS)}); there is no package to run for it")
+        try:
+            return list(artifacts.function_code_paths(key, self._runtime().python_version))
+        except artifacts.ArtifactError as exc:
+            raise ProvisioningError(f"the package of {key} could not be built: {exc}") from exc
+
     def _functions(self) -> list[dict]:
         functions = []
         by_name = {self.settings.function_name(key): key for key in specs.FUNCTION_KEYS}
@@ -264,7 +292,7 @@ class Provisioner:
                 "timeout_s": float(inputs.get("timeout") or 3),
                 "handler": inputs.get("handler") or f"{key.replace('-', '_')}.handler",
                 "environment": variables,
-                "code_paths": list(self.code_paths),
+                "code_paths": self._code_paths(key),
                 "reserved_concurrency": int(reserved) if reserved is not None and int(reserved) >= 0 else None,
                 "log_format": logging.get("logFormat", "Text"),
                 "log_group": logging.get("logGroup") or f"/aws/lambda/{name}",

@@ -37,6 +37,8 @@ class Session:
     local: bool
     run_folder: Path | None = None
     notes: list[str] = field(default_factory=list)
+    #: Locally, when the handlers do not run on the stack's runtime: which Python does (never silent).
+    handlers_on: str | None = None
 
     @property
     def env(self) -> str:
@@ -63,8 +65,9 @@ class Session:
 
     def describe(self) -> str:
         window = f"{self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M} UTC"
-        return (f"Environment **{self.env}** ({self.where}); functions: {', '.join(self.functions)}; "
+        line = (f"Environment **{self.env}** ({self.where}); functions: {', '.join(self.functions)}; "
                 f"window {window}.")
+        return line + (f" The handlers run on {self.handlers_on}." if self.handlers_on else "")
 
 
 def open(  # noqa: A001 - session.open reads like the verb it is
@@ -83,10 +86,19 @@ def open(  # noqa: A001 - session.open reads like the verb it is
     _warnings_as_notes()
     _inline_figures()
     local = env == "local"
+    handlers_on = None
     if local:
         _use_local(env, start_local)
+        handlers_on = _handlers_off_runtime(manager.current())
     return Session(settings=settings, start=start_ts, end=end_ts, functions=keys, local=local,
-                   run_folder=Path(run_folder) if run_folder else None)
+                   run_folder=Path(run_folder) if run_folder else None, handlers_on=handlers_on)
+
+
+def _handlers_off_runtime(recorded: dict | None) -> str | None:
+    """Which Python runs the local handlers, when it is not the stack's runtime (``workbook local status`` too)."""
+    if recorded and recorded.get("handlers_on") and recorded.get("handlers_on_stack_runtime") is False:
+        return str(recorded["handlers_on"])
+    return None
 
 
 def _use_local(env: str, start_local: bool) -> None:

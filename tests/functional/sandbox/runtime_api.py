@@ -127,16 +127,22 @@ def _frames(data: bytes) -> list[str]:
 
 
 def run_awslambdaric(task_root: str, handler: str, event, environment: dict[str, str], *, client_context=None,
-                     identity=None, python: str = sys.executable, timeout_s: float = 60.0) -> OracleOutcome:
-    """One cold invocation of ``handler`` under awslambdaric: what it posted, its exit code and its log events."""
+                     identity=None, python: str = sys.executable, package_paths: tuple[str, ...] = (),
+                     timeout_s: float = 60.0) -> OracleOutcome:
+    """One cold invocation of ``handler`` under awslambdaric: what it posted, its exit code and its log events.
+
+    ``python`` runs it; ``package_paths`` (after the task root) hold awslambdaric when that interpreter has
+    none of its own, and then its own site-packages are left out (``-S``).
+    """
     api = RuntimeApi()
     request_id = str(uuid.uuid4())
     api.enqueue(request_id, event, environment.get("_FUNCTION_ARN", "arn:aws:lambda:us-east-1:123456789012:function:f"),
                 client_context=client_context, identity=identity)
     telemetry_read, telemetry_write = os.pipe()
     env = {**environment, "AWS_LAMBDA_RUNTIME_API": api.address, "_HANDLER": handler,
-           "_LAMBDA_TELEMETRY_LOG_FD": str(telemetry_write), "PYTHONPATH": task_root}
-    process = subprocess.Popen([python, "-m", "awslambdaric", handler], cwd=task_root, env=env,
+           "_LAMBDA_TELEMETRY_LOG_FD": str(telemetry_write), "PYTHONPATH": os.pathsep.join([task_root, *package_paths])}
+    no_site = ["-S"] if package_paths else []
+    process = subprocess.Popen([python, *no_site, "-m", "awslambdaric", handler], cwd=task_root, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=(telemetry_write,))
     os.close(telemetry_write)
     telemetry = bytearray()

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from runtime_api import run_awslambdaric
 
-from workbook.local.sandbox import ExecutionEnvironment, FunctionConfig, LogFormat, PlatformSettings, Sandbox
+from workbook.local.sandbox import ExecutionEnvironment, FunctionConfig, LogFormat, PlatformSettings, Sandbox, local_runtime
 
 pytest.importorskip("awslambdaric", reason="the oracle: pip install -e '.[dev]'")
 pytestmark = pytest.mark.timeout(300)
@@ -233,9 +233,10 @@ def test_the_sandbox_answers_as_awslambdaric(case, log_format, task_root, sandbo
     handler, event, extra = CASES[case]
     config = _config(task_root, handler, log_format)
     environment = ExecutionEnvironment(config, PlatformSettings()).environment_variables()
-    # GIVEN what AWS's runtime client does with the handler
+    # GIVEN what AWS's runtime client does with the handler, on the Python the sandbox runs handlers on
+    runtime = local_runtime()
     oracle = run_awslambdaric(str(task_root), handler, event, {**environment, "_FUNCTION_ARN": config.function_arn},
-                              **extra)
+                              python=runtime.python, package_paths=runtime.paths, **extra)
     # WHEN the sandbox runs it
     sandbox.register(config)
     outcome = sandbox.invoke(config.function_name, event, **extra)

@@ -17,11 +17,11 @@ import re
 import event_strategies as es
 import pytest
 from handler_harness import content_sha256, data_message
-from handler_kit import HANDLERS_DIR, db_rows, function_env
+from handler_kit import db_rows, function_env
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workbook.local.sandbox import FunctionConfig, PlatformSettings, Sandbox
+from workbook.local.sandbox import FunctionConfig, PlatformSettings, Sandbox, artifacts, local_runtime
 
 # About 0.4 s an example; the nightly profile runs 2,000.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(max(900, es.examples(0.1)))]
@@ -53,7 +53,7 @@ def sandbox(moto_endpoint, pg_secret):
                    if name not in ("AWS_REGION", "AWS_DEFAULT_REGION")}
     config = FunctionConfig(key="data-processor", function_name=FUNCTION, memory_mb=512, timeout_s=30,
                             handler="data_processor.handler", environment=environment,
-                            code_paths=(str(HANDLERS_DIR),))
+                            code_paths=artifacts.function_code_paths("data-processor", local_runtime().python_version))
     with Sandbox(PlatformSettings(endpoint_url=moto_endpoint), idle_expiry_s=600) as box:
         box.register(config)
         yield box

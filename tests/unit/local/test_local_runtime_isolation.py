@@ -16,7 +16,7 @@ import pytest
 
 import workbook
 from workbook.local import services
-from workbook.local.sandbox import FunctionConfig, PlatformSettings, Sandbox, environment
+from workbook.local.sandbox import FunctionConfig, PlatformSettings, Sandbox, artifacts, environment
 
 #: Every file the local environment runs as a script (``python FILE``), not as a module.
 SCRIPTS = (Path(environment.RUNTIME_SCRIPT), Path(services.MOTO_ROUTER))
@@ -43,9 +43,11 @@ def test_the_check_finds_a_module_named_like_a_standard_one(tmp_path):
     assert _stdlib_named_modules(tmp_path) == ["http", "types"]
 
 
-def test_the_runtime_starts_isolated():
-    # -I: no script folder, no PYTHON* variables, no user site-packages on the handler's path
-    assert environment.runtime_command("python")[1] == "-I"
+def test_the_runtime_starts_isolated_without_site():
+    # -I: no script folder, no PYTHON* variables, no user site-packages; -S: not the interpreter's own
+    # site-packages either (the workbook's venv): a handler sees its package, its layer and the runtime's;
+    # -B: no bytecode written into the unpacked artifacts, read-only on Lambda
+    assert environment.runtime_command("python")[1:4] == ["-I", "-S", "-B"]
 
 
 @pytest.fixture
@@ -85,38 +87,79 @@ def test_a_regular_install_runs_the_runtime_without_shadowing(regular_install, t
 
 
 # -- which Python runs the handlers: said, never silent ---------------------------------------------
-def _path_with(tmp_path, monkeypatch, name: str, target: str | None = None, script: str | None = None) -> None:
-    folder = tmp_path / "bin"
+SAME = f"python{sys.version_info[0]}.{sys.version_info[1]}"   # a "stack runtime" this interpreter is
+VERSION = ".".join(map(str, sys.version_info[:3]))
+
+
+@pytest.fixture
+def machine(tmp_path, monkeypatch):
+    """An empty PATH and pyenv root, no choice by variable: each test puts on them what it needs."""
+    folder, pyenv = tmp_path / "bin", tmp_path / "pyenv"
     folder.mkdir()
-    if target:
-        (folder / name).symlink_to(target)
-    if script:
-        (folder / name).write_text(script)
-        (folder / name).chmod(0o755)
+    (pyenv / "versions").mkdir(parents=True)
     monkeypatch.setenv("PATH", str(folder))
+    monkeypatch.setenv("PYENV_ROOT", str(pyenv))
+    monkeypatch.delenv(artifacts.HANDLER_PYTHON_ENV, raising=False)
+    return folder, pyenv / "versions"
 
 
-def test_the_handler_python_is_detected_and_compared_with_the_stack_runtime(tmp_path, monkeypatch):
-    # GIVEN an interpreter named like the stack's runtime on PATH that runs
-    _path_with(tmp_path, monkeypatch, "python3.12", target=sys.executable)
-    found = environment.handler_python.__wrapped__(sys.executable, "python3.12")
-    # THEN the version is the interpreter's own, and the line says which runs the handlers and why
-    assert found.version == ".".join(map(str, sys.version_info[:3]))
-    assert found.stack_interpreter and not found.matches
-    assert found.describe().startswith(f"Python {found.version} ({sys.executable}); the stack's runtime is python3.12")
-    assert "is on PATH, not used" in found.describe()
-    # and a runtime of the same version reads as the stack's own
-    same = f"python{sys.version_info[0]}.{sys.version_info[1]}"
-    assert environment.handler_python.__wrapped__(sys.executable, same).describe().endswith(f"the stack's runtime ({same})")
+def _detect(stack_runtime: str) -> artifacts.HandlerPython:
+    return artifacts.handler_python.__wrapped__(stack_runtime, sys.executable)
 
 
-def test_an_interpreter_on_path_that_does_not_run_is_named_with_its_error(tmp_path, monkeypatch):
-    _path_with(tmp_path, monkeypatch, "python3.12", script="#!/bin/sh\necho 'pyenv: python3.12: command not found' >&2\nexit 127\n")
-    found = environment.handler_python.__wrapped__(sys.executable, "python3.12")
-    assert found.stack_interpreter is None
-    assert found.describe().endswith("(python3.12 on PATH does not run: pyenv: python3.12: command not found)")
+def _failing(path: Path) -> None:
+    path.write_text("#!/bin/sh\necho 'pyenv: python3.12: command not found' >&2\nexit 127\n")
+    path.chmod(0o755)
 
 
-def test_no_interpreter_on_path_is_said(tmp_path, monkeypatch):
-    _path_with(tmp_path, monkeypatch, "nothing")
-    assert environment.handler_python.__wrapped__(sys.executable, "python3.12").describe().endswith("(no python3.12 on PATH)")
+def test_the_stack_runtime_on_path_runs_the_handlers(machine):
+    # GIVEN an interpreter named like the stack's runtime on PATH, of that version
+    (machine[0] / SAME).symlink_to(sys.executable)
+    found = _detect(SAME)
+    # THEN it runs the handlers, and the line says it is the stack's runtime
+    assert found.matches and found.version == VERSION and found.stack_interpreter == found.executable
+    assert found.describe() == f"Python {VERSION} ({found.executable}), the stack's runtime ({SAME})"
+
+
+def test_an_interpreter_of_another_version_under_the_runtime_name_is_not_taken(machine):
+    # GIVEN python3.12 on PATH that is really another version
+    (machine[0] / "python3.12").symlink_to(sys.executable)
+    found = _detect("python3.12")
+    # THEN the fallback runs the handlers, said with the layer's Python
+    assert not found.matches and found.stack_interpreter is None
+    assert found.describe().endswith(f"not the stack's runtime python3.12 (no python3.12 on PATH or in pyenv); "
+                                     f"the layer is built for Python {sys.version_info[0]}.{sys.version_info[1]}")
+
+
+def test_a_pyenv_shim_that_does_not_run_is_passed_over_for_pyenvs_own_interpreter(machine):
+    # GIVEN a shim on PATH that does not run (pyenv with another global version), and pyenv's versions
+    _failing(machine[0] / SAME)
+    for version in ("9.1", "10.0"):   # newest first by number, not by text; the broken one is passed over
+        (machine[1] / f"{SAME[6:]}.{version}" / "bin").mkdir(parents=True)
+    (machine[1] / f"{SAME[6:]}.9.1" / "bin" / SAME).symlink_to(sys.executable)
+    _failing(machine[1] / f"{SAME[6:]}.10.0" / "bin" / SAME)
+    found = _detect(SAME)
+    # THEN pyenv's interpreter of that version runs the handlers
+    assert found.matches and found.stack_interpreter
+    assert found.describe().endswith(f", the stack's runtime ({SAME})")
+
+
+def test_an_interpreter_on_path_that_does_not_run_is_named_with_its_error(machine):
+    _failing(machine[0] / "python3.12")
+    found = _detect("python3.12")
+    assert found.stack_interpreter is None and not found.matches
+    assert "(python3.12 on PATH does not run: pyenv: python3.12: command not found)" in found.describe()
+
+
+def test_no_interpreter_is_said(machine):
+    assert "(no python3.12 on PATH or in pyenv)" in _detect("python3.12").describe()
+
+
+def test_the_variable_chooses_the_interpreter_and_says_so(machine, monkeypatch):
+    monkeypatch.setenv(artifacts.HANDLER_PYTHON_ENV, sys.executable)
+    found = _detect("python3.12")
+    assert found.chosen_by == artifacts.HANDLER_PYTHON_ENV
+    assert f"({artifacts.HANDLER_PYTHON_ENV} chooses it)" in found.describe()
+    monkeypatch.setenv(artifacts.HANDLER_PYTHON_ENV, str(machine[0] / "nothing"))
+    with pytest.raises(artifacts.ArtifactError, match=f"{artifacts.HANDLER_PYTHON_ENV}=.*does not run"):
+        _detect("python3.12")

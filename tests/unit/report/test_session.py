@@ -65,6 +65,19 @@ def test_in_jupyterlab_a_running_environment_is_used_quietly(use, monkeypatch, c
     assert manager.started == 0 and capsys.readouterr().out == ""
 
 
+def test_the_session_line_says_which_python_runs_the_handlers_when_not_the_stacks(use, monkeypatch):
+    monkeypatch.delenv(ownership.OWNER_ENV, raising=False)
+    # GIVEN an environment whose handlers run on another Python than the stack's runtime
+    line = "Python 3.11.7 (/usr/bin/python3.11), not the stack's runtime python3.12 (no python3.12 on PATH or in pyenv)"
+    use({"owner": "lwb-user", "engine": {"pid": 5}, "handlers_on": line, "handlers_on_stack_runtime": False})
+    # THEN the session line every notebook shows says so
+    assert session.open("local", since="1h").describe().endswith(f"The handlers run on {line}.")
+    # and says nothing more when they run on the stack's runtime
+    use({"owner": "lwb-user", "engine": {"pid": 5}, "handlers_on": "Python 3.12.1 (...), the stack's runtime",
+         "handlers_on_stack_runtime": True})
+    assert session.open("local", since="1h").describe().endswith("UTC.")
+
+
 def test_a_wide_table_is_shown_by_concern_with_human_headers(capsys):
     # GIVEN the cost table of a window (outside a notebook: plain text)
     costs = pd.DataFrame({"function": ["api-processor"], "invocations": [10], "cold_starts": [1], "restores": [0],

@@ -1,14 +1,11 @@
 """One execution environment: a fresh interpreter running the runtime loop, under its limits."""
 from __future__ import annotations
 
-import functools
 import json
 import os
 import select
-import shutil
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -16,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from infra import specs
-from workbook.local.sandbox import formats
+from workbook.local.sandbox import artifacts, formats
 from workbook.local.sandbox.limits import EnvironmentLimits, MemoryMode
 from workbook.local.sandbox.models import FunctionConfig
 from workbook.local.sandbox.runtime_api import Posted, RuntimeApi
@@ -24,59 +21,14 @@ from workbook.local.sandbox.runtime_api import Posted, RuntimeApi
 RUNTIME_SCRIPT = str(Path(__file__).with_name("runtime.py"))
 
 
-@dataclass(frozen=True)
-class HandlerPython:
-    """Which Python runs the handlers locally, against the stack's Lambda runtime (never said silently)."""
-
-    executable: str
-    version: str                    # e.g. "3.11.7"
-    stack_runtime: str              # e.g. "python3.12"
-    stack_interpreter: str | None   # that runtime's interpreter on PATH, when it runs
-    stack_interpreter_problem: str | None = None   # why a python3.X on PATH does not run
-
-    @property
-    def matches(self) -> bool:
-        return self.stack_runtime == "python" + ".".join(self.version.split(".")[:2])
-
-    def describe(self) -> str:
-        """One line for ``workbook local status`` and the start's output."""
-        line = f"Python {self.version} ({self.executable})"
-        if self.matches:
-            return line + f", the stack's runtime ({self.stack_runtime})"
-        line += f"; the stack's runtime is {self.stack_runtime}"
-        if self.stack_interpreter:
-            return line + (f" ({self.stack_interpreter} is on PATH, not used: the handlers' dependencies are "
-                           f"installed for this Python)")
-        if self.stack_interpreter_problem:
-            return line + f" ({self.stack_runtime} on PATH does not run: {self.stack_interpreter_problem})"
-        return line + f" (no {self.stack_runtime} on PATH)"
-
-
-@functools.cache
-def handler_python(python: str = sys.executable, stack_runtime: str = specs.RUNTIME) -> HandlerPython:
-    """Detect the Python the handlers run on, and whether the stack's runtime's interpreter is on PATH and runs."""
-    version = subprocess.run([python, "-I", "-c", "import platform; print(platform.python_version())"],
-                             capture_output=True, text=True, timeout=30).stdout.strip() or "unknown"
-    found, problem = shutil.which(stack_runtime), None
-    if found:
-        try:
-            probe = subprocess.run([found, "-I", "-c", "import sys; print(sys.executable)"], capture_output=True,
-                                   text=True, timeout=30)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            probe, problem = None, str(exc)
-        if probe is not None and probe.returncode == 0:
-            found = probe.stdout.strip() or found
-        else:
-            problem = problem or ((probe.stderr or probe.stdout).strip().splitlines() or ["exit status"])[0]
-            found = None
-    return HandlerPython(python, version, stack_runtime, found, problem)
-
-
 def runtime_command(python: str) -> list[str]:
     """How an environment starts its runtime: isolated (``-I``), so neither the script's folder nor
-    ``PYTHON*`` variables nor the user's site-packages come onto the handler's path; unbuffered, so a
-    handler's output is in its invocation's logs."""
-    return [python, "-I", "-u", RUNTIME_SCRIPT]
+    ``PYTHON*`` variables nor the user's site-packages come onto the handler's path; without ``site``
+    (``-S``), so the interpreter's own site-packages (the workbook's venv, or pyenv's) do not either;
+    writing no bytecode (``-B``): the unpacked package and layer stay the deployed bytes, and each cold
+    start compiles what it imports, as on Lambda, whose ``/var/task`` and ``/opt`` are read-only;
+    unbuffered, so a handler's output is in its invocation's logs."""
+    return [python, "-I", "-S", "-B", "-u", RUNTIME_SCRIPT]
 
 
 _FRAME_HEADER_BYTES = 16   # telemetry log frames: type (4), length (4), timestamp in microseconds (8)
@@ -94,7 +46,17 @@ class PlatformSettings:
     owner: str = "sandbox"          # put on every runtime's command line, so a stop can find strays
     access_key_id: str = "testing"
     secret_access_key: str = "testing"
-    python: str = sys.executable    # the interpreter that runs the handlers
+    #: The interpreter that runs the handlers; None: the stack's runtime where the machine has it (artifacts).
+    python: str | None = None
+    #: The runtime's own packages (awslambdaric, boto3) for that interpreter; None: installed from runtime.lock.
+    runtime_paths: tuple[str, ...] | None = None
+
+    def runtime(self) -> tuple[str, tuple[str, ...]]:
+        """The interpreter and the runtime's package folders an environment starts with."""
+        if self.python is not None and self.runtime_paths is not None:
+            return self.python, tuple(self.runtime_paths)
+        found = artifacts.local_runtime(self.python)
+        return found.python, found.paths if self.runtime_paths is None else tuple(self.runtime_paths)
 
 
 @dataclass
@@ -129,6 +91,7 @@ class ExecutionEnvironment:
         self._frames_buffer = b""
         self._peak_memory_mb = 0
         self.frozen = False
+        self._runtime = platform.runtime()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def environment_variables(self) -> dict[str, str]:
@@ -139,7 +102,7 @@ class ExecutionEnvironment:
             "LANG": "en_US.UTF-8",
             "TZ": ":UTC",
             "LAMBDA_TASK_ROOT": config.code_paths[0] if config.code_paths else "",
-            "LAMBDA_RUNTIME_DIR": str(Path(RUNTIME_SCRIPT).parent),
+            "LAMBDA_RUNTIME_DIR": self._runtime[1][0] if self._runtime[1] else str(Path(RUNTIME_SCRIPT).parent),
             "_HANDLER": config.handler,
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{specs.RUNTIME}",
             "AWS_REGION": platform.region,
@@ -176,10 +139,13 @@ class ExecutionEnvironment:
         logs = [(_now_ms(), formats.init_start(self.config.log_format, self.config.function_name))]
         variables = {**self.environment_variables(), "AWS_LAMBDA_RUNTIME_API": self.api.address,
                      "_LAMBDA_TELEMETRY_LOG_FD": str(telemetry_w)}
+        python, runtime_paths = self._runtime
+        # Lambda's order: the function's package, its layers, the runtime's own packages; the stdlib after.
+        path = os.pathsep.join([*self.config.code_paths, *runtime_paths])
         try:
             self.process = subprocess.Popen(
-                [*runtime_command(self.platform.python), str(self.limits.rlimit_as_bytes),
-                 os.pathsep.join(self.config.code_paths), self.config.handler, f"--owner={self.platform.owner}"],
+                [*runtime_command(python), str(self.limits.rlimit_as_bytes), path, self.config.handler,
+                 f"--owner={self.platform.owner}"],
                 pass_fds=(telemetry_w,), stdin=subprocess.DEVNULL, stdout=output_w, stderr=output_w, env=variables,
                 cwd=self.config.code_paths[0] if self.config.code_paths else None, start_new_session=True,
             )
