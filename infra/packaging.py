@@ -15,6 +15,7 @@ deploy sees an unchanged asset. ``sizes()`` reports each archive's bytes.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
@@ -219,14 +220,21 @@ def layer_archive_path(arch: str, python_version: str = LAMBDA_PYTHON_VERSION) -
     target = BUILD_DIR / "layers" / f"{prefix}{layer_hash(arch, python_version)}.zip"
     if target.is_file():
         return target
-    with tempfile.TemporaryDirectory(prefix="lwb-layer-") as scratch:
-        site_dir = Path(scratch) / "python"
-        _pip_install(site_dir, arch, python_version)
-        _prune(site_dir)
-        shutil.copytree(COMMON_DIR, site_dir / "common", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        files = [(str(path.relative_to(scratch)), path) for path in _source_files(Path(scratch))]
-        _write_zip(target, files)
-    _drop_stale(target, prefix)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # One pip install at a time (local environments started at once, a deploy beside them): the others
+    # wait and find the zip built. Advisory; _write_zip's rename keeps the zip whole either way.
+    with open(target.parent / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.is_file():
+            return target
+        with tempfile.TemporaryDirectory(prefix="lwb-layer-") as scratch:
+            site_dir = Path(scratch) / "python"
+            _pip_install(site_dir, arch, python_version)
+            _prune(site_dir)
+            shutil.copytree(COMMON_DIR, site_dir / "common", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            files = [(str(path.relative_to(scratch)), path) for path in _source_files(Path(scratch))]
+            _write_zip(target, files)
+        _drop_stale(target, prefix)
     return target
 
 

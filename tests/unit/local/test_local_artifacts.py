@@ -39,8 +39,8 @@ def test_an_archive_is_unpacked_once_per_content_hash(cache, tmp_path):
     assert (unpacked / "python" / "lib" / "mod.py").read_bytes() == b"y = 2\n"
     assert artifacts.unpacked(copy) == unpacked
     assert artifacts.unpacked(other) != unpacked
-    # and nothing is left beside them but the entries
-    assert sorted(p.name for p in (cache / "unpacked").iterdir()) == sorted([unpacked.name,
+    # and nothing is left beside them but the entries and the builders' lock
+    assert sorted(p.name for p in (cache / "unpacked").iterdir()) == sorted([unpacked.name, artifacts.LOCK_NAME,
                                                                              artifacts.unpacked(other).name])
 
 
@@ -66,34 +66,37 @@ def test_a_failed_build_leaves_neither_entry_nor_scratch(tmp_path):
         raise artifacts.ArtifactError("the index is unreachable")
     with pytest.raises(artifacts.ArtifactError, match="unreachable"):
         artifacts.materialize(target, build)
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == [artifacts.LOCK_NAME]
 
 
-def _race(target: str, barrier, seen) -> None:
+def _race(target: str, barrier, seen, built) -> None:
     """One builder process: every file written slowly, so that a reader of a half-built entry would see it."""
     def build(scratch: Path) -> None:
-        barrier.wait(timeout=60)
+        built.put(os.getpid())
         for index in range(50):
             (scratch / f"file-{index:02d}").write_text(f"{index} from {os.getpid()}\n")
             os.sched_yield()
+    barrier.wait(timeout=60)
     result = artifacts.materialize(Path(target), build)
-    # What the builder gets back is whole, whoever won
+    # What the builder gets back is whole, whoever built it
     seen.put(len(list(result.iterdir())))
 
 
 def test_concurrent_builders_leave_one_whole_entry(tmp_path):
-    # GIVEN eight processes building the same entry at the same moment
+    # GIVEN eight processes asking for the same entry at the same moment
     target = tmp_path / "entry"
     context = multiprocessing.get_context("fork")
-    barrier, seen = context.Barrier(8), context.Queue()
-    builders = [context.Process(target=_race, args=(str(target), barrier, seen)) for _ in range(8)]
+    barrier, seen, built = context.Barrier(8), context.Queue(), context.Queue()
+    builders = [context.Process(target=_race, args=(str(target), barrier, seen, built)) for _ in range(8)]
     for builder in builders:
         builder.start()
     for builder in builders:
         builder.join(timeout=120)
-    # THEN each saw a whole entry, one builder's files only, and no scratch folder is left
+    # THEN one of them built it (the others waited for it, not a download each), each saw a whole entry,
+    # and no scratch folder is left (the lock file stays, empty)
     assert [builder.exitcode for builder in builders] == [0] * 8
     assert sorted(seen.get(timeout=5) for _ in builders) == [50] * 8
+    assert built.qsize() == 1
     writers = {path.read_text().split(" from ")[1] for path in target.iterdir()}
     assert len(list(target.iterdir())) == 50 and len(writers) == 1
-    assert [path.name for path in tmp_path.iterdir()] == ["entry"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == [artifacts.LOCK_NAME, "entry"]

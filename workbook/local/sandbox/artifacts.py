@@ -15,10 +15,11 @@ library. The sandbox builds the same path from the same artifacts:
 Everything is cached beside the zips, under ``build/sandbox/`` of the project (or
 ``$WORKBOOK_SANDBOX_CACHE_DIR``), each entry in a folder named by its content hash, built in a
 scratch folder beside it and renamed into place: environments starting side by side never see a
-half-built entry, and the loser of a race drops its copy.
+half-built entry; one builds an entry while the others wait for it (``.lock`` in the folder).
 """
 from __future__ import annotations
 
+import fcntl
 import functools
 import hashlib
 import os
@@ -44,6 +45,7 @@ CACHE_ENV = "WORKBOOK_SANDBOX_CACHE_DIR"
 LOCAL_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(
     host_platform.machine().lower(), "x86_64")
 _FORMAT_VERSION = "2"
+LOCK_NAME = ".lock"
 
 
 def cache_dir() -> Path:
@@ -61,17 +63,24 @@ def materialize(target: Path, build: Callable[[Path], None]) -> Path:
     if target.is_dir():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
-    try:
-        build(scratch)
+    # One builder at a time per cache folder (others wait, then find the entry built): environments started
+    # at once would otherwise each download and install the same layer. The lock (``.lock``, empty) is
+    # advisory; the rename alone keeps an entry whole if a builder is killed.
+    with open(target.parent / LOCK_NAME, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.is_dir():
+            return target
+        scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
         try:
-            os.rename(scratch, target)
-        except OSError:
-            if not target.is_dir():
-                raise
-    finally:
-        if scratch.exists():
-            shutil.rmtree(scratch, ignore_errors=True)
+            build(scratch)
+            try:
+                os.rename(scratch, target)
+            except OSError:
+                if not target.is_dir():
+                    raise
+        finally:
+            if scratch.exists():
+                shutil.rmtree(scratch, ignore_errors=True)
     return target
 
 
