@@ -35,6 +35,7 @@ GROUPED_MODULES = (
     "tests/integration/local/test_local_stack.py",
     "tests/integration/local/test_pipeline.py",
     "tests/integration/local/test_regular_install.py",
+    "tests/integration/local/test_sandbox_artifacts.py",
     "tests/integration/workbook/test_tuning_on_local.py",
     "tests/notebooks/test_notebooks.py",
 )

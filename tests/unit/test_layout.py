@@ -25,7 +25,7 @@ PACKAGES = ("workbook", "infra")
 
 # The stages, bottom to top: a module may import from its own stage and the stages before it.
 LAYERS = (
-    ("workbook.errors", "workbook.aws"),
+    ("workbook.errors", "workbook.aws", "workbook._deferred"),
     ("workbook.telemetry",),
     ("workbook.analysis",),
     ("workbook.deploy",),

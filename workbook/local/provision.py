@@ -264,7 +264,8 @@ class Provisioner:
             return list(self.code_paths)
         if key not in specs.BY_KEY:
             raise ProvisioningError(f"function {key!r} of the plan is none of the stack's functions "
-                                    f"({', '.join(specs.FUNCTION_KEYS)}); there is no package to run for it")
+                                    f"({', '.join(specs.FUNCTION_KEYS)}) and has no Function tag naming one; "
+                                    "there is no package to run for it")
         try:
             return list(artifacts.function_code_paths(key, self._runtime().python_version))
         except artifacts.ArtifactError as exc:
@@ -292,7 +293,9 @@ class Provisioner:
                 "timeout_s": float(inputs.get("timeout") or 3),
                 "handler": inputs.get("handler") or f"{key.replace('-', '_')}.handler",
                 "environment": variables,
-                "code_paths": self._code_paths(key),
+                # The package deploy built for the stack function this resource is (its Function tag: a
+                # copy of one, such as a test's throttled twin, runs the same package under its own name).
+                "code_paths": self._code_paths(str((inputs.get("tags") or {}).get("Function") or key)),
                 "reserved_concurrency": int(reserved) if reserved is not None and int(reserved) >= 0 else None,
                 "log_format": logging.get("logFormat", "Text"),
                 "log_group": logging.get("logGroup") or f"/aws/lambda/{name}",

@@ -1,6 +1,7 @@
 """Provisioning derives every data-plane resource from the offline plan (moto in process)."""
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -127,3 +128,24 @@ def test_a_malformed_plan_resource_names_the_step(provisioned):
     plan = {"resources": [{"type": provision.T_INVOKE_CONFIG, "name": "broken", "inputs": {"maximumRetryAttempts": 1}}]}
     with pytest.raises(provision.ProvisioningError, match="invoke configs do not have the expected shape"):
         provision.provision(plan, config.load("local"), client)
+
+
+def test_a_copy_of_a_stack_function_runs_the_package_its_function_tag_names(plan, provisioned):
+    # GIVEN the plan with a copy of the file processor under another name (a test's throttled twin),
+    # and one function with a name and tags of no stack function
+    _, client = provisioned
+    (original,) = [r for r in _of(plan, provision.T_FUNCTION) if r["inputs"]["tags"]["Function"] == "file-processor"]
+    twin, stray = copy.deepcopy(original), copy.deepcopy(original)
+    twin["name"], twin["inputs"]["name"] = "twin", "lwb-local-l01-twin"
+    stray["name"], stray["inputs"]["name"] = "stray", "lwb-local-l01-stray"
+    stray["inputs"]["tags"] = {"Environment": "local"}
+    settings = config.load("local")
+    # WHEN the plan with the twin is provisioned, THEN the twin runs the file processor's package
+    topology = provision.provision({"resources": [*plan["resources"], twin]}, settings, client,
+                                   database_secret=DATABASE_SECRET, webhook_url="http://127.0.0.1:9/webhook")
+    by_name = {f["function_name"]: f for f in topology["functions"]}
+    assert by_name["lwb-local-l01-twin"]["code_paths"] == by_name[settings.function_name("file-processor")]["code_paths"]
+    # AND a function with no Function tag is refused, saying why
+    with pytest.raises(provision.ProvisioningError, match="has no Function tag naming one"):
+        provision.provision({"resources": [*plan["resources"], stray]}, settings, client,
+                            database_secret=DATABASE_SECRET, webhook_url="http://127.0.0.1:9/webhook")
