@@ -14,7 +14,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # Re-install only when the project's metadata or its C source (built by the install) changes.
-$(STAMP): pyproject.toml workbook/telemetry/_reportjson.c | $(BIN)/python
+$(STAMP): pyproject.toml setup.py workbook/telemetry/_reportjson.c | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 

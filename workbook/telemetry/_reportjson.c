@@ -314,7 +314,7 @@ typedef struct {
 static int grow(Buf *b, size_t n) {
     size_t cap = b->cap ? b->cap : 1 << 16;
     while (cap < b->len + n) cap *= 2;
-    char *q = realloc(b->p, cap);
+    char *q = PyMem_RawRealloc(b->p, cap);
     if (!q) return -1;
     b->p = q;
     b->cap = cap;
@@ -328,41 +328,56 @@ static inline int put(Buf *b, const void *src, size_t n) {
     return 0;
 }
 
-/* Columns of at most ``lines`` rows: fixed-size arrays, and the strings' bytes in growable buffers. */
+/* Columns of at most ``lines`` rows: bytes objects made to that size while the GIL is held (and
+ * cut to the rows read at the end: no second copy), and the strings' bytes in growable buffers. */
 typedef struct {
-    char *ok;                /* one byte per line */
+    PyObject *ok;            /* one byte per line */
     Buf sdata[NSTR];
-    int64_t *soff[NSTR];
-    char *svalid[NSTR];
-    double *f[NFLT];
-    char *fvalid[NFLT];
-    int64_t *i[NINT];
-    char *ivalid[NINT];
+    PyObject *soff[NSTR], *svalid[NSTR], *f[NFLT], *fvalid[NFLT], *i[NINT], *ivalid[NINT];
+    char *okp, *svalidp[NSTR], *fvalidp[NFLT], *ivalidp[NINT];
+    int64_t *soffp[NSTR], *ip[NINT];
+    double *fp[NFLT];
     Py_ssize_t lines, rows;
     int failed;
 } Out;
 
 static void out_free(Out *o) {
-    free(o->ok);
-    for (int j = 0; j < NSTR; j++) free(o->sdata[j].p), free(o->soff[j]), free(o->svalid[j]);
-    for (int j = 0; j < NFLT; j++) free(o->f[j]), free(o->fvalid[j]);
-    for (int j = 0; j < NINT; j++) free(o->i[j]), free(o->ivalid[j]);
+    Py_CLEAR(o->ok);
+    for (int j = 0; j < NSTR; j++) {
+        PyMem_RawFree(o->sdata[j].p);
+        o->sdata[j].p = NULL;
+        Py_CLEAR(o->soff[j]);
+        Py_CLEAR(o->svalid[j]);
+    }
+    for (int j = 0; j < NFLT; j++) {
+        Py_CLEAR(o->f[j]);
+        Py_CLEAR(o->fvalid[j]);
+    }
+    for (int j = 0; j < NINT; j++) {
+        Py_CLEAR(o->i[j]);
+        Py_CLEAR(o->ivalid[j]);
+    }
+}
+
+static char *alloc(PyObject **obj, Py_ssize_t size) {
+    *obj = PyBytes_FromStringAndSize(NULL, size);
+    return *obj ? PyBytes_AS_STRING(*obj) : NULL;
 }
 
 static int out_init(Out *o, Py_ssize_t lines) {
     memset(o, 0, sizeof(*o));
-    size_t n = (size_t)(lines ? lines : 1);
+    Py_ssize_t n = lines, w = (Py_ssize_t)sizeof(int64_t);
     o->lines = lines;
-    o->failed = !(o->ok = malloc(n));
+    int bad = !(o->okp = alloc(&o->ok, n));
     for (int j = 0; j < NSTR; j++) {
-        o->failed |= !(o->soff[j] = malloc((n + 1) * sizeof(int64_t))) || !(o->svalid[j] = malloc(n));
-        if (!o->failed) o->soff[j][0] = 0;
+        bad |= !(o->soffp[j] = (int64_t *)alloc(&o->soff[j], (n + 1) * w)) || !(o->svalidp[j] = alloc(&o->svalid[j], n));
+        if (!bad) o->soffp[j][0] = 0;
     }
-    for (int j = 0; j < NFLT; j++) o->failed |= !(o->f[j] = malloc(n * sizeof(double))) || !(o->fvalid[j] = malloc(n));
-    for (int j = 0; j < NINT; j++) o->failed |= !(o->i[j] = malloc(n * sizeof(int64_t))) || !(o->ivalid[j] = malloc(n));
-    if (o->failed) {
+    for (int j = 0; j < NFLT; j++) bad |= !(o->fp[j] = (double *)alloc(&o->f[j], n * w)) || !(o->fvalidp[j] = alloc(&o->fvalid[j], n));
+    for (int j = 0; j < NINT; j++) bad |= !(o->ip[j] = (int64_t *)alloc(&o->i[j], n * w)) || !(o->ivalidp[j] = alloc(&o->ivalid[j], n));
+    if (bad) {
         out_free(o);
-        PyErr_NoMemory();
+        if (!PyErr_Occurred()) PyErr_NoMemory();
         return -1;
     }
     return 0;
@@ -373,18 +388,18 @@ static inline void emit(Out *o, const Rec *r) {
     for (int j = 0; j < NSTR; j++) {
         char valid = r->s[j].p != NULL;
         if (valid) o->failed |= put(&o->sdata[j], r->s[j].p, (size_t)r->s[j].n);
-        o->soff[j][at + 1] = (int64_t)o->sdata[j].len;
-        o->svalid[j][at] = valid;
+        o->soffp[j][at + 1] = (int64_t)o->sdata[j].len;
+        o->svalidp[j][at] = valid;
     }
     for (int j = 0; j < NFLT; j++) {
         char valid = (r->fmask >> j) & 1;
-        o->f[j][at] = valid ? r->f[j] : 0.0;
-        o->fvalid[j][at] = valid;
+        o->fp[j][at] = valid ? r->f[j] : 0.0;
+        o->fvalidp[j][at] = valid;
     }
     for (int j = 0; j < NINT; j++) {
         char valid = (r->imask >> j) & 1;
-        o->i[j][at] = valid ? r->i[j] : 0;
-        o->ivalid[j][at] = valid;
+        o->ip[j][at] = valid ? r->i[j] : 0;
+        o->ivalidp[j][at] = valid;
     }
 }
 
@@ -392,10 +407,18 @@ static inline void one(Out *o, Py_ssize_t line, const char *p, Py_ssize_t n) {
     Rec r;
     char ok = (char)parse_line(p, n, &r);
     if (ok) emit(o, &r);
-    o->ok[line] = ok;
+    o->okp[line] = ok;
 }
 
-static PyObject *mem(const void *p, size_t n) { return PyBytes_FromStringAndSize(n ? p : "", (Py_ssize_t)n); }
+/* The bytes object cut to ``size`` (it is ours alone until handed out), its reference handed over. */
+static PyObject *cut(PyObject **obj, Py_ssize_t size) {
+    PyObject *out = *obj;
+    *obj = NULL;
+    if (PyBytes_GET_SIZE(out) != size && _PyBytes_Resize(&out, size)) return NULL;
+    return out;
+}
+
+static PyObject *copy(const Buf *b) { return PyBytes_FromStringAndSize(b->len ? b->p : "", (Py_ssize_t)b->len); }
 
 /* {"ok": bytes (a byte per line), "rows": int, column: (kind, buffers...)} */
 static PyObject *result(Out *o) {
@@ -403,26 +426,28 @@ static PyObject *result(Out *o) {
         out_free(o);
         return PyErr_NoMemory();
     }
-    size_t m = (size_t)o->rows;
+    Py_ssize_t m = o->rows, w = (Py_ssize_t)sizeof(int64_t);
     PyObject *d = PyDict_New(), *v = NULL;
     if (!d) goto fail;
-    if (!(v = mem(o->ok, (size_t)o->lines)) || PyDict_SetItemString(d, "ok", v)) goto fail;
+    if (!(v = cut(&o->ok, o->lines)) || PyDict_SetItemString(d, "ok", v)) goto fail;
     Py_CLEAR(v);
-    if (!(v = PyLong_FromSsize_t(o->rows)) || PyDict_SetItemString(d, "rows", v)) goto fail;
+    if (!(v = PyLong_FromSsize_t(m)) || PyDict_SetItemString(d, "rows", v)) goto fail;
     Py_CLEAR(v);
     for (int j = 0; j < NSTR; j++) {
-        v = Py_BuildValue("(sNNN)", "string", mem(o->soff[j], (m + 1) * sizeof(int64_t)),
-                          mem(o->sdata[j].p, o->sdata[j].len), mem(o->svalid[j], m));
+        PyObject *data = copy(&o->sdata[j]);
+        PyMem_RawFree(o->sdata[j].p);
+        o->sdata[j].p = NULL;
+        v = Py_BuildValue("(sNNN)", "string", cut(&o->soff[j], (m + 1) * w), data, cut(&o->svalid[j], m));
         if (!v || PyDict_SetItemString(d, STR_NAMES[j], v)) goto fail;
         Py_CLEAR(v);
     }
     for (int j = 0; j < NFLT; j++) {
-        v = Py_BuildValue("(sNN)", "float64", mem(o->f[j], m * sizeof(double)), mem(o->fvalid[j], m));
+        v = Py_BuildValue("(sNN)", "float64", cut(&o->f[j], m * w), cut(&o->fvalid[j], m));
         if (!v || PyDict_SetItemString(d, FLT_NAMES[j], v)) goto fail;
         Py_CLEAR(v);
     }
     for (int j = 0; j < NINT; j++) {
-        v = Py_BuildValue("(sNN)", "int64", mem(o->i[j], m * sizeof(int64_t)), mem(o->ivalid[j], m));
+        v = Py_BuildValue("(sNN)", "int64", cut(&o->i[j], m * w), cut(&o->ivalid[j], m));
         if (!v || PyDict_SetItemString(d, INT_NAMES[j], v)) goto fail;
         Py_CLEAR(v);
     }
@@ -444,34 +469,34 @@ static PyObject *read_strings(PyObject *self, PyObject *arg) {
     PyObject *items = PySequence_Tuple(arg);   /* holds every line while the GIL is released */
     if (!items) return NULL;
     Py_ssize_t n = PyTuple_GET_SIZE(items);
-    const char **ptr = malloc(sizeof(char *) * (size_t)(n ? n : 1));
-    Py_ssize_t *len = malloc(sizeof(Py_ssize_t) * (size_t)(n ? n : 1));
+    const char **ptr = PyMem_RawMalloc(sizeof(char *) * (size_t)(n ? n : 1));
+    Py_ssize_t *len = PyMem_RawMalloc(sizeof(Py_ssize_t) * (size_t)(n ? n : 1));
     if (!ptr || !len) {
-        free(ptr), free(len), Py_DECREF(items);
+        PyMem_RawFree(ptr), PyMem_RawFree(len), Py_DECREF(items);
         return PyErr_NoMemory();
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *s = PyTuple_GET_ITEM(items, i);
         if (!PyUnicode_Check(s)) {
-            free(ptr), free(len), Py_DECREF(items);
+            PyMem_RawFree(ptr), PyMem_RawFree(len), Py_DECREF(items);
             Py_RETURN_NONE;
         }
         ptr[i] = PyUnicode_AsUTF8AndSize(s, &len[i]);
         if (!ptr[i]) {   /* a lone surrogate, say: the other paths decide what it is */
             PyErr_Clear();
-            free(ptr), free(len), Py_DECREF(items);
+            PyMem_RawFree(ptr), PyMem_RawFree(len), Py_DECREF(items);
             Py_RETURN_NONE;
         }
     }
     Out o;
     if (out_init(&o, n)) {
-        free(ptr), free(len), Py_DECREF(items);
+        PyMem_RawFree(ptr), PyMem_RawFree(len), Py_DECREF(items);
         return NULL;
     }
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) one(&o, i, ptr[i], len[i]);
     Py_END_ALLOW_THREADS
-    free(ptr), free(len);
+    PyMem_RawFree(ptr), PyMem_RawFree(len);
     Py_DECREF(items);
     return result(&o);
 }
@@ -506,7 +531,7 @@ static PyObject *read_buffers(PyObject *self, PyObject *args) {
     for (Py_ssize_t i = 0; i < n; i++) {
         int64_t lo = o64[i], hi = o64[i + 1], skip = b64 ? b64[i] : 0;
         if (skip < 0 || skip > hi - lo || (skip && memchr(base + lo, '"', (size_t)skip))) {
-            o.ok[i] = 0;
+            o.okp[i] = 0;
             continue;
         }
         one(&o, i, base + lo + skip, (Py_ssize_t)(hi - lo - skip));
