@@ -21,6 +21,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -329,23 +330,38 @@ static inline int put(Buf *b, const void *src, size_t n) {
 }
 
 /* Columns of at most ``lines`` rows: bytes objects made to that size while the GIL is held (and
- * cut to the rows read at the end: no second copy), and the strings' bytes in growable buffers. */
+ * cut to the rows read at the end: no second copy). The lines are read in parts, one thread each;
+ * a part writes its rows from its first line's position on, and its strings into its own buffers.
+ * The parts' rows are then moved together and their strings joined. */
+#define MAX_PARTS 8
+
+typedef struct {
+    Py_ssize_t lo, hi, rows;   /* its lines, and how many it read */
+    Buf sdata[NSTR];
+    int failed;
+} Part;
+
 typedef struct {
     PyObject *ok;            /* one byte per line */
-    Buf sdata[NSTR];
     PyObject *soff[NSTR], *svalid[NSTR], *f[NFLT], *fvalid[NFLT], *i[NINT], *ivalid[NINT];
     char *okp, *svalidp[NSTR], *fvalidp[NFLT], *ivalidp[NINT];
     int64_t *soffp[NSTR], *ip[NINT];
     double *fp[NFLT];
     Py_ssize_t lines, rows;
-    int failed;
+    const char **ptr;        /* each line's bytes; len < 0: left */
+    const Py_ssize_t *len;
+    Part part[MAX_PARTS];
+    int parts;
 } Out;
 
 static void out_free(Out *o) {
     Py_CLEAR(o->ok);
+    for (int k = 0; k < MAX_PARTS; k++)
+        for (int j = 0; j < NSTR; j++) {
+            PyMem_RawFree(o->part[k].sdata[j].p);
+            o->part[k].sdata[j].p = NULL;
+        }
     for (int j = 0; j < NSTR; j++) {
-        PyMem_RawFree(o->sdata[j].p);
-        o->sdata[j].p = NULL;
         Py_CLEAR(o->soff[j]);
         Py_CLEAR(o->svalid[j]);
     }
@@ -364,15 +380,12 @@ static char *alloc(PyObject **obj, Py_ssize_t size) {
     return *obj ? PyBytes_AS_STRING(*obj) : NULL;
 }
 
-static int out_init(Out *o, Py_ssize_t lines) {
+static int out_init(Out *o, Py_ssize_t lines, int threads) {
     memset(o, 0, sizeof(*o));
     Py_ssize_t n = lines, w = (Py_ssize_t)sizeof(int64_t);
     o->lines = lines;
     int bad = !(o->okp = alloc(&o->ok, n));
-    for (int j = 0; j < NSTR; j++) {
-        bad |= !(o->soffp[j] = (int64_t *)alloc(&o->soff[j], (n + 1) * w)) || !(o->svalidp[j] = alloc(&o->svalid[j], n));
-        if (!bad) o->soffp[j][0] = 0;
-    }
+    for (int j = 0; j < NSTR; j++) bad |= !(o->soffp[j] = (int64_t *)alloc(&o->soff[j], (n + 1) * w)) || !(o->svalidp[j] = alloc(&o->svalid[j], n));
     for (int j = 0; j < NFLT; j++) bad |= !(o->fp[j] = (double *)alloc(&o->f[j], n * w)) || !(o->fvalidp[j] = alloc(&o->fvalid[j], n));
     for (int j = 0; j < NINT; j++) bad |= !(o->ip[j] = (int64_t *)alloc(&o->i[j], n * w)) || !(o->ivalidp[j] = alloc(&o->ivalid[j], n));
     if (bad) {
@@ -380,15 +393,20 @@ static int out_init(Out *o, Py_ssize_t lines) {
         if (!PyErr_Occurred()) PyErr_NoMemory();
         return -1;
     }
+    o->parts = threads < 1 ? 1 : (threads > MAX_PARTS ? MAX_PARTS : threads);
+    for (int k = 0; k < o->parts; k++) {
+        o->part[k].lo = n * k / o->parts;
+        o->part[k].hi = n * (k + 1) / o->parts;
+    }
     return 0;
 }
 
-static inline void emit(Out *o, const Rec *r) {
-    Py_ssize_t at = o->rows++;
+static inline void emit(Out *o, Part *part, const Rec *r) {
+    Py_ssize_t at = part->lo + part->rows++;
     for (int j = 0; j < NSTR; j++) {
         char valid = r->s[j].p != NULL;
-        if (valid) o->failed |= put(&o->sdata[j], r->s[j].p, (size_t)r->s[j].n);
-        o->soffp[j][at + 1] = (int64_t)o->sdata[j].len;
+        if (valid) part->failed |= put(&part->sdata[j], r->s[j].p, (size_t)r->s[j].n);
+        o->soffp[j][at + 1] = (int64_t)part->sdata[j].len;   /* within the part: shifted when joined */
         o->svalidp[j][at] = valid;
     }
     for (int j = 0; j < NFLT; j++) {
@@ -403,11 +421,68 @@ static inline void emit(Out *o, const Rec *r) {
     }
 }
 
-static inline void one(Out *o, Py_ssize_t line, const char *p, Py_ssize_t n) {
-    Rec r;
-    char ok = (char)parse_line(p, n, &r);
-    if (ok) emit(o, &r);
-    o->okp[line] = ok;
+static void read_part(Out *o, Part *part) {
+    for (Py_ssize_t line = part->lo; line < part->hi; line++) {
+        Rec r;
+        char ok = o->len[line] >= 0 && parse_line(o->ptr[line], o->len[line], &r);
+        if (ok) emit(o, part, &r);
+        o->okp[line] = ok;
+    }
+}
+
+static void *part_thread(void *arg) {
+    void **pair = arg;
+    read_part(pair[0], pair[1]);
+    return NULL;
+}
+
+/* Every part, the first on this thread and the others on their own (one after another if a thread
+ * cannot start); then their rows moved together. Called without the GIL. */
+static void read_all(Out *o) {
+    pthread_t thread[MAX_PARTS];
+    void *pairs[MAX_PARTS][2];
+    int started[MAX_PARTS] = {0};
+    for (int k = 1; k < o->parts; k++) {
+        pairs[k][0] = o, pairs[k][1] = &o->part[k];
+        started[k] = pthread_create(&thread[k], NULL, part_thread, pairs[k]) == 0;
+    }
+    read_part(o, &o->part[0]);
+    for (int k = 1; k < o->parts; k++) {
+        if (started[k]) pthread_join(thread[k], NULL);
+        else read_part(o, &o->part[k]);
+    }
+    Py_ssize_t rows = 0;
+    for (int k = 0; k < o->parts; k++) {
+        Part *part = &o->part[k];
+        if (part->lo != rows && part->rows) {   /* an earlier part left lines: its rows move down */
+            size_t m = (size_t)part->rows;
+            for (int j = 0; j < NSTR; j++) {
+                memmove(o->soffp[j] + rows + 1, o->soffp[j] + part->lo + 1, m * sizeof(int64_t));
+                memmove(o->svalidp[j] + rows, o->svalidp[j] + part->lo, m);
+            }
+            for (int j = 0; j < NFLT; j++) {
+                memmove(o->fp[j] + rows, o->fp[j] + part->lo, m * sizeof(double));
+                memmove(o->fvalidp[j] + rows, o->fvalidp[j] + part->lo, m);
+            }
+            for (int j = 0; j < NINT; j++) {
+                memmove(o->ip[j] + rows, o->ip[j] + part->lo, m * sizeof(int64_t));
+                memmove(o->ivalidp[j] + rows, o->ivalidp[j] + part->lo, m);
+            }
+        }
+        rows += part->rows;
+    }
+    o->rows = rows;
+    for (int j = 0; j < NSTR; j++) {   /* each part's string offsets after the bytes of the parts before */
+        o->soffp[j][0] = 0;
+        int64_t base = 0;
+        Py_ssize_t row = 0;
+        for (int k = 0; k < o->parts; k++) {
+            if (base)
+                for (Py_ssize_t at = row + 1; at <= row + o->part[k].rows; at++) o->soffp[j][at] += base;
+            base += (int64_t)o->part[k].sdata[j].len;
+            row += o->part[k].rows;
+        }
+    }
 }
 
 /* The bytes object cut to ``size`` (it is ours alone until handed out), its reference handed over. */
@@ -418,14 +493,30 @@ static PyObject *cut(PyObject **obj, Py_ssize_t size) {
     return out;
 }
 
-static PyObject *copy(const Buf *b) { return PyBytes_FromStringAndSize(b->len ? b->p : "", (Py_ssize_t)b->len); }
+/* The parts' bytes of one string column, joined (each part's buffer freed once copied). */
+static PyObject *joined(Out *o, int j) {
+    size_t size = 0;
+    for (int k = 0; k < o->parts; k++) size += o->part[k].sdata[j].len;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
+    if (!out) return NULL;
+    char *at = PyBytes_AS_STRING(out);
+    for (int k = 0; k < o->parts; k++) {
+        Buf *b = &o->part[k].sdata[j];
+        if (b->len) memcpy(at, b->p, b->len);
+        at += b->len;
+        PyMem_RawFree(b->p);
+        b->p = NULL;
+    }
+    return out;
+}
 
 /* {"ok": bytes (a byte per line), "rows": int, column: (kind, buffers...)} */
 static PyObject *result(Out *o) {
-    if (o->failed) {
-        out_free(o);
-        return PyErr_NoMemory();
-    }
+    for (int k = 0; k < o->parts; k++)
+        if (o->part[k].failed) {
+            out_free(o);
+            return PyErr_NoMemory();
+        }
     Py_ssize_t m = o->rows, w = (Py_ssize_t)sizeof(int64_t);
     PyObject *d = PyDict_New(), *v = NULL;
     if (!d) goto fail;
@@ -434,10 +525,7 @@ static PyObject *result(Out *o) {
     if (!(v = PyLong_FromSsize_t(m)) || PyDict_SetItemString(d, "rows", v)) goto fail;
     Py_CLEAR(v);
     for (int j = 0; j < NSTR; j++) {
-        PyObject *data = copy(&o->sdata[j]);
-        PyMem_RawFree(o->sdata[j].p);
-        o->sdata[j].p = NULL;
-        v = Py_BuildValue("(sNNN)", "string", cut(&o->soff[j], (m + 1) * w), data, cut(&o->svalid[j], m));
+        v = Py_BuildValue("(sNNN)", "string", cut(&o->soff[j], (m + 1) * w), joined(o, j), cut(&o->svalid[j], m));
         if (!v || PyDict_SetItemString(d, STR_NAMES[j], v)) goto fail;
         Py_CLEAR(v);
     }
@@ -464,50 +552,56 @@ fail:
 /* Entry points.                                                                              */
 /* ---------------------------------------------------------------------------------------- */
 
-/* read_strings(lines: list[str]) -> dict | None (None when an item is not a str, or has no UTF-8 form) */
-static PyObject *read_strings(PyObject *self, PyObject *arg) {
-    PyObject *items = PySequence_Tuple(arg);   /* holds every line while the GIL is released */
+/* The lines (each line's bytes and length, -1: left), read on ``threads`` threads. */
+static PyObject *read_lines(const char **ptr, const Py_ssize_t *len, Py_ssize_t n, int threads) {
+    Out o;
+    if (out_init(&o, n, threads)) return NULL;
+    o.ptr = ptr, o.len = len;
+    Py_BEGIN_ALLOW_THREADS
+    read_all(&o);
+    Py_END_ALLOW_THREADS
+    return result(&o);
+}
+
+/* read_strings(lines: list[str], threads: int) -> dict | None (None when an item is not a str, or
+ * has no UTF-8 form) */
+static PyObject *read_strings(PyObject *self, PyObject *args) {
+    PyObject *lines;
+    int threads;
+    if (!PyArg_ParseTuple(args, "Oi", &lines, &threads)) return NULL;
+    PyObject *items = PySequence_Tuple(lines);   /* holds every line while the GIL is released */
     if (!items) return NULL;
     Py_ssize_t n = PyTuple_GET_SIZE(items);
     const char **ptr = PyMem_RawMalloc(sizeof(char *) * (size_t)(n ? n : 1));
     Py_ssize_t *len = PyMem_RawMalloc(sizeof(Py_ssize_t) * (size_t)(n ? n : 1));
+    PyObject *out = NULL;
     if (!ptr || !len) {
-        PyMem_RawFree(ptr), PyMem_RawFree(len), Py_DECREF(items);
-        return PyErr_NoMemory();
+        PyErr_NoMemory();
+        goto done;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *s = PyTuple_GET_ITEM(items, i);
-        if (!PyUnicode_Check(s)) {
-            PyMem_RawFree(ptr), PyMem_RawFree(len), Py_DECREF(items);
-            Py_RETURN_NONE;
-        }
-        ptr[i] = PyUnicode_AsUTF8AndSize(s, &len[i]);
-        if (!ptr[i]) {   /* a lone surrogate, say: the other paths decide what it is */
-            PyErr_Clear();
-            PyMem_RawFree(ptr), PyMem_RawFree(len), Py_DECREF(items);
-            Py_RETURN_NONE;
+        if (!PyUnicode_Check(s) || !(ptr[i] = PyUnicode_AsUTF8AndSize(s, &len[i]))) {
+            PyErr_Clear();   /* not a str, or a lone surrogate: the other paths decide what it is */
+            out = Py_NewRef(Py_None);
+            goto done;
         }
     }
-    Out o;
-    if (out_init(&o, n)) {
-        PyMem_RawFree(ptr), PyMem_RawFree(len), Py_DECREF(items);
-        return NULL;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < n; i++) one(&o, i, ptr[i], len[i]);
-    Py_END_ALLOW_THREADS
+    out = read_lines(ptr, len, n, threads);
+done:
     PyMem_RawFree(ptr), PyMem_RawFree(len);
     Py_DECREF(items);
-    return result(&o);
+    return out;
 }
 
-/* read_buffers(offsets: int64 buffer (n + 1), data: buffer, body: int64 buffer (n) or None) -> dict
+/* read_buffers(offsets: int64 buffer (n + 1), data: buffer, body: int64 buffer (n) or None, threads: int) -> dict
  * Line i is data[offsets[i] + body[i] : offsets[i + 1]]; a line whose prefix (before body[i]) holds a
  * quote is left. */
 static PyObject *read_buffers(PyObject *self, PyObject *args) {
     Py_buffer off, data, body = {0};
-    PyObject *body_obj;
-    if (!PyArg_ParseTuple(args, "y*y*O", &off, &data, &body_obj)) return NULL;
+    PyObject *body_obj, *out = NULL;
+    int threads;
+    if (!PyArg_ParseTuple(args, "y*y*Oi", &off, &data, &body_obj, &threads)) return NULL;
     if (body_obj != Py_None && PyObject_GetBuffer(body_obj, &body, PyBUF_SIMPLE)) {
         PyBuffer_Release(&off), PyBuffer_Release(&data);
         return NULL;
@@ -515,35 +609,34 @@ static PyObject *read_buffers(PyObject *self, PyObject *args) {
     Py_ssize_t n = off.len / 8 - 1;
     const int64_t *o64 = off.buf, *b64 = body.buf;
     const char *base = data.buf;
-    if (n < 0 || (b64 && body.len / 8 < n) || (n >= 0 && off.len >= 8 && o64[n] > data.len)) {
-        PyBuffer_Release(&off), PyBuffer_Release(&data);
-        if (b64) PyBuffer_Release(&body);
+    const char **ptr = NULL;
+    Py_ssize_t *len = NULL;
+    if (n < 0 || (b64 && body.len / 8 < n) || o64[n] > data.len || o64[0] < 0) {
         PyErr_SetString(PyExc_ValueError, "offsets, data and body disagree");
-        return NULL;
+        goto done;
     }
-    Out o;
-    if (out_init(&o, n)) {
-        PyBuffer_Release(&off), PyBuffer_Release(&data);
-        if (b64) PyBuffer_Release(&body);
-        return NULL;
+    ptr = PyMem_RawMalloc(sizeof(char *) * (size_t)(n ? n : 1));
+    len = PyMem_RawMalloc(sizeof(Py_ssize_t) * (size_t)(n ? n : 1));
+    if (!ptr || !len) {
+        PyErr_NoMemory();
+        goto done;
     }
-    Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
         int64_t lo = o64[i], hi = o64[i + 1], skip = b64 ? b64[i] : 0;
-        if (skip < 0 || skip > hi - lo || (skip && memchr(base + lo, '"', (size_t)skip))) {
-            o.okp[i] = 0;
-            continue;
-        }
-        one(&o, i, base + lo + skip, (Py_ssize_t)(hi - lo - skip));
+        int left = hi < lo || skip < 0 || skip > hi - lo || (skip && memchr(base + lo, '"', (size_t)skip));
+        ptr[i] = base + lo + (left ? 0 : skip);
+        len[i] = left ? -1 : (Py_ssize_t)(hi - lo - skip);
     }
-    Py_END_ALLOW_THREADS
+    out = read_lines(ptr, len, n, threads);
+done:
+    PyMem_RawFree(ptr), PyMem_RawFree(len);
     PyBuffer_Release(&off), PyBuffer_Release(&data);
     if (b64) PyBuffer_Release(&body);
-    return result(&o);
+    return out;
 }
 
 static PyMethodDef METHODS[] = {
-    {"read_strings", read_strings, METH_O, "platform.report records from a list of str (see jsoncompiled.py)"},
+    {"read_strings", read_strings, METH_VARARGS, "platform.report records from a list of str (see jsoncompiled.py)"},
     {"read_buffers", read_buffers, METH_VARARGS, "platform.report records from Arrow's buffers (see jsoncompiled.py)"},
     {NULL, NULL, 0, NULL},
 };

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from workbook.telemetry.fields import WORKERS
+
 try:
     from workbook.telemetry import _reportjson
 except ImportError:  # pragma: no cover - a source tree that was not built: the other paths read everything
@@ -26,6 +28,7 @@ except ImportError:  # pragma: no cover - a source tree that was not built: the 
 __all__ = ["AVAILABLE", "json_compiled"]
 
 AVAILABLE = _reportjson is not None
+THREADED = 65_536   # lines from which the reader splits them between threads (fewer: a thread costs more than it saves)
 
 
 def json_compiled(lines, body: np.ndarray | None = None, aligned: bool = True) -> tuple[dict, np.ndarray] | None:
@@ -41,7 +44,7 @@ def json_compiled(lines, body: np.ndarray | None = None, aligned: bool = True) -
     if isinstance(lines, list):
         if body is not None:
             return None
-        raw = _reportjson.read_strings(lines)
+        raw = _reportjson.read_strings(lines, _threads(len(lines)))
     else:
         if len(lines) == 0 or lines.null_count or not isinstance(lines, pa.LargeStringArray):
             return None
@@ -49,7 +52,7 @@ def json_compiled(lines, body: np.ndarray | None = None, aligned: bool = True) -
         n = len(lines)
         offsets = np.frombuffer(offsets, dtype=np.int64, count=n + 1, offset=lines.offset * 8)
         starts = None if body is None else np.ascontiguousarray(body, dtype=np.int64)
-        raw = _reportjson.read_buffers(offsets, data if data is not None else b"", starts)
+        raw = _reportjson.read_buffers(offsets, data if data is not None else b"", starts, _threads(n))
     if raw is None:
         return None
     ok = np.frombuffer(raw.pop("ok"), dtype=bool)
@@ -62,6 +65,10 @@ def json_compiled(lines, body: np.ndarray | None = None, aligned: bool = True) -
         index = pa.array(where, mask=~ok)
         cols = {name: values.take(index) for name, values in cols.items()}
     return cols, ok
+
+
+def _threads(lines: int) -> int:
+    return WORKERS if lines >= THREADED else 1
 
 
 def _column(rows: int, kind: str, *buffers: bytes) -> Any:

@@ -50,8 +50,12 @@ def only(monkeypatch, lines, *kept: str) -> pd.DataFrame:
 
 def compiled_both_ways(monkeypatch, lines) -> list[pd.DataFrame]:
     """The compiled reader alone (then the careful path), over the Python strings and over Arrow's
-    buffers (an iterator is not a list: it goes to Arrow first)."""
-    return [only(monkeypatch, lines, "json_compiled"), only(monkeypatch, iter(lines), "json_compiled")]
+    buffers (an iterator is not a list: it goes to Arrow first), its lines split between threads
+    however few they are (each thread's rows are then moved together: lines left in one part move
+    the next part's rows)."""
+    with monkeypatch.context() as patch:
+        patch.setattr(jsoncompiled, "THREADED", 1)
+        return [only(patch, lines, "json_compiled"), only(patch, iter(lines), "json_compiled")]
 
 
 def test_the_compiled_reader_is_built():
