@@ -5,8 +5,9 @@
  * reads the same way:
  *
  *   - one JSON object: "time", "type" and "record" at the top; "requestId", "metrics",
- *     "status", "errorType" and "tracing" in the record; the seven metrics in "metrics";
- *     "spanId", "type" and "value" in "tracing". No other key, none twice; JSON whitespace
+ *     "status", "errorType", "tracing" and "spans" in the record; the seven metrics in "metrics";
+ *     "spanId", "type" and "value" in "tracing"; "name", "start" and "durationMs" in each of
+ *     the "spans". No other key, none twice in one object; JSON whitespace
  *     between tokens; nothing but whitespace after the closing brace;
  *   - "type" is "platform.report"; the request id and durationMs are there;
  *   - strings are not empty and hold no backslash (an escape) and no control byte;
@@ -235,6 +236,43 @@ static int tracing(Cur *c, Rec *r) {
     }
 }
 
+/* Lambda Managed Instances' "spans": [{"name": "...", "start": "...", "durationMs": N}, ...]. Read
+ * past: the careful path reads none of it (its patterns name keys that a span does not hold). */
+static int spans(Cur *c) {
+    if (!lit(c, '[')) return 0;
+    if (lit(c, ']')) return 1;
+    for (;;) {
+        unsigned seen = 0;
+        if (!lit(c, '{')) return 0;
+        for (;;) {
+            Span k, v;
+            double d;
+            unsigned bit;
+            int ok;
+            if (!str(c, &k) || !lit(c, ':')) return 0;
+            if (IS(k, "name")) {
+                bit = 1;
+                ok = str(c, &v);
+            } else if (IS(k, "start")) {
+                bit = 2;
+                ok = str(c, &v);
+            } else if (IS(k, "durationMs")) {
+                bit = 4;
+                ok = number(c, 0, &d, NULL);
+            } else {
+                return 0;
+            }
+            if (!ok || (seen & bit)) return 0;
+            seen |= bit;
+            int n = next(c);
+            if (n == 2) break;
+            if (n == 0) return 0;
+        }
+        if (lit(c, ']')) return 1;
+        if (!lit(c, ',')) return 0;
+    }
+}
+
 static int record(Cur *c, Rec *r) {
     unsigned seen = 0;
     if (!lit(c, '{')) return 0;
@@ -259,6 +297,9 @@ static int record(Cur *c, Rec *r) {
         } else if (IS(k, "tracing")) {
             bit = 16;
             ok = tracing(c, r);
+        } else if (IS(k, "spans")) {
+            bit = 32;
+            ok = spans(c);
         } else {
             return 0;
         }

@@ -101,6 +101,16 @@ def test_the_reader_vouches_for_records_as_lambda_writes_them():
         assert ok.all() and len(ok) == 600 * len(lines) and len(cols["request_id"]) == len(ok)
 
 
+def test_the_compiled_reader_vouches_for_managed_instances_records():
+    # GIVEN the collection's Lambda Managed Instances records (spans beside the metrics)
+    lines = [line for line in JSON_LINES if line.startswith("{") and '"spans"' in line]
+    assert len(lines) == 2
+    # WHEN the compiled reader reads them THEN it vouches for every one (the careful path reads
+    # them the same: test_the_collection_reads_the_same_on_every_path)
+    cols, ok = jsoncompiled.json_compiled(lines * 100)
+    assert ok.all() and cols["duration_ms"].to_pylist()[:2] == [2.406, 11.75]
+
+
 def test_the_compiled_reader_reads_records_after_a_prefix(monkeypatch):
     # GIVEN the collection's JSON records after a CloudWatch Logs export's timestamp, and after a
     # prefix with a quote in it (the careful path reads the whole line: such a line is left to it)
