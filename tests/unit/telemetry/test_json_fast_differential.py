@@ -61,7 +61,8 @@ def compiled_both_ways(monkeypatch, lines) -> list[pd.DataFrame]:
 def test_the_compiled_reader_is_built():
     # GIVEN the installed package WHEN the compiled reader is imported THEN it is there (a tree that
     # was not built would pass every test below on the other paths alone)
-    assert jsoncompiled.AVAILABLE
+    assert jsoncompiled.AVAILABLE, ("workbook/telemetry/_reportjson.c is not built: install the package again "
+                                    "(`make bootstrap`, or `.venv/bin/pip install -e .`) where a C compiler is")
 
 
 def assert_same(fast: pd.DataFrame, slow: pd.DataFrame) -> None:
