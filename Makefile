@@ -13,8 +13,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Re-install only when the project's metadata changes.
-$(STAMP): pyproject.toml | $(BIN)/python
+# Re-install only when the project's metadata or its C source (built by the install) changes.
+$(STAMP): pyproject.toml setup.py workbook/telemetry/_reportjson.c | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 

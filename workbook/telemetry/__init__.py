@@ -1,7 +1,8 @@
 """Telemetry: what the functions report, as pandas.
 
     reports     REPORT lines (text or JSON platform.report, after any known prefix) -> one row per invocation
-    jsonfast    JSON platform.report records through Arrow's JSON reader (the first JSON fast path)
+    jsoncompiled  JSON platform.report records in one compiled pass (_reportjson.c: the first JSON fast path)
+    jsonfast    JSON platform.report records through Arrow's JSON reader (the second)
     fastpath    the numpy fast paths that parse REPORT lines in Lambda's own layout
     fields      the fields of a REPORT record: patterns, types, extraction by regular expression
     timestamps  times as integer ns, exact to the unit the source gives; the prefixes tools write

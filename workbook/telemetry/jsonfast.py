@@ -1,4 +1,4 @@
-"""The first JSON fast path of ``parse_reports``: ``platform.report`` records through Arrow's JSON reader.
+"""The second JSON fast path of ``parse_reports`` (after ``jsoncompiled``): records through Arrow's JSON reader.
 
 Arrow's reader (C++, on every core) parses newline-delimited JSON into typed columns against a
 schema: the keys of a ``platform.report`` record, with every number read as a double. It reads

@@ -11,8 +11,10 @@
 * either one after a timestamp prefix, as a CloudWatch Logs export, ``sam logs``, ``aws logs
   tail`` or a copied Logs Insights row write it (``workbook.telemetry.timestamps.PREFIX``).
 
-JSON records go first through Arrow's JSON reader (``workbook.telemetry.jsonfast``); the numpy
-fast paths (``workbook.telemetry.fastpath``) take the lines in Lambda's own layout;
+JSON records go first through a compiled single-pass reader (``workbook.telemetry.jsoncompiled``:
+a list of strings is read straight from the Python objects), then Arrow's JSON reader
+(``workbook.telemetry.jsonfast``); the numpy fast paths (``workbook.telemetry.fastpath``) take
+the lines in Lambda's own layout;
 the rest go through Arrow's RE2 kernels (one pass per field over the whole batch), so a million
 lines take about a second rather than the tens of seconds a Python loop needs. Report lines
 that cannot be parsed (truncated, a field missing or not a number) are counted in
@@ -42,6 +44,7 @@ from workbook.telemetry.fields import (
     extract_fields,
     to_numbers,
 )
+from workbook.telemetry.jsoncompiled import json_compiled
 from workbook.telemetry.jsonfast import json_fast
 from workbook.telemetry.timestamps import EXPORT_PREFIX, NAT, PREFIX, event_times_to_ns, iso_to_ns, to_datetime_utc
 
@@ -124,10 +127,32 @@ def parse_reports(lines: Iterable[str | dict[str, Any]], function: str | None = 
     truncated, a field missing or not a number), ``malformed_sample`` (up to three of them),
     ``ignored`` (other lines: START, END, application logs), ``total`` (lines read).
     """
+    if isinstance(lines, list) and lines and isinstance(lines[0], str) and lines[0].startswith("{"):
+        read = _read_compiled(lines, function)   # JSON records: straight from the strings
+        if read is not None:
+            return read
     events = _split_input(lines, function)
     if len(events.messages) == 0:
         return _empty(total=0, malformed=0, ignored=0)
     return _parse_arrow(events)
+
+
+def _read_compiled(lines: list, function: str | None) -> pd.DataFrame | None:
+    """A list of strings that starts with a JSON record: the compiled reader over the Python strings
+    themselves, the other paths over the lines it leaves. None when it reads none of them."""
+    found = json_compiled(lines, aligned=False)
+    if found is None:
+        return None
+    cols, ok = found
+    total = len(lines)
+    done = _frame(cols, np.flatnonzero(ok), None)
+    functions = [function] * total if function else None
+    if ok.all():
+        attrs = {"total": total, "malformed": 0, "ignored": 0, "malformed_sample": []}
+        return _finish([done], attrs, _Events(None, None, functions))
+    left = np.flatnonzero(~ok)
+    arr = pa.array([lines[i] for i in left], type=pa.large_string(), from_pandas=True)
+    return _parse_arrow(_Events(arr, None, functions), read=(done, left, total))
 
 
 def _split_input(lines: Iterable[Any], function: str | None) -> _Events:
@@ -276,7 +301,9 @@ def _merge(kind: _Kind, indices, body: np.ndarray, prefix_ns: np.ndarray, total:
     kind.indices = pa.array(merged[order])
 
 
-def _parse_arrow(events: _Events) -> pd.DataFrame:
+def _parse_arrow(events: _Events, read: tuple | None = None) -> pd.DataFrame:
+    """Every line of ``events``; ``read``: rows already read by ``_read_compiled`` (their frame, the
+    input positions of the lines in ``events``, and the input's length)."""
     arr = pc.fill_null(events.messages, "")
     total = len(arr)
     text, json, unrecognised, ignored = _classify(arr)
@@ -292,6 +319,16 @@ def _parse_arrow(events: _Events) -> pd.DataFrame:
         refused += bad
     sample = [arr[i].as_py()[:300] for i in sorted(refused)[:MALFORMED_SAMPLE]]
     attrs = {"total": total, "malformed": len(refused), "ignored": ignored, "malformed_sample": sample}
+    if read is not None:   # back to the input's line numbers, beside the rows read before
+        done, positions, attrs["total"] = read
+        for frame in frames:
+            frame["_line"] = positions[frame["_line"].to_numpy()]
+        frames.append(done)
+    return _finish(frames, attrs, events)
+
+
+def _finish(frames: list, attrs: dict, events: _Events) -> pd.DataFrame:
+    """The rows of every path in input order, with the time, the function and the version."""
     if not frames:
         return _empty(**attrs)
     df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
@@ -325,9 +362,10 @@ def _parse_kind(arr, kind: _Kind, fields, required, fast, is_json: bool) -> tupl
     # Text lines the fast path refuses get a second chance with runs of whitespace collapsed (a
     # console copy's spaces), then a third with their whitespace made Lambda's own (the docs'
     # single space): the regular expressions take the rest.
-    # JSON records the reader leaves (after a prefix, say) get a second chance in numpy.
-    attempts = [fast, json_numpy] if is_json else [fast, lambda lines, offsets: fast(lines, offsets, normalise="runs"),
-                                                   lambda lines, offsets: fast(lines, offsets, normalise=True)]
+    # JSON records the compiled reader leaves go to Arrow's reader, then numpy.
+    attempts = [json_compiled, fast, json_numpy] if is_json else [
+        fast, lambda lines, offsets: fast(lines, offsets, normalise="runs"),
+        lambda lines, offsets: fast(lines, offsets, normalise=True)]
     for attempt in attempts:
         count = len(subset)
         result = attempt(subset, body) if count else None

@@ -33,10 +33,10 @@ def installed(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("regular-install")
     source = work / "source"      # a copy, so the build leaves no build/ or egg-info in the checkout
     source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "setup.py", "README.md"):
         shutil.copy(REPO / name, source / name)
-    for package in ("workbook", "infra"):
-        shutil.copytree(REPO / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
+    for package in ("workbook", "infra"):   # without the checkout's built extension: the wheel builds its own
+        shutil.copytree(REPO / package, source / package, ignore=shutil.ignore_patterns("__pycache__", "*.so"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
                     "--wheel-dir", str(work / "dist"), str(source)], check=True, capture_output=True, timeout=240)
     wheel = next((work / "dist").glob("lambda_workbook-*.whl"))
@@ -68,6 +68,16 @@ def test_the_install_is_a_regular_one(installed):
     assert done.returncode == 0, done.stderr
     for line in done.stdout.split():
         assert Path(line).is_relative_to(installed) and "site-packages" in line
+
+
+def test_the_wheel_carries_the_compiled_json_reader(installed):
+    # GIVEN the installed package WHEN its compiled JSON reader is imported THEN it is there, built
+    # by the wheel from setup.py (the copy of the sources had no built extension)
+    done = _run([str(installed / "bin" / "python"), "-P", "-c", "from workbook.telemetry import _reportjson, "
+                 "jsoncompiled; print(jsoncompiled.AVAILABLE, _reportjson.__file__)"], REPO, {"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    available, where = done.stdout.split()
+    assert available == "True" and Path(where).is_relative_to(installed)
 
 
 def test_outside_a_project_the_cli_says_where_it_looked(installed, tmp_path):

@@ -1,8 +1,9 @@
 """The JSON fast paths against the careful path: identical frames, identical accounting.
 
-``parse_reports`` reads JSON ``platform.report`` records first with Arrow's JSON reader
-(``workbook.telemetry.jsonfast``), then with the numpy JSON path, and leaves the rest to the
-regular expressions (the careful path). Whatever the fast paths vouch for must read exactly as
+``parse_reports`` reads JSON ``platform.report`` records first with the compiled reader
+(``workbook.telemetry.jsoncompiled``: over a list of strings, or over Arrow's buffers), then with
+Arrow's JSON reader (``workbook.telemetry.jsonfast``), then with the numpy JSON path, and leaves
+the rest to the regular expressions (the careful path). Whatever the fast paths vouch for must read exactly as
 the careful path reads it, and what they leave must be counted exactly as it counts it. The
 oracle here is the careful path itself, run alone on the same lines: on the collection's real
 records, and on generated ones (key orders, spacing, missing optional metrics, SnapStart
@@ -24,18 +25,44 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from workbook.logs import parse_reports
-from workbook.telemetry import fastpath, jsonfast, reports
+from workbook.telemetry import fastpath, jsoncompiled, jsonfast, reports
 
 COLLECTION = yaml.safe_load((Path(__file__).parent / "report_lines" / "collection.yaml").read_text(encoding="utf-8"))
 JSON_LINES = [entry["line"] for entry in COLLECTION["lines"] if "line" in entry and "{" in entry["line"]]
 
 
+FAST_PATHS = ("json_compiled", "json_fast", "json_numpy", "text_fast")
+
+
 def careful(monkeypatch, lines) -> pd.DataFrame:
-    """The careful path alone: both JSON fast paths (and the text one) switched off."""
+    """The careful path alone: every JSON fast path (and the text one) switched off."""
+    return only(monkeypatch, lines)
+
+
+def only(monkeypatch, lines, *kept: str) -> pd.DataFrame:
+    """``parse_reports`` with only the fast paths ``kept`` (and the careful path)."""
     with monkeypatch.context() as patch:
-        for name in ("json_fast", "json_numpy", "text_fast"):
-            patch.setattr(reports, name, lambda *args, **kwargs: None)
+        for name in FAST_PATHS:
+            if name not in kept:
+                patch.setattr(reports, name, lambda *args, **kwargs: None)
         return parse_reports(lines)
+
+
+def compiled_both_ways(monkeypatch, lines) -> list[pd.DataFrame]:
+    """The compiled reader alone (then the careful path), over the Python strings and over Arrow's
+    buffers (an iterator is not a list: it goes to Arrow first), its lines split between threads
+    however few they are (each thread's rows are then moved together: lines left in one part move
+    the next part's rows)."""
+    with monkeypatch.context() as patch:
+        patch.setattr(jsoncompiled, "THREADED", 1)
+        return [only(patch, lines, "json_compiled"), only(patch, iter(lines), "json_compiled")]
+
+
+def test_the_compiled_reader_is_built():
+    # GIVEN the installed package WHEN the compiled reader is imported THEN it is there (a tree that
+    # was not built would pass every test below on the other paths alone)
+    assert jsoncompiled.AVAILABLE, ("workbook/telemetry/_reportjson.c is not built: install the package again "
+                                    "(`make bootstrap`, or `.venv/bin/pip install -e .`) where a C compiler is")
 
 
 def assert_same(fast: pd.DataFrame, slow: pd.DataFrame) -> None:
@@ -51,16 +78,13 @@ def test_the_collection_reads_the_same_on_every_path(monkeypatch):
     monkeypatch.setattr(jsonfast, "_SMALLEST", 16)
     monkeypatch.setattr(fastpath, "_FAST_CHUNK", 300)
     slow = careful(monkeypatch, lines)
-    # WHEN read with every path, with the reader alone and with the numpy path alone
+    # WHEN read with every path, with the compiled reader alone (over strings and over Arrow), with
+    # Arrow's reader alone and with the numpy path alone
     every = parse_reports(lines)
-    with monkeypatch.context() as patch:
-        patch.setattr(reports, "json_numpy", lambda *args, **kwargs: None)
-        reader_alone = parse_reports(lines)
-    with monkeypatch.context() as patch:
-        patch.setattr(reports, "json_fast", lambda *args, **kwargs: None)
-        numpy_alone = parse_reports(lines)
+    reader_alone = only(monkeypatch, lines, "json_fast")
+    numpy_alone = only(monkeypatch, lines, "json_numpy")
     # THEN each gives the careful path's frame and counts
-    for fast in (every, reader_alone, numpy_alone):
+    for fast in (every, reader_alone, numpy_alone, *compiled_both_ways(monkeypatch, lines)):
         assert_same(fast, slow)
     assert slow.attrs["malformed"] == 40 * 2 and slow.attrs["ignored"] == 40 * 2
 
@@ -72,6 +96,30 @@ def test_the_reader_vouches_for_records_as_lambda_writes_them():
     # WHEN the reader reads them THEN it vouches for every one (the careful path is not doing the work)
     cols, ok = jsonfast.json_fast(pa.array(lines * 600, type=pa.large_string()))
     assert ok.all() and len(ok) == 600 * len(lines)
+    # AND so does the compiled reader, over the strings and over Arrow's buffers
+    for given_lines in (lines * 600, pa.array(lines * 600, type=pa.large_string())):
+        cols, ok = jsoncompiled.json_compiled(given_lines)
+        assert ok.all() and len(ok) == 600 * len(lines) and len(cols["request_id"]) == len(ok)
+
+
+def test_the_compiled_reader_vouches_for_managed_instances_records():
+    # GIVEN the collection's Lambda Managed Instances records (spans beside the metrics)
+    lines = [line for line in JSON_LINES if line.startswith("{") and '"spans"' in line]
+    assert len(lines) == 2
+    # WHEN the compiled reader reads them THEN it vouches for every one (the careful path reads
+    # them the same: test_the_collection_reads_the_same_on_every_path)
+    cols, ok = jsoncompiled.json_compiled(lines * 100)
+    assert ok.all() and cols["duration_ms"].to_pylist()[:2] == [2.406, 11.75]
+
+
+def test_the_compiled_reader_reads_records_after_a_prefix(monkeypatch):
+    # GIVEN the collection's JSON records after a CloudWatch Logs export's timestamp, and after a
+    # prefix with a quote in it (the careful path reads the whole line: such a line is left to it)
+    lines = [f"2024-01-01T12:00:00.000Z {line}" for line in JSON_LINES] + [f'2024-01-01 "x" {JSON_LINES[0]}']
+    # WHEN read with the compiled reader alone THEN the careful path's frame and counts
+    slow = careful(monkeypatch, lines)
+    assert_same(only(monkeypatch, lines, "json_compiled"), slow)
+    assert len(slow) > 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,8 +223,11 @@ def test_generated_records_read_the_same_on_every_path(lines):
         patch.setattr(jsonfast, "_SMALLEST", 2)
         fast = parse_reports(lines)
         slow = careful(patch, lines)
+        compiled = compiled_both_ways(patch, lines)
     # THEN the frames and the counts are identical
     assert_same(fast, slow)
+    for frame in compiled:
+        assert_same(frame, slow)
 
 
 def test_a_large_generated_batch_reads_the_same(monkeypatch):
@@ -192,8 +243,13 @@ def test_a_large_generated_batch_reads_the_same(monkeypatch):
     monkeypatch.setattr(fastpath, "_FAST_CHUNK", 4_000)
     # WHEN read with every path and with the careful path alone THEN the frames and counts are identical
     fast = parse_reports(lines)
-    assert_same(fast, careful(monkeypatch, lines))
+    slow = careful(monkeypatch, lines)
+    assert_same(fast, slow)
+    for frame in compiled_both_ways(monkeypatch, lines):
+        assert_same(frame, slow)
     assert len(fast) > 19_000
+    # AND the compiled reader did the work: it read every line but the 200 changed ones (some of which still read)
+    assert jsoncompiled.json_compiled(lines)[1].sum() >= 19_800
 
 
 def _lambda_record(rng: random.Random) -> str:
@@ -257,12 +313,14 @@ def test_lambda_layout_records_read_the_same_on_every_path(lines):
         patch.setattr(jsonfast, "_SMALLEST", 2)
         patch.setattr(fastpath, "_FAST_CHUNK", 3)
         fast = parse_reports(lines)
-        patch.setattr(reports, "json_fast", lambda *args, **kwargs: None)
-        numpy_alone = parse_reports(lines)
+        numpy_alone = only(patch, lines, "json_numpy")
         slow = careful(patch, lines)
+        compiled = compiled_both_ways(patch, lines)
     # THEN the frames and the counts are identical
     assert_same(fast, slow)
     assert_same(numpy_alone, slow)
+    for frame in compiled:
+        assert_same(frame, slow)
 
 
 def test_a_lambda_record_with_a_key_changed_reads_as_the_careful_path_reads_it(monkeypatch):
@@ -277,6 +335,7 @@ def test_a_lambda_record_with_a_key_changed_reads_as_the_careful_path_reads_it(m
     slow = careful(monkeypatch, lines)
     # WHEN read with every path, and with the numpy path alone THEN each reads them as the careful path does
     assert_same(parse_reports(lines), slow)
-    monkeypatch.setattr(reports, "json_fast", lambda *args, **kwargs: None)
-    assert_same(parse_reports(lines), slow)
+    assert_same(only(monkeypatch, lines, "json_numpy"), slow)
+    for frame in compiled_both_ways(monkeypatch, lines):
+        assert_same(frame, slow)
     assert slow.attrs["malformed"] == 2 and len(slow) == 48 and slow["xray_trace_id"].isna().all()

@@ -372,6 +372,7 @@ def test_json_numpy_path_matches_the_regex_path(monkeypatch):
                          status="timeout" if i % 9 == 0 else "success", trace="1-a-b" if i % 4 == 0 else None)
              for i in range(2_500)]
     monkeypatch.setattr(fastpath, "_FAST_CHUNK", 1_000)
+    monkeypatch.setattr(reports, "json_compiled", lambda *args, **kwargs: None)
     monkeypatch.setattr(reports, "json_fast", lambda *args, **kwargs: None)   # the numpy path alone
     complete = parse_reports(lines)
     lines[10] = lines[10][:100]                        # a truncated record: the numpy path, line by line
@@ -398,6 +399,7 @@ def test_json_numpy_path_with_mixed_key_orders(monkeypatch):
         lines.append(json.dumps({"type": "platform.report", "time": "2025-11-01T10:00:00.000Z", "record": record},
                                 separators=(",", ":")))
     monkeypatch.setattr(fastpath, "_FAST_CHUNK", 500)
+    monkeypatch.setattr(reports, "json_compiled", lambda *args, **kwargs: None)
     monkeypatch.setattr(reports, "json_fast", lambda *args, **kwargs: None)   # the numpy path alone
     numpy_path = parse_reports(lines)
     monkeypatch.setattr(reports, "json_numpy", lambda *args, **kwargs: None)

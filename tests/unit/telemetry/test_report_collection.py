@@ -120,6 +120,7 @@ def test_the_regex_path_alone_gives_the_same_rows(monkeypatch):
     monkeypatch.setattr(reports, "text_fast", lambda *args, **kwargs: None)
     monkeypatch.setattr(reports, "json_fast", lambda *args, **kwargs: None)
     monkeypatch.setattr(reports, "json_numpy", lambda *args, **kwargs: None)
+    monkeypatch.setattr(reports, "json_compiled", lambda *args, **kwargs: None)
     slow = parse_reports(items)
     pd.testing.assert_frame_equal(fast, slow)
     assert fast.attrs == slow.attrs
