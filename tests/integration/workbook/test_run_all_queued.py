@@ -4,14 +4,16 @@ Papermill sends one cell at a time and never sees a cell dropped behind a blocke
 Run All does. The oracle is the real ipykernel, driven through ``jupyter_client`` as Lab drives it:
 every cell must answer ``ok``, in order.
 
-Cold: no local environment runs when each notebook starts, so its session cell starts one (which
-plans the stack) while every later cell waits in the queue; every cell of every notebook is sent,
-with 05-tuning's parameters narrowed as a user may (two sizes, four invocations: the queue does not
-depend on the sweep's size; the default sweep runs whole through Papermill in tests/notebooks).
-Warm: one is running, and what differs from cold is only the session cell's path (it joins the
-running environment instead of starting one). The cells after it run the same code against the
-same environment either way, so warm sends each notebook's cells up to and including its session
-cell; a notebook whose session cell is not where this test finds it fails the test.
+Every code cell of every notebook is sent, in one kernel per notebook, as a user would run the
+notebooks one after another in one Lab session. Before 01-deploy (the first to open a session) and
+05-tuning (the longest queue) no local environment runs, so the session cell starts one (which plans
+the stack) while every later cell waits in the queue: cold. Every other notebook's session must
+join the environment running (warm): the test checks the engine is the same process before and
+after it. Which notebooks start cold does not change what is checked: every notebook opens its
+session with the same call (``session_cell`` checks where), so one cold start under a long queue
+and one under the first notebook's cover the path. 05-tuning's parameters are narrowed as a user
+may (two sizes, four invocations): the queue does not depend on the sweep's size; the default sweep
+runs whole through Papermill in tests/notebooks.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import json
 import pytest
 from jupyter_client.manager import start_new_kernel
 
-from tests.notebooks.lab import NOTEBOOKS, code_cells, make_folders, narrow_the_tuning, start_local, stop_local
+from tests.notebooks.lab import NOTEBOOKS, code_cells, make_folders, narrow_the_tuning, stop_local
 
 pytestmark = pytest.mark.timeout(2400)
 
@@ -62,25 +64,22 @@ def _engine_pid(folders) -> int:
     return json.loads((folders.state / "state.json").read_text())["engine"]["pid"]
 
 
-@pytest.mark.parametrize("phase", ["cold", "warm"])
-def test_every_cell_of_every_notebook_answers_ok_when_queued(phase, tmp_path):
-    # GIVEN a Lab-like session with its own params, state and outputs folders; warm: a local environment runs
+COLD = ("01-deploy", "05-tuning")   # the environment is stopped before these
+
+
+def test_every_cell_of_every_notebook_answers_ok_when_queued(tmp_path):
+    # GIVEN a Lab-like session with its own params, state and outputs folders, and no local environment
     folders = make_folders(tmp_path)
     narrow_the_tuning(folders.notebooks / "05-tuning.ipynb")
+    results, paths = {}, {}
     try:
-        if phase == "warm":
-            started = start_local(folders)
-            assert started.returncode == 0, started.stderr[-2000:]
-            engine = _engine_pid(folders)
-        results = {}
         for notebook in NOTEBOOKS:
-            if phase == "cold":
+            if notebook.stem in COLD:
                 stopped = stop_local(folders)
                 assert stopped.returncode == 0, stopped.stderr[-2000:]
+            before = _engine_pid(folders) if (folders.state / "state.json").exists() else None
             cells = code_cells(folders.notebooks / notebook.name)
             opening = session_cell(cells)
-            if phase == "warm" and opening is not None:
-                cells = cells[: opening + 1]
             # WHEN every code cell is sent at once, as Run All does
             replies = run_all(cells, folders.env, str(folders.notebooks))
             results[notebook.stem] = [r["status"] for r in replies]
@@ -89,8 +88,13 @@ def test_every_cell_of_every_notebook_answers_ok_when_queued(phase, tmp_path):
                                                                    replies[-1]["errors"][:3])
             counts = [r["execution_count"] for r in replies]
             assert counts == sorted(counts), (notebook.stem, counts)
+            # AND a session started the environment only where none ran; elsewhere it joined the running one
+            if opening is not None:
+                after = _engine_pid(folders)
+                paths[notebook.stem] = "cold" if before is None else "warm"
+                assert before is None or after == before, (notebook.stem, before, after)
         assert set(results) == {p.stem for p in NOTEBOOKS}
-        if phase == "warm":   # AND every session joined the running environment rather than starting one
-            assert _engine_pid(folders) == engine
+        assert paths == {"01-deploy": "cold", "02-metrics": "warm", "03-cold-starts": "warm", "04-cost": "warm",
+                         "05-tuning": "cold"}, paths
     finally:
         stop_local(folders)
