@@ -15,6 +15,7 @@ deploy sees an unchanged asset. ``sizes()`` reports each archive's bytes.
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,6 +106,23 @@ def layer_hash(arch: str, python_version: str = LAMBDA_PYTHON_VERSION) -> str:
 def _check_arch(arch: str) -> None:
     if arch not in PLATFORMS:
         raise PackagingError(f"unknown architecture {arch!r}; use one of {', '.join(PLATFORMS)}")
+
+
+#: The empty file a build cache's folder is locked by (``exclusive``).
+BUILD_LOCK_NAME = ".lock"
+
+
+@contextlib.contextmanager
+def exclusive(folder: Path) -> Iterator[None]:
+    """One builder at a time in ``folder`` (a build cache): the others wait here, then find the entry built.
+
+    Local environments started at once, or a deploy beside them, would otherwise each run the same pip
+    install. Advisory (``flock`` on ``.lock``); the builders' renames keep every entry whole either way.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / BUILD_LOCK_NAME, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _write_zip(target: Path, files: list[tuple[str, Path]]) -> None:
@@ -220,11 +239,7 @@ def layer_archive_path(arch: str, python_version: str = LAMBDA_PYTHON_VERSION) -
     target = BUILD_DIR / "layers" / f"{prefix}{layer_hash(arch, python_version)}.zip"
     if target.is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # One pip install at a time (local environments started at once, a deploy beside them): the others
-    # wait and find the zip built. Advisory; _write_zip's rename keeps the zip whole either way.
-    with open(target.parent / ".lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with exclusive(target.parent):
         if target.is_file():
             return target
         with tempfile.TemporaryDirectory(prefix="lwb-layer-") as scratch:

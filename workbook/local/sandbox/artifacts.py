@@ -19,7 +19,6 @@ half-built entry; one builds an entry while the others wait for it (``.lock`` in
 """
 from __future__ import annotations
 
-import fcntl
 import functools
 import hashlib
 import os
@@ -45,7 +44,7 @@ CACHE_ENV = "WORKBOOK_SANDBOX_CACHE_DIR"
 LOCAL_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(
     host_platform.machine().lower(), "x86_64")
 _FORMAT_VERSION = "2"
-LOCK_NAME = ".lock"
+LOCK_NAME = packaging.BUILD_LOCK_NAME
 
 
 def cache_dir() -> Path:
@@ -62,12 +61,7 @@ def materialize(target: Path, build: Callable[[Path], None]) -> Path:
     """
     if target.is_dir():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # One builder at a time per cache folder (others wait, then find the entry built): environments started
-    # at once would otherwise each download and install the same layer. The lock (``.lock``, empty) is
-    # advisory; the rename alone keeps an entry whole if a builder is killed.
-    with open(target.parent / LOCK_NAME, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with packaging.exclusive(target.parent):
         if target.is_dir():
             return target
         scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
